@@ -1,0 +1,58 @@
+"""A compose service's container on the network is not running.
+
+Exited, restarting (crash loop), paused or dead: its DNS names vanish from the embedded DNS
+and every dependent gets "name not found" or refused connections, which is often reported
+as a network problem. A one-shot container that exited with code 0 (a migration, an init
+job) is reported as info.
+
+Detected from the engine: containers of a compose project with an endpoint on the network
+and a state other than running, with the exit code, the engine's error and the last lines
+of their log as evidence.
+
+Fix: read why it stopped (`docker compose logs SERVICE`), fix it, and start it again
+(`docker compose up -d SERVICE`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checks._members import members
+from diag.context import CheckContext
+from diag.findings import Result, Severity, subjects
+
+ID = "container.not-running"
+SEVERITY = "error"
+TITLE = "Container is not running"
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    seen = set()
+    for member in members(ctx):
+        container = member.container
+        if container.running or not container.project or container.is_oneoff:
+            continue
+        if container.id in seen:
+            continue
+        seen.add(container.id)
+        networks = [m.network.name for m in members(ctx) if m.container == container]
+        completed = container.status == "exited" and container.exit_code == 0
+        state = container.status + (
+            f" (exit code {container.exit_code})" if container.status == "exited" else ""
+        )
+        evidence: dict[str, object] = {"state": state, "restarts": container.restart_count}
+        if container.error:
+            evidence["error"] = container.error
+        if container.last_logs:
+            evidence["last_logs"] = list(container.last_logs)
+        project = f"-p {container.project} "
+        yield Result(
+            subjects=subjects(container.subjects, networks),
+            summary=f"{container.service or container.name} is {state}",
+            evidence=evidence,
+            fix=(
+                f"See why: `docker compose {project}logs {container.service}`; after fixing "
+                f"it, start it: `docker compose {project}up -d {container.service}`"
+            ),
+            severity=Severity.INFO if completed else None,
+        )

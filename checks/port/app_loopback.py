@@ -1,0 +1,62 @@
+"""Service listens on loopback only.
+
+A server bound to 127.0.0.1 (or ::1) inside its container accepts connections from that
+container alone: every peer on the network, and every published host port, gets
+"connection refused". The usual cause is a framework default (`flask run`, `vite`,
+`uvicorn`, Rails in development) that binds to localhost.
+
+Detected by reading the container's listening sockets from inside its network namespace
+(/proc/net/tcp and tcp6) and finding a port whose listeners are all loopback addresses; a
+peer's connect to the port is shown as evidence. Severity is error when the port is exposed
+or published (meant to be served), warning otherwise.
+
+Fix: bind to 0.0.0.0 (or ::), e.g. `--host 0.0.0.0`, `--bind 0.0.0.0:8000`,
+`HOST=0.0.0.0`, `server.host: 0.0.0.0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checks._members import running_containers
+from checks.port._sockets import connect_texts, listening, listening_texts, own_ips, plan, reach
+from diag.context import CheckContext
+from diag.findings import Result, Severity, subjects
+
+ID = "port.app-loopback"
+SEVERITY = "error"
+TITLE = "Service listens on loopback only"
+
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    for container, memberships in running_containers(ctx).items():
+        sockets = listening(ctx, container)
+        if sockets is None:
+            continue
+        ips = own_ips(container)
+        for port in sorted({int(sock["port"]) for sock in sockets}):
+            if reach(sockets, port, ips) != "loopback":
+                continue
+            on_port = [sock for sock in sockets if sock["port"] == port]
+            meant = port in container.exposed_tcp_ports()
+            networks = [m.network.name for m in memberships]
+            evidence = {"listening": listening_texts(on_port)}
+            probes = connect_texts(ctx, memberships, port)
+            if probes:
+                evidence["probe"] = "; ".join(probes)
+            yield Result(
+                subjects=subjects(container.subjects, networks),
+                summary=(
+                    f"{container.service or container.name} listens on "
+                    f"{', '.join(evidence['listening'])} only; peers on "
+                    f"{', '.join(networks)} get connection refused"
+                ),
+                evidence=evidence,
+                fix=(
+                    f"Bind the server to 0.0.0.0 (or ::) inside the container instead of "
+                    f"loopback, e.g. `--host 0.0.0.0` / `--bind 0.0.0.0:{port}`."
+                ),
+                severity=None if meant else Severity.WARNING,
+            )

@@ -1,0 +1,255 @@
+"""The `ddiag` command line: typed options, clear errors (exit 2), findings decide exit 0/1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from checks.registry import all_checks, find, select
+from diag import __version__
+from diag.context import Target
+from diag.engine import connect, read_topology
+from diag.errors import DiagError
+from diag.findings import Severity
+from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
+from diag.report import FORMATS, RenderOptions
+from diag.report.model import Report
+from diag.runner import RunOptions, diagnose
+from diag.targets import network_target
+from diag.topology import Topology
+
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+FAIL_ON = ("error", "warning", "info", "never")
+
+app = typer.Typer(
+    name="ddiag",
+    help="Diagnose Docker and Docker Compose networking with probe containers.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True, highlight=False)
+
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
+]
+FailOnOpt = Annotated[
+    str,
+    typer.Option(
+        help="Exit 1 when a finding is at or above this severity: error|warning|info|never."
+    ),
+]
+SelectOpt = Annotated[
+    list[str] | None, typer.Option("--select", help="Run only these check ids or families.")
+]
+IgnoreOpt = Annotated[
+    list[str] | None, typer.Option("--ignore", help="Skip these check ids or families.")
+]
+ProbeImageOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="DDIAG_PROBE_IMAGE",
+        help="Image for probe containers: any image with python3 >= 3.10.",
+    ),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="Seconds to wait for each DNS answer or TCP connect.")
+]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colours.")]
+
+
+def fail(message: str) -> NoReturn:
+    stderr.print(Text(f"ddiag: {message}", style="red"))
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _exit_code(report: Report, fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    threshold = Severity(fail_on).rank
+    return EXIT_FINDINGS if any(f.severity.rank >= threshold for f in report.findings) else 0
+
+
+def _use_color(fmt: str, output: Path | None, no_color: bool) -> bool:
+    return (
+        fmt == "rich"
+        and output is None
+        and not no_color
+        and "NO_COLOR" not in os.environ
+        and sys.stdout.isatty()
+    )
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that `finally` blocks remove the probes."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def run_diagnosis(
+    make_target: Callable[[Topology], Target],
+    fmt: str,
+    output: Path | None,
+    fail_on: str,
+    select_ids: list[str] | None,
+    ignore_ids: list[str] | None,
+    probe_image: str,
+    timeout: float,
+    no_color: bool,
+) -> None:
+    """What every diagnosing command shares: validate, discover, probe, report, exit."""
+    if fmt not in FORMATS:
+        fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if fail_on not in FAIL_ON:
+        fail(f"--fail-on takes one of {', '.join(FAIL_ON)}, not {fail_on!r}")
+    checks = select(all_checks(), select_ids or [], ignore_ids or [])
+    if not checks:
+        fail("--select/--ignore leave no check to run; `ddiag checks` lists the ids")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        client = connect()
+        remove_probes(client)  # probes orphaned by a killed ddiag
+        topology = read_topology(client)
+        target = make_target(topology)
+        status = stderr.status("Starting probes", spinner="dots")
+        show = stderr.is_terminal
+        if show:
+            status.start()
+        try:
+            ensure_image(client, probe_image, status.update)
+            report = diagnose(
+                client, topology, target, checks, RunOptions(probe_image, timeout), status.update
+            )
+        finally:
+            if show:
+                status.stop()
+    except DiagError as exc:
+        fail(str(exc))
+    except _Terminated:
+        stderr.print("ddiag: terminated; probes removed")
+        raise typer.Exit(143) from None
+    except KeyboardInterrupt:
+        stderr.print("ddiag: interrupted; probes removed")
+        raise typer.Exit(130) from None
+    rendered = FORMATS[fmt](
+        report,
+        RenderOptions(color=_use_color(fmt, output, no_color), width=_width(output)),
+    )
+    if output is None:
+        sys.stdout.write(rendered)
+    else:
+        try:
+            output.write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the report to {output}: {exc.strerror}")
+    raise typer.Exit(_exit_code(report, fail_on))
+
+
+def _width(output: Path | None) -> int:
+    if output is None and sys.stdout.isatty():
+        return Console().width
+    return 100
+
+
+@app.command(
+    epilog="Examples:  ddiag network shop_back  ·  ddiag network bridge  ·  "
+    "ddiag network shop_front shop_back --format json -o report.json",
+)
+def network(
+    names: Annotated[list[str], typer.Argument(help="Network names or ids.", show_default=False)],
+    fmt: FormatOpt = "rich",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = "error",
+    select_ids: SelectOpt = None,
+    ignore_ids: IgnoreOpt = None,
+    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    timeout: TimeoutOpt = 2.0,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
+    run_diagnosis(
+        lambda topology: network_target(topology, names),
+        fmt,
+        output,
+        fail_on,
+        select_ids,
+        ignore_ids,
+        probe_image,
+        timeout,
+        no_color,
+    )
+
+
+@app.command("checks")
+def list_checks() -> None:
+    """The check catalog: id, default severity and title of every check."""
+    table = Table("id", "severity", "title", box=None)
+    for check in all_checks():
+        table.add_row(check.id, check.severity.value, check.title)
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(
+    check_id: Annotated[str, typer.Argument(help="A check id, e.g. port.app-loopback")],
+) -> None:
+    """A check's failure mode, how ddiag detects it, and the fix."""
+    check = find(check_id)
+    if check is None:
+        import difflib
+
+        close = difflib.get_close_matches(check_id, [c.id for c in all_checks()], n=3)
+        fail(f"no check {check_id!r}." + (f" Did you mean {' or '.join(close)}?" if close else ""))
+    Console(highlight=False).print(
+        Text.assemble((f"{check.id}", "bold"), f"  ({check.severity.value})\n\n", check.doc)
+    )
+
+
+@app.command()
+def cleanup(
+    all_probes: Annotated[
+        bool, typer.Option("--all", help="Also remove probes of runs that may still be going.")
+    ] = False,
+) -> None:
+    """Remove probe containers left behind by a ddiag that was killed."""
+    try:
+        removed = remove_probes(connect(), everything=all_probes)
+    except DiagError as exc:
+        fail(str(exc))
+    stderr.print(
+        f"removed {len(removed)} probe(s)" + (f": {', '.join(removed)}" if removed else "")
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ddiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """ddiag: find why a container cannot reach another, with evidence and a fix."""
+
+
+def main() -> None:
+    app()

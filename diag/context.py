@@ -1,0 +1,34 @@
+"""What a check sees: the topology, the target of the run, the observations so far, options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from diag.tasks import Observations, Placement
+from diag.topology import Container, Network, Topology
+
+TargetKind = Literal["network", "compose", "container"]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: TargetKind
+    names: tuple[str, ...]
+    networks: tuple[Network, ...]
+
+
+@dataclass
+class CheckContext:
+    topology: Topology
+    target: Target
+    observations: Observations = field(default_factory=Observations)
+    timeout: float = 2.0
+
+    def peer_placement(self, network: Network) -> Placement:
+        """A probe attached to `network`: it sees the network as any peer on it does."""
+        return Placement("network", network.id, network.name)
+
+    def netns_placement(self, container: Container) -> Placement:
+        """A probe inside `container`'s network namespace: its sockets, resolv.conf, routes."""
+        return Placement("netns", container.id, container.name)

@@ -1,0 +1,176 @@
+"""Build a `Topology` from Engine API inspect data.
+
+The engine-version differences live here and nowhere else: from API 1.44 an endpoint lists
+the names the embedded DNS answers for it in `DNSNames`; older engines only give `Aliases`
+(which up to 1.44 already hold the short id), to which the container's own name is added.
+`topology_from_inspect` is pure so that recorded inspect JSON of both shapes can test it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from diag.topology import (
+    Container,
+    Endpoint,
+    EngineInfo,
+    Health,
+    Network,
+    PortBinding,
+    Subnet,
+    Topology,
+)
+
+PROBE_LABEL = "ddiag.probe"
+
+
+def _ordered_unique(names: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for name in names:
+        if name and name.lower() not in {s.lower() for s in seen}:
+            seen[name] = None
+    return tuple(seen)
+
+
+def network_from_inspect(raw: Mapping[str, Any]) -> Network:
+    ipam_configs = (raw.get("IPAM") or {}).get("Config") or []
+    return Network(
+        id=raw["Id"],
+        name=raw["Name"],
+        driver=raw.get("Driver") or "",
+        scope=raw.get("Scope") or "local",
+        internal=bool(raw.get("Internal")),
+        attachable=bool(raw.get("Attachable")),
+        enable_ipv6=bool(raw.get("EnableIPv6")),
+        subnets=tuple(
+            Subnet(cfg["Subnet"], cfg.get("Gateway") or None)
+            for cfg in ipam_configs
+            if cfg.get("Subnet")
+        ),
+        options=dict(raw.get("Options") or {}),
+        labels=dict(raw.get("Labels") or {}),
+    )
+
+
+def _endpoint(
+    net_name: str, raw: Mapping[str, Any], container_name: str, default_bridge: bool
+) -> Endpoint:
+    aliases = tuple(raw.get("Aliases") or ())
+    if "DNSNames" in raw:
+        dns_names = tuple(raw.get("DNSNames") or ())
+    elif default_bridge:
+        dns_names = ()
+    else:
+        dns_names = _ordered_unique((container_name, *aliases))
+    return Endpoint(
+        network_id=raw.get("NetworkID") or "",
+        network_name=net_name,
+        ip=raw.get("IPAddress") or "",
+        ip_prefix_len=int(raw.get("IPPrefixLen") or 0),
+        ipv6=raw.get("GlobalIPv6Address") or "",
+        mac=raw.get("MacAddress") or "",
+        dns_names=dns_names,
+        aliases=aliases,
+    )
+
+
+def _port_key(key: str) -> tuple[int, str]:
+    port, _, proto = key.partition("/")
+    return int(port.split("-")[0]), proto or "tcp"
+
+
+def _published(raw: Mapping[str, Any]) -> tuple[PortBinding, ...]:
+    """Bindings as granted when the container runs, as asked when it does not."""
+    granted = (raw.get("NetworkSettings") or {}).get("Ports") or {}
+    asked = (raw.get("HostConfig") or {}).get("PortBindings") or {}
+    source = granted if any(granted.values()) else asked
+    bindings = []
+    for key, hosts in sorted(source.items()):
+        port, proto = _port_key(key)
+        for host in hosts or ():
+            bindings.append(
+                PortBinding(port, proto, host.get("HostIp") or "", host.get("HostPort") or "")
+            )
+    return tuple(bindings)
+
+
+def _health(state: Mapping[str, Any]) -> Health | None:
+    health = state.get("Health")
+    if not health:
+        return None
+    log = health.get("Log") or []
+    return Health(
+        status=health.get("Status") or "",
+        failing_streak=int(health.get("FailingStreak") or 0),
+        last_output=(log[-1].get("Output") or "").strip() if log else "",
+    )
+
+
+def container_from_inspect(
+    raw: Mapping[str, Any], default_bridge_ids: set[str], last_logs: tuple[str, ...] = ()
+) -> Container:
+    config = raw.get("Config") or {}
+    host_config = raw.get("HostConfig") or {}
+    state = raw.get("State") or {}
+    name = (raw.get("Name") or "").lstrip("/")
+    networks = (raw.get("NetworkSettings") or {}).get("Networks") or {}
+    env = dict(item.partition("=")[::2] for item in config.get("Env") or ())
+    return Container(
+        id=raw["Id"],
+        name=name,
+        image=config.get("Image") or raw.get("Image") or "",
+        status=state.get("Status") or "",
+        exit_code=int(state.get("ExitCode") or 0),
+        error=state.get("Error") or "",
+        restart_count=int(raw.get("RestartCount") or 0),
+        health=_health(state),
+        network_mode=host_config.get("NetworkMode") or "",
+        endpoints=tuple(
+            _endpoint(net_name, ep or {}, name, (ep or {}).get("NetworkID") in default_bridge_ids)
+            for net_name, ep in sorted(networks.items())
+        ),
+        exposed=tuple(sorted(_port_key(key) for key in config.get("ExposedPorts") or {})),
+        published=_published(raw),
+        dns=tuple(host_config.get("Dns") or ()),
+        dns_search=tuple(host_config.get("DnsSearch") or ()),
+        dns_options=tuple(host_config.get("DnsOptions") or ()),
+        extra_hosts=tuple(host_config.get("ExtraHosts") or ()),
+        env=env,
+        labels=dict(config.get("Labels") or {}),
+        last_logs=last_logs,
+    )
+
+
+def topology_from_inspect(
+    version: Mapping[str, Any],
+    networks: Iterable[Mapping[str, Any]],
+    containers: Iterable[Mapping[str, Any]],
+    logs: Mapping[str, tuple[str, ...]] | None = None,
+) -> Topology:
+    """Turn `GET /version`, `GET /networks` and container inspects into a Topology.
+
+    Probe containers of ddiag (this run's or another's) are left out: they are not the
+    user's, and a diagnosis that listed them would change from run to run.
+    """
+    nets = tuple(sorted((network_from_inspect(n) for n in networks), key=lambda n: n.name))
+    default_bridge_ids = {n.id for n in nets if n.is_default_bridge}
+    logs = logs or {}
+    members = tuple(
+        sorted(
+            (
+                container_from_inspect(c, default_bridge_ids, logs.get(c["Id"], ()))
+                for c in containers
+                if PROBE_LABEL not in ((c.get("Config") or {}).get("Labels") or {})
+            ),
+            key=lambda c: c.name,
+        )
+    )
+    return Topology(
+        engine=EngineInfo(
+            version=str(version.get("Version", "")),
+            api_version=str(version.get("ApiVersion", "")),
+        ),
+        networks=nets,
+        containers=members,
+    )

@@ -1,0 +1,106 @@
+"""Connect to the Docker engine the way the docker CLI does, and read it once.
+
+Order: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), else the current docker
+context (`DOCKER_CONTEXT` or `currentContext` in the CLI config), else the local socket.
+Every way a connection can fail becomes a `DiagError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.errors
+from docker.context import ContextAPI
+
+from diag.discover import PROBE_LABEL, topology_from_inspect
+from diag.errors import DiagError
+from diag.topology import Topology
+
+LOG_LINES_OF_STOPPED = 5
+
+
+def _describe_host(client_kwargs: dict[str, Any]) -> str:
+    return str(client_kwargs.get("base_url") or os.environ.get("DOCKER_HOST") or "the local socket")
+
+
+def connect() -> docker.DockerClient:
+    """A client for the engine the docker CLI would use, or a `DiagError` saying why not."""
+    kwargs: dict[str, Any] = {}
+    if not os.environ.get("DOCKER_HOST"):
+        try:
+            context = ContextAPI.get_current_context()
+        except Exception:  # a broken CLI config must not hide a working local socket
+            context = None
+        if context is not None and context.name != "default" and context.Host:
+            kwargs = {"base_url": context.Host, "tls": context.TLSConfig or False}
+    where = _describe_host(kwargs)
+    try:
+        client = docker.DockerClient(**kwargs) if kwargs else docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise DiagError(_unreachable_message(where, exc)) from None
+    return client
+
+
+def _unreachable_message(where: str, exc: Exception) -> str:
+    text = str(exc)
+    if "Permission denied" in text or "PermissionError" in text:
+        return (
+            f"Permission denied on the Docker socket ({where}). Run ddiag as a user in the "
+            "'docker' group (sudo usermod -aG docker $USER, then log in again), or with sudo."
+        )
+    return (
+        f"Cannot reach the Docker engine at {where}. Start it (e.g. `sudo systemctl start "
+        "docker`), or point DOCKER_HOST or `docker context use` at a running engine. "
+        f"Details: {text.splitlines()[0] if text else type(exc).__name__}"
+    )
+
+
+def _logs_tail(client: docker.DockerClient, container_id: str) -> tuple[str, ...]:
+    try:
+        raw = client.api.logs(container_id, tail=LOG_LINES_OF_STOPPED, timestamps=False)
+    except docker.errors.APIError:
+        return ()
+    return tuple(raw.decode("utf-8", "replace").splitlines())
+
+
+def read_topology(client: docker.DockerClient) -> Topology:
+    """One read of the engine: version, networks, and every container's inspect.
+
+    Inspects run a few at a time: on a host with hundreds of containers they dominate the
+    discovery time, and the engine serves them concurrently without trouble.
+    """
+    api = client.api
+    try:
+        version = api.version()
+        networks = api.networks()
+        summaries = api.containers(all=True)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            inspects = [
+                c
+                for c in pool.map(_inspect_or_none, [api] * len(summaries), summaries)
+                if c is not None
+            ]
+            stopped = [
+                c["Id"]
+                for c in inspects
+                if (c.get("State") or {}).get("Status") != "running"
+                and PROBE_LABEL not in ((c.get("Config") or {}).get("Labels") or {})
+            ]
+            logs = dict(
+                zip(stopped, pool.map(_logs_tail, [client] * len(stopped), stopped), strict=True)
+            )
+    except docker.errors.DockerException as exc:
+        raise DiagError(_unreachable_message(_describe_host({}), exc)) from None
+    return topology_from_inspect(version, networks, inspects, logs)
+
+
+def _inspect_or_none(api: docker.APIClient, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Inspect one container; one removed between list and inspect is simply gone."""
+    try:
+        return api.inspect_container(summary["Id"])
+    except docker.errors.NotFound:
+        return None

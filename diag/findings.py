@@ -1,0 +1,62 @@
+"""Findings: what a check concluded, with the evidence and the fix that make it useful."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    """`error`: connectivity is broken; `warning`: likely broken or fragile; `info`: notable."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a check's `evaluate()` yields; the registry adds the check's id, title, severity."""
+
+    subjects: tuple[str, ...]
+    summary: str
+    evidence: Mapping[str, Any]
+    fix: str
+    severity: Severity | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    severity: Severity
+    title: str
+    subjects: tuple[str, ...]
+    summary: str
+    evidence: Mapping[str, Any] = field(hash=False)
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "severity": self.severity.value,
+            "title": self.title,
+            "subjects": list(self.subjects),
+            "summary": self.summary,
+            "evidence": dict(self.evidence),
+            "fix": self.fix,
+        }
+
+
+def subjects(*groups: Any) -> tuple[str, ...]:
+    """Flatten names into the `subjects` order of DESIGN.md, without blanks or repeats."""
+    flat: list[str] = []
+    for group in groups:
+        items = [group] if isinstance(group, str) else list(group or ())
+        flat.extend(str(item) for item in items if item)
+    return tuple(dict.fromkeys(flat))

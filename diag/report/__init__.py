@@ -1,0 +1,21 @@
+"""Output formats: one module each, all with the same `render(report, options) -> str`.
+
+Chosen by name from the CLI; no format knows another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from diag.report import json_format, rich_format
+from diag.report.model import Report
+from diag.report.options import RenderOptions
+
+Renderer = Callable[[Report, RenderOptions], str]
+
+FORMATS: dict[str, Renderer] = {
+    "rich": rich_format.render,
+    "json": json_format.render,
+}
+
+__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report"]

@@ -1,0 +1,11 @@
+"""How a report is rendered, as far as any format cares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    color: bool = False
+    width: int = 100

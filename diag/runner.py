@@ -1,0 +1,148 @@
+"""Plan → observe → evaluate, in rounds, with every probe removed at the end.
+
+Checks plan from what is already known, so a run is a few rounds: round 1 reads listening
+sockets and resolves names, round 2 connects to the ports round 1 found listening. Each
+round runs one probe per placement, all placements at once; a round that plans nothing new
+ends the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import docker
+
+from checks.port._sockets import listening, listening_texts
+from checks.registry import Check
+from diag.context import CheckContext, Target
+from diag.findings import Finding
+from diag.probe import ProbeFailed, ProbeSession
+from diag.redact import Redactor, secret_values
+from diag.report.model import Inconclusive, Report
+from diag.tasks import LISTENING, Observations, Placement, Planned, Task
+from diag.topology import Topology
+
+MAX_ROUNDS = 4
+MAX_PARALLEL_PROBES = 16
+UNANSWERED = {"timeout", "error", "servfail"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    probe_image: str
+    timeout: float
+
+
+def _run_round(
+    session: ProbeSession, missing: list[Planned], observations: Observations, progress: Progress
+) -> None:
+    by_placement: dict[Placement, list[Task]] = defaultdict(list)
+    for placement, task in missing:
+        by_placement[placement].append(task)
+    progress(f"Running {len(by_placement)} probe(s), {len(missing)} observation(s)")
+    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PROBES, len(by_placement)))
+    try:
+        futures: dict[Future, Placement] = {
+            pool.submit(session.run, placement, tasks): placement
+            for placement, tasks in by_placement.items()
+        }
+        for future in as_completed(futures):
+            placement = futures[future]
+            try:
+                results = future.result()
+            except ProbeFailed as exc:
+                observations.failures[placement] = str(exc)
+                continue
+            for task, result in results.items():
+                observations.results[(placement, task)] = result
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def observe(
+    ctx: CheckContext, checks: Sequence[Check], session: ProbeSession, progress: Progress
+) -> None:
+    for _ in range(MAX_ROUNDS):
+        planned = [pair for check in checks for pair in check.plan(ctx)]
+        missing = ctx.observations.missing(planned)
+        if not missing:
+            return
+        _run_round(session, missing, ctx.observations, progress)
+
+
+def _inconclusive(observations: Observations) -> list[Inconclusive]:
+    found = [
+        Inconclusive(where=placement.describe(), reason=reason)
+        for placement, reason in observations.failures.items()
+    ]
+    for (placement, task), result in observations.results.items():
+        if task != LISTENING and result.get("status") in UNANSWERED and task.kind == "resolve":
+            found.append(
+                Inconclusive(
+                    where=placement.describe(),
+                    reason=f"{task.describe()}: {result.get('status')} "
+                    f"{result.get('detail', '')}".rstrip(),
+                )
+            )
+    return found
+
+
+def _listening_view(ctx: CheckContext) -> dict[str, list[str]]:
+    view = {}
+    for container in ctx.topology.containers:
+        sockets = listening(ctx, container)
+        if sockets is not None:
+            view[container.id] = listening_texts(sockets)
+    return view
+
+
+def diagnose(
+    client: docker.DockerClient,
+    topology: Topology,
+    target: Target,
+    checks: Sequence[Check],
+    options: RunOptions,
+    progress: Progress,
+) -> Report:
+    """Run the checks against the target; always removes this run's probes before returning."""
+    started = time.monotonic()
+    ctx = CheckContext(topology, target, timeout=options.timeout)
+    session = ProbeSession(client, options.probe_image, options.timeout)
+    try:
+        observe(ctx, checks, session, progress)
+    finally:
+        session.close()
+    findings: list[Finding] = [finding for check in checks for finding in check.evaluate(ctx)]
+    redactor = Redactor(secret_values(c.env for c in topology.containers))
+    findings = [
+        Finding(
+            check=f.check,
+            severity=f.severity,
+            title=f.title,
+            subjects=tuple(redactor.value(list(f.subjects))),
+            summary=redactor.text(f.summary),
+            evidence=redactor.value(dict(f.evidence)),
+            fix=redactor.text(f.fix),
+        )
+        for f in findings
+    ]
+    inconclusive = [
+        Inconclusive(redactor.text(i.where), redactor.text(i.reason))
+        for i in _inconclusive(ctx.observations)
+    ]
+    return Report(
+        target=target,
+        topology=topology,
+        duration_s=time.monotonic() - started,
+        checks_run=[check.id for check in checks],
+        findings=findings,
+        inconclusive=inconclusive,
+        listening=_listening_view(ctx),
+        probes_started=session.started,
+    )

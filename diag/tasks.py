@@ -1,0 +1,85 @@
+"""Probe tasks as plain data, where they run, and what they observed.
+
+Checks ask for observations by returning `(Placement, Task)` pairs; the runner groups them
+by placement (one probe each), and the agent answers every task with a JSON dict. Keeping
+all three as plain values is what lets checks be tested with recorded observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+PlacementKind = Literal["network", "netns"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a probe runs: attached to a network, or inside a container's network namespace."""
+
+    kind: PlacementKind
+    ref: str
+    label: str = field(default="", compare=False)
+
+    def describe(self) -> str:
+        where = "on network" if self.kind == "network" else "in the netns of"
+        return f"{where} {self.label or self.ref[:12]}"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
+
+    kind: Literal["resolve", "connect", "listening", "resolv_conf"]
+    target: str = ""
+    port: int = 0
+    rdtype: str = ""
+    server: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in ("", 0)}
+
+    def describe(self) -> str:
+        if self.kind == "resolve":
+            via = f" via {self.server}" if self.server else ""
+            return f"resolve {self.target} {self.rdtype or 'A'}{via}"
+        if self.kind == "connect":
+            return f"connect {self.target}:{self.port}"
+        return f"read {self.kind.replace('_', ' ')}"
+
+
+def resolve(name: str, rdtype: str = "A", server: str = "") -> Task:
+    return Task("resolve", target=name, rdtype=rdtype, server=server)
+
+
+def connect(host: str, port: int) -> Task:
+    return Task("connect", target=host, port=port)
+
+
+LISTENING = Task("listening")
+RESOLV_CONF = Task("resolv_conf")
+
+Planned = tuple[Placement, Task]
+
+
+@dataclass
+class Observations:
+    """Results by (placement, task), and why a placement could not be observed at all."""
+
+    results: dict[Planned, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[Placement, str] = field(default_factory=dict)
+
+    def get(self, placement: Placement, task: Task) -> dict[str, Any] | None:
+        return self.results.get((placement, task))
+
+    def missing(self, planned: Iterable[Planned]) -> list[Planned]:
+        """What was planned but neither observed nor already known to be unobservable."""
+        return [
+            pair
+            for pair in dict.fromkeys(planned)
+            if pair not in self.results and pair[0] not in self.failures
+        ]
+
+    def failure(self, placement: Placement) -> str | None:
+        return self.failures.get(placement)
