@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -30,6 +31,7 @@ from diag.topology import Topology
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 FAIL_ON = ("error", "warning", "info", "never")
+PULL_POLICIES = ("missing", "never")
 
 app = typer.Typer(
     name="ddiag",
@@ -68,11 +70,18 @@ ProbeImageOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="Seconds to wait for each DNS answer or TCP connect.")
 ]
+PullOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="DDIAG_PULL",
+        help="Pull the probe image when it is missing (missing) or never (never).",
+    ),
+]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colours.")]
 
 
 def fail(message: str) -> NoReturn:
-    stderr.print(Text(f"ddiag: {message}", style="red"))
+    stderr.print(Text(f"ddiag: {message}", style="red"), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)
 
 
@@ -101,23 +110,32 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
-def run_diagnosis(
-    make_target: Callable[[Topology], Target],
-    fmt: str,
-    output: Path | None,
-    fail_on: str,
-    select_ids: list[str] | None,
-    ignore_ids: list[str] | None,
-    probe_image: str,
-    timeout: float,
-    no_color: bool,
-) -> None:
+@dataclass(frozen=True)
+class CommonOptions:
+    """The options every diagnosing command takes (DESIGN.md, "Command line")."""
+
+    fmt: str
+    output: Path | None
+    fail_on: str
+    select_ids: list[str] | None
+    ignore_ids: list[str] | None
+    probe_image: str
+    pull: str
+    timeout: float
+    no_color: bool
+
+
+def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOptions) -> None:
     """What every diagnosing command shares: validate, discover, probe, report, exit."""
+    fmt, output, fail_on = options.fmt, options.output, options.fail_on
+    probe_image, pull = options.probe_image, options.pull
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if pull not in PULL_POLICIES:
+        fail(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {pull!r}")
     if fail_on not in FAIL_ON:
         fail(f"--fail-on takes one of {', '.join(FAIL_ON)}, not {fail_on!r}")
-    checks = select(all_checks(), select_ids or [], ignore_ids or [])
+    checks = select(all_checks(), options.select_ids or [], options.ignore_ids or [])
     if not checks:
         fail("--select/--ignore leave no check to run; `ddiag checks` lists the ids")
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -131,9 +149,14 @@ def run_diagnosis(
         if show:
             status.start()
         try:
-            ensure_image(client, probe_image, status.update)
+            ensure_image(client, probe_image, status.update, pull=pull == "missing")
             report = diagnose(
-                client, topology, target, checks, RunOptions(probe_image, timeout), status.update
+                client,
+                topology,
+                target,
+                checks,
+                RunOptions(probe_image, options.timeout),
+                status.update,
             )
         finally:
             if show:
@@ -148,7 +171,7 @@ def run_diagnosis(
         raise typer.Exit(130) from None
     rendered = FORMATS[fmt](
         report,
-        RenderOptions(color=_use_color(fmt, output, no_color), width=_width(output)),
+        RenderOptions(color=_use_color(fmt, output, options.no_color), width=_width(output)),
     )
     if output is None:
         sys.stdout.write(rendered)
@@ -178,20 +201,16 @@ def network(
     select_ids: SelectOpt = None,
     ignore_ids: IgnoreOpt = None,
     probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    pull: PullOpt = "missing",
     timeout: TimeoutOpt = 2.0,
     no_color: NoColorOpt = False,
 ) -> None:
     """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
     run_diagnosis(
         lambda topology: network_target(topology, names),
-        fmt,
-        output,
-        fail_on,
-        select_ids,
-        ignore_ids,
-        probe_image,
-        timeout,
-        no_color,
+        CommonOptions(
+            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+        ),
     )
 
 

@@ -91,8 +91,10 @@ def remove_probes(client: docker.DockerClient, everything: bool = False) -> list
     return removed
 
 
-def ensure_image(client: docker.DockerClient, image: str, progress: Callable[[str], None]) -> None:
-    """Use the image if it is local; otherwise pull it, reporting progress as it goes."""
+def ensure_image(
+    client: docker.DockerClient, image: str, progress: Callable[[str], None], pull: bool = True
+) -> None:
+    """Use the image if it is local; otherwise pull it (if allowed), reporting progress."""
     api = client.api
     try:
         api.inspect_image(image)
@@ -101,6 +103,12 @@ def ensure_image(client: docker.DockerClient, image: str, progress: Callable[[st
         pass
     except docker.errors.APIError as exc:
         raise DiagError(f"Cannot inspect probe image {image}: {exc.explanation}") from None
+    if not pull:
+        raise DiagError(
+            f"The probe image {image} is not on this engine and --pull is never. Pull or "
+            "build it, or pass --probe-image (or DDIAG_PROBE_IMAGE) naming a local image with "
+            "python3 >= 3.10."
+        )
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
     progress(f"Pulling probe image {image} (first run only)")
     try:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): set everything up, then unit and integration tests
+# against the real engine. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+export DDIAG_PROBE_IMAGE=${DDIAG_PROBE_IMAGE:-ddiag-test/python3:bookworm}
+export DDIAG_PULL=${DDIAG_PULL:-never}
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest -v "$@"

@@ -1,0 +1,114 @@
+"""Bring compose fixtures up and down on the real engine, and run the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "compose-fixtures"
+PROBE_IMAGE = os.environ.get("DDIAG_PROBE_IMAGE", "ddiag-test/python3:bookworm")
+SETTLE_TIMEOUT_S = 30
+PROJECT_PREFIX = "ddiagt-"
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    project: str
+    directory: Path
+
+    @property
+    def expect(self) -> dict[str, Any]:
+        return json.loads((self.directory / "expect.json").read_text())
+
+    def command(self) -> list[str]:
+        return [part.format(project=self.project) for part in self.expect["command"]]
+
+    def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "docker",
+                "compose",
+                "-p",
+                self.project,
+                "-f",
+                str(self.directory / "compose.yaml"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=180,
+        )
+
+    def names(self) -> set[str]:
+        """Services, containers and networks of this stack: what its findings may name."""
+        client = docker.from_env()
+        label = f"com.docker.compose.project={self.project}"
+        names: set[str] = set()
+        for container in client.containers.list(all=True, filters={"label": label}):
+            names |= {container.name, container.labels.get("com.docker.compose.service", "")}
+        for network in client.networks.list(filters={"label": label}):
+            names.add(network.name)
+        return names - {""}
+
+
+def fixture_names() -> list[str]:
+    return sorted(p.parent.name for p in FIXTURES.glob("*/expect.json"))
+
+
+def _settle(project: str) -> None:
+    """Wait until no container of the project is still starting or restarting."""
+    client = docker.from_env()
+    label = f"com.docker.compose.project={project}"
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        states = {c.status for c in client.containers.list(all=True, filters={"label": label})}
+        if states and not states & {"created", "restarting"}:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # servers bind within milliseconds of start; leave them ample time
+
+
+@contextmanager
+def running(name: str) -> Iterator[Stack]:
+    stack = Stack(name, PROJECT_PREFIX + name, FIXTURES / name)
+    stack.compose("down", "-v", "-t", "0")
+    up = stack.compose("up", "-d")
+    if up.returncode != 0:
+        stack.compose("down", "-v", "-t", "0")
+        raise RuntimeError(f"compose up failed for {name}:\n{up.stderr}")
+    try:
+        _settle(stack.project)
+        yield stack
+    finally:
+        stack.compose("down", "-v", "-t", "0")
+
+
+def ddiag(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run the real CLI (`python -m diag`) as a user would; returns the CompletedProcess."""
+    full_env = {
+        **os.environ,
+        "DDIAG_PROBE_IMAGE": PROBE_IMAGE,
+        "DDIAG_PULL": "never",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "diag", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,178 @@
+"""The CLI on the real engine: report contents, options, error paths, probe cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+
+from tests.integration.stacks import PROBE_IMAGE, ddiag, running
+
+TOP_LEVEL_KEYS = {
+    "schema_version",
+    "tool",
+    "target",
+    "engine",
+    "duration_s",
+    "checks_run",
+    "findings",
+    "summary",
+    "inconclusive",
+}
+
+
+@pytest.fixture(scope="module")
+def healthy():
+    with running("healthy") as stack:
+        yield stack
+
+
+def test_rich_report_shows_topology_and_summary(healthy) -> None:
+    result = ddiag("network", f"{healthy.project}_default", "--no-color")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Topology" in out and f"{healthy.project}_default" in out
+    assert f"{healthy.project}-web-1" in out and "10.213.1." in out
+    assert "backend" in out  # api's alias is among its DNS names
+    assert "[::]:9000" in out  # api listening, read in its netns
+    assert "No findings" in out
+    assert "\x1b[" not in out
+
+
+def test_json_follows_schema(healthy) -> None:
+    result = ddiag("network", f"{healthy.project}_default", "--format", "json")
+    report = json.loads(result.stdout)
+    assert set(report) == TOP_LEVEL_KEYS
+    assert report["schema_version"] == 1
+    assert report["target"] == {"kind": "network", "names": [f"{healthy.project}_default"]}
+    assert report["engine"]["api_version"]
+    assert "port.app-loopback" in report["checks_run"]
+    assert report["summary"] == {"error": 0, "warning": 0, "info": 0}
+
+
+def test_output_file_fail_on_and_select(tmp_path) -> None:
+    with running("loopback-only") as stack:
+        net = f"{stack.project}_default"
+        out = tmp_path / "report.json"
+        result = ddiag("network", net, "--format", "json", "--output", str(out))
+        assert result.returncode == 1 and result.stdout == ""
+        assert json.loads(out.read_text())["summary"]["error"] == 1
+        assert ddiag("network", net, "--fail-on", "never").returncode == 0
+        ignored = ddiag("network", net, "--ignore", "port", "--format", "json")
+        assert ignored.returncode == 0
+        assert not any(c.startswith("port.") for c in json.loads(ignored.stdout)["checks_run"])
+
+
+def test_engine_unreachable_is_a_clear_error() -> None:
+    result = ddiag("network", "anything", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 2
+    assert "Cannot reach the Docker engine" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_network_suggests_close_names(engine) -> None:
+    network = engine.networks.create("ddiagt-suggest-me", driver="bridge")
+    try:
+        result = ddiag("network", "ddiagt-sugest-me")
+    finally:
+        network.remove()
+    assert result.returncode == 2
+    assert "ddiagt-suggest-me" in result.stderr and "Did you mean" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_probe_image_without_python_is_a_clear_error(healthy) -> None:
+    result = ddiag(
+        "network", f"{healthy.project}_default", "--probe-image", "ddiag-test/busybox:latest"
+    )
+    assert result.returncode == 2
+    assert "unusable" in result.stderr and "python3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_probe_image_is_a_clear_error(healthy) -> None:
+    result = ddiag(
+        "network",
+        f"{healthy.project}_default",
+        "--probe-image",
+        "ddiag-test/nope:missing",
+        "--pull",
+        "never",
+    )
+    assert result.returncode == 2
+    assert "ddiag-test/nope:missing is not on this engine" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _probes(engine: docker.DockerClient) -> list:
+    return engine.containers.list(all=True, filters={"label": "ddiag.probe"})
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
+    with running("filtered-port") as stack:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "diag",
+                "network",
+                f"{stack.project}_default",
+                "--timeout",
+                "20",
+            ],
+            env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not _probes(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _probes(engine), "no probe appeared"
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == code, err
+        assert "Traceback" not in err
+        assert _probes(engine) == []
+
+
+def test_cleanup_reaps_orphans_of_a_killed_run(engine) -> None:
+    with running("filtered-port") as stack:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "diag",
+                "network",
+                f"{stack.project}_default",
+                "--timeout",
+                "20",
+            ],
+            env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not _probes(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.kill()
+        proc.wait()
+        assert _probes(engine), "SIGKILL should leave the probe for the reaper"
+        result = ddiag("cleanup")
+        assert result.returncode == 0, result.stderr
+        assert "removed" in result.stderr
+        assert _probes(engine) == []
+
+
+def test_no_probe_left_behind(engine) -> None:
+    """Runs last (conftest): the whole suite must not leak a probe."""
+    assert _probes(engine) == []

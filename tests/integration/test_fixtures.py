@@ -1,0 +1,43 @@
+"""Every compose fixture, brought up on the real engine, diagnosed by the real CLI.
+
+A fixture directory holds `compose.yaml` and `expect.json`: the ddiag command (with
+`{project}` for the compose project name), the exit code, and the findings it must produce
+(check id and subjects that must be among the finding's). Any other finding that names
+the fixture's services, containers or networks fails the test, so a fixture proves both
+that its check fires and that nothing else does.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.stacks import ddiag, fixture_names, running
+
+
+def _matches(expected: dict, finding: dict) -> bool:
+    return finding["check"] == expected["check"] and set(expected.get("subjects", [])) <= set(
+        finding["subjects"]
+    )
+
+
+@pytest.mark.parametrize("name", fixture_names())
+def test_fixture(name: str) -> None:
+    with running(name) as stack:
+        expect = stack.expect
+        result = ddiag(*stack.command(), "--format", "json")
+        assert "Traceback" not in result.stderr, result.stderr
+        report = json.loads(result.stdout)
+        ours = stack.names()
+        findings = [f for f in report["findings"] if set(f["subjects"]) & ours]
+        missing = [e for e in expect["findings"] if not any(_matches(e, f) for f in findings)]
+        unexpected = [f for f in findings if not any(_matches(e, f) for e in expect["findings"])]
+        assert not missing, f"expected findings not produced: {missing}\nreport: {result.stdout}"
+        assert not unexpected, f"unexpected findings: {json.dumps(unexpected, indent=1)}"
+        assert result.returncode == expect["exit_code"], result.stderr
+        assert report["inconclusive"] == [], report["inconclusive"]
+        for secret in expect.get("secrets", []):
+            rich = ddiag(*stack.command(), "--format", "rich")
+            assert secret not in result.stdout + result.stderr
+            assert secret not in rich.stdout + rich.stderr
