@@ -45,6 +45,16 @@ def listening(ctx: CheckContext, container: Container) -> list[dict[str, Any]] |
     return [sock for sock in result.get("sockets") or [] if sock["address"] != EMBEDDED_DNS]
 
 
+def containers_with_sockets(
+    ctx: CheckContext,
+) -> Iterable[tuple[Container, list[Member], list[dict[str, Any]]]]:
+    """Each running container whose sockets were read, with its memberships and sockets."""
+    for container, memberships in running_containers(ctx).items():
+        sockets = listening(ctx, container)
+        if sockets is not None:
+            yield container, memberships, sockets
+
+
 def listening_texts(sockets: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({socket_text(sock) for sock in sockets})
 

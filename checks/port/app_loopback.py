@@ -18,8 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._members import running_containers
-from checks.port._sockets import connect_texts, listening, listening_texts, own_ips, plan, reach
+from checks.port._sockets import (
+    connect_texts,
+    containers_with_sockets,
+    listening_texts,
+    own_ips,
+    plan,
+    reach,
+)
 from diag.context import CheckContext
 from diag.findings import Result, Severity, subjects
 
@@ -31,10 +37,7 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for container, memberships in running_containers(ctx).items():
-        sockets = listening(ctx, container)
-        if sockets is None:
-            continue
+    for container, memberships, sockets in containers_with_sockets(ctx):
         ips = own_ips(container)
         for port in sorted({int(sock["port"]) for sock in sockets}):
             if reach(sockets, port, ips) != "loopback":

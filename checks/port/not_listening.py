@@ -18,8 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._members import running_containers
-from checks.port._sockets import connect_texts, listening, listening_texts, plan, reach
+from checks.port._sockets import (
+    connect_texts,
+    containers_with_sockets,
+    listening_texts,
+    plan,
+    reach,
+)
 from diag.context import CheckContext
 from diag.findings import Result, subjects
 
@@ -31,10 +36,7 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for container, memberships in running_containers(ctx).items():
-        sockets = listening(ctx, container)
-        if sockets is None:
-            continue
+    for container, memberships, sockets in containers_with_sockets(ctx):
         published = {binding.container_port for binding in container.published_tcp()}
         declared = {port for port, proto in container.exposed if proto == "tcp"} - published
         for port in sorted(declared):

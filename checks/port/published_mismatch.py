@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._members import running_containers
-from checks.port._sockets import listening, listening_texts, plan, reach
+from checks.port._sockets import containers_with_sockets, listening_texts, plan, reach
 from diag.context import CheckContext
 from diag.findings import Result, subjects
 
@@ -30,10 +29,7 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for container, memberships in running_containers(ctx).items():
-        sockets = listening(ctx, container)
-        if sockets is None:
-            continue
+    for container, memberships, sockets in containers_with_sockets(ctx):
         listening_ports = sorted({int(sock["port"]) for sock in sockets})
         for binding in container.published_tcp():
             port = binding.container_port

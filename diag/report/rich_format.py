@@ -99,6 +99,10 @@ def _topology_tree(report: Report) -> Tree:
     return tree
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("s" if count != 1 and word != "info" else "")
+
+
 def summary_line(report: Report) -> Text:
     counts = report.counts
     text = Text()
@@ -106,13 +110,14 @@ def summary_line(report: Report) -> Text:
         text.append("No findings", style="bold green")
     else:
         parts = [
-            (f"{counts[s.value]} {s.value}", STYLE[s]) for s in SEVERITY_ORDER if counts[s.value]
+            (_plural(counts[s.value], s.value), STYLE[s]) for s in SEVERITY_ORDER if counts[s.value]
         ]
         for index, (part, style) in enumerate(parts):
             text.append(("" if index == 0 else ", ") + part, style=style)
     text.append(
         f"  ·  {report.target.kind} {', '.join(report.target.names)}"
-        f"  ·  {len(report.checks_run)} checks, {report.probes_started} probes"
+        f"  ·  {_plural(len(report.checks_run), 'check')}, "
+        f"{_plural(report.probes_started, 'probe')}"
         f"  ·  {report.duration_s:.1f} s"
         f"  ·  engine {report.topology.engine.version} (API {report.topology.engine.api_version})"
     )

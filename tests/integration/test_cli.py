@@ -111,32 +111,31 @@ def test_missing_probe_image_is_a_clear_error(healthy) -> None:
 
 
 def _probes(engine: docker.DockerClient) -> list:
-    return engine.containers.list(all=True, filters={"label": "ddiag.probe"})
+    """Probe containers on the engine (the low-level list: no inspect that could race)."""
+    return engine.api.containers(all=True, filters={"label": "ddiag.probe"})
+
+
+def _slow_run_with_probes(engine: docker.DockerClient, network: str) -> subprocess.Popen:
+    """Start ddiag against a port that times out, and return once its probes exist."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diag", "network", network, "--timeout", "20"],
+        env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE, "DDIAG_PULL": "never"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _probes(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _probes(engine), "no probe appeared"
+    time.sleep(0.5)
+    return proc
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
     with running("filtered-port") as stack:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "diag",
-                "network",
-                f"{stack.project}_default",
-                "--timeout",
-                "20",
-            ],
-            env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 30
-        while not _probes(engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _probes(engine), "no probe appeared"
-        time.sleep(0.5)
+        proc = _slow_run_with_probes(engine, f"{stack.project}_default")
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == code, err
@@ -146,26 +145,9 @@ def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
 
 def test_cleanup_reaps_orphans_of_a_killed_run(engine) -> None:
     with running("filtered-port") as stack:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "diag",
-                "network",
-                f"{stack.project}_default",
-                "--timeout",
-                "20",
-            ],
-            env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while not _probes(engine) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)
+        proc = _slow_run_with_probes(engine, f"{stack.project}_default")
         proc.kill()
-        proc.wait()
+        proc.communicate()
         assert _probes(engine), "SIGKILL should leave the probe for the reaper"
         result = ddiag("cleanup")
         assert result.returncode == 0, result.stderr
