@@ -9,16 +9,55 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
 MASK = "***"
-SECRET_NAME = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|auth|pwd)",
+SECRET_WORDS = {
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "token",
+    "credential",
+    "credentials",
+    "auth",
+    "authorization",
+    "apikey",
+    "privatekey",
+}
+SECRET_SUBSTRINGS = ("password", "passwd", "secret", "token")
+NOT_SECRET = {"pwd", "oldpwd"}  # the shell's working directories
+URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+AUTH_HEADER = re.compile(
+    r"(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+    r"(?:(?P<scheme>bearer|basic|token|digest)\s+)?[^\s,;'\"]+",
     re.IGNORECASE,
 )
-URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
-SECRET_PAIR = re.compile(r"\b(?P<name>[A-Za-z_][\w.-]*)(?P<sep>\s*[=:]\s*)(?P<value>[^\s,;'\"]+)")
+SECRET_PAIR = re.compile(
+    r"(?P<name>[\"']?\b[A-Za-z_][\w.-]*[\"']?)(?P<sep>\s*[=:]\s*)(?P<quote>[\"']?)"
+    r"(?P<value>[^\s,;'\"]+)"
+)
 MIN_SECRET_LEN = 4
+
+
+def is_secret_name(name: str) -> bool:
+    """`DB_PASSWORD`, `api-key`, `GithubToken` yes; `PWD`, `BYPASS_CACHE`, `author` no.
+
+    Words are matched whole (after splitting on `_ - .`), so `pass` does not hit `passing`;
+    a few unambiguous words are matched anywhere (`dbpassword`).
+    """
+    lowered = name.strip("\"'").lower()
+    if lowered in NOT_SECRET:
+        return False
+    parts = [part for part in re.split(r"[_\-.\s]+", lowered) if part]
+    pairs = {a + b for a, b in pairwise(parts)}
+    return bool(
+        SECRET_WORDS & (set(parts) | pairs) or any(word in lowered for word in SECRET_SUBSTRINGS)
+    )
 
 
 def secret_values(env_maps: Iterable[dict[str, str]]) -> set[str]:
@@ -27,7 +66,7 @@ def secret_values(env_maps: Iterable[dict[str, str]]) -> set[str]:
         value
         for env in env_maps
         for name, value in env.items()
-        if SECRET_NAME.search(name) and len(value) >= MIN_SECRET_LEN
+        if is_secret_name(name) and len(value) >= MIN_SECRET_LEN
     }
 
 
@@ -37,8 +76,15 @@ class Redactor:
 
     def text(self, value: str) -> str:
         value = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+        value = AUTH_HEADER.sub(
+            lambda m: f"{m['head']}{m['scheme'] + ' ' if m['scheme'] else ''}{MASK}", value
+        )
         value = SECRET_PAIR.sub(
-            lambda m: f"{m['name']}{m['sep']}{MASK}" if SECRET_NAME.search(m["name"]) else m[0],
+            lambda m: (
+                f"{m['name']}{m['sep']}{m['quote']}{MASK}"
+                if is_secret_name(m["name"]) and m["value"] != MASK
+                else m[0]
+            ),
             value,
         )
         for secret in self.known:

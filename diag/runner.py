@@ -28,7 +28,7 @@ from diag.topology import Topology
 
 MAX_ROUNDS = 4
 MAX_PARALLEL_PROBES = 16
-UNANSWERED = {"timeout", "error", "servfail"}
+UNANSWERED = {"timeout", "error"}  # SERVFAIL is an answer: dns.wrong-address judges it
 
 Progress = Callable[[str], None]
 

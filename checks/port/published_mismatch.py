@@ -31,35 +31,31 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     for container, memberships, sockets in containers_with_sockets(ctx):
         listening_ports = sorted({int(sock["port"]) for sock in sockets})
+        by_port: dict[int, list[str]] = {}
         for binding in container.published_tcp():
-            port = binding.container_port
+            host = f"{binding.host_ip or '0.0.0.0'}:{binding.host_port or '?'}"
+            by_port.setdefault(binding.container_port, []).append(host)
+        for port, hosts in sorted(by_port.items()):
             if reach(sockets, port, set()) != "absent":
                 continue
-            host = f"{binding.host_ip or '0.0.0.0'}:{binding.host_port or '?'}"
             name = container.service or container.name
-            if len(listening_ports) == 1:
-                fix_port = str(listening_ports[0])
-            else:
-                fix_port = "<port it listens on>"
+            host_port = hosts[0].rsplit(":", 1)[1]
+            fix_port = (
+                str(listening_ports[0]) if len(listening_ports) == 1 else "<port it listens on>"
+            )
+            published = [f"{host}->{port}/tcp" for host in hosts]
+            also = f" (it listens on {', '.join(map(str, listening_ports))})"
             yield Result(
                 subjects=subjects(container.subjects, [m.network.name for m in memberships]),
                 summary=(
-                    f"{name} publishes {host}->{port}/tcp but nothing listens on {port} "
-                    f"inside the container"
-                    + (
-                        f" (it listens on {', '.join(map(str, listening_ports))})"
-                        if listening_ports
-                        else ""
-                    )
+                    f"{name} publishes {', '.join(published)} but nothing listens on {port} "
+                    f"inside the container" + (also if listening_ports else "")
                 ),
-                evidence={
-                    "published": f"{host}->{port}/tcp",
-                    "listening": listening_texts(sockets),
-                },
+                evidence={"published": published, "listening": listening_texts(sockets)},
                 fix=(
                     f"Publish the port the application listens on, e.g. in compose:\n"
                     f"  {name}:\n    ports:\n"
-                    f'      - "{binding.host_port or port}:{fix_port}"\n'
+                    f'      - "{host_port if host_port != "?" else port}:{fix_port}"\n'
                     f"or make {name} listen on {port}."
                 ),
             )

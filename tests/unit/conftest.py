@@ -1,0 +1,47 @@
+"""Fixtures of the unit tests: topologies from recorded inspect data, check contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from diag.context import CheckContext, Target
+from diag.discover import topology_from_inspect
+from diag.tasks import Observations
+from diag.topology import Topology
+
+from .recorded import BACK, load_inspect
+
+
+@pytest.fixture(params=["inspect-api141", "inspect-api144"])
+def any_topology(request: pytest.FixtureRequest) -> Topology:
+    return topology_from_inspect(*load_inspect(request.param))
+
+
+@pytest.fixture
+def topology141() -> Topology:
+    return topology_from_inspect(*load_inspect("inspect-api141"))
+
+
+@pytest.fixture
+def topology144() -> Topology:
+    return topology_from_inspect(*load_inspect("inspect-api144"))
+
+
+@pytest.fixture
+def make_ctx() -> Callable[..., CheckContext]:
+    """`make_ctx(topology, "net-name", observations)`: a network-target context."""
+
+    def make(
+        topology: Topology, *names: str, observations: Observations | None = None
+    ) -> CheckContext:
+        networks = []
+        for name in names or (BACK,):
+            network = topology.network_named(name)
+            assert network is not None, name
+            networks.append(network)
+        target = Target("network", tuple(n.name for n in networks), tuple(networks))
+        return CheckContext(topology, target, observations or Observations())
+
+    return make

@@ -1,0 +1,39 @@
+"""Recorded inspect data and recorded agent observations, as the unit tests load them.
+
+Nothing here talks to an engine: `tests/data/` holds what a real one said (see its READMEs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from diag.tasks import Observations, Placement, Task
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+PROJECT = "ddiag-unitrec"
+BACK = "ddiag-unitrec_back"
+
+
+def load_json(relative: str) -> Any:
+    return json.loads((DATA / relative).read_text(encoding="utf-8"))
+
+
+def load_inspect(shape: str) -> tuple[dict, list[dict], list[dict]]:
+    """(version, networks, container inspects) of one recording directory."""
+    directory = DATA / shape
+    containers = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(directory.glob("container-*.json"))
+    ]
+    return load_json(f"{shape}/version.json"), load_json(f"{shape}/networks.json"), containers
+
+
+def recorded_observations() -> Observations:
+    """The agent's answers recorded on the api141 stack, keyed as the runner keys them."""
+    observations = Observations()
+    for item in load_json("agent/observations-api141.json"):
+        placement = Placement(**item["placement"])
+        observations.results[(placement, Task(**item["task"]))] = item["result"]
+    return observations

@@ -1,0 +1,248 @@
+"""The agent's parsers (/proc/net/tcp*, resolv.conf), its request encoding, and `connect`."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from diag.agent.__main__ import decode_request, encode_request
+from diag.agent.procnet import decode_address, listening_sockets
+from diag.agent.resolvconf import parse_resolv_conf
+from diag.agent.tasks import connect, run_task
+
+from .recorded import DATA
+
+TCP_HEADER = (
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+    "timeout inode"
+)
+TCP6_HEADER = (
+    "  sl  local_address                         remote_address                        st "
+    "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
+)
+
+# A server on 127.0.0.1:8000 and 0.0.0.0:5432, the embedded DNS on 127.0.0.11, one
+# established connection (state 01) and one TIME_WAIT (06) that must not count.
+PROC_NET_TCP = "\n".join(
+    [
+        TCP_HEADER,
+        "   0: 0100007F:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000"
+        "        0 21742 1 0000000000000000 100 0 0 10 0",
+        "   1: 00000000:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999"
+        "        0 21801 1 0000000000000000 100 0 0 10 0",
+        "   2: 0B00007F:A8FD 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0"
+        "        0 19461 1 0000000000000000 100 0 0 10 0",
+        "   3: 0400D50A:1538 0200D50A:C5A2 01 00000000:00000000 00:00000000 00000000   999"
+        "        0 23011 1 0000000000000000 20 4 30 10 -1",
+        "   4: 0400D50A:1F90 0200D50A:C5A4 06 00000000:00000000 03:00000F3C 00000000     0"
+        "        0 0 3 0000000000000000",
+        "",
+    ]
+)
+
+PROC_NET_TCP6 = "\n".join(
+    [
+        TCP6_HEADER,
+        "   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A"
+        " 00000000:00000000 00:00000000 00000000     0        0 30001 1 0000000000000000 100 0 0"
+        " 10 0",
+        "   1: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A"
+        " 00000000:00000000 00:00000000 00000000     0        0 30002 1 0000000000000000 100 0 0"
+        " 10 0",
+        "   2: 0000000000000000FFFF00000100007F:2328 00000000000000000000000000000000:0000 0A"
+        " 00000000:00000000 00:00000000 00000000     0        0 30003 1 0000000000000000 100 0 0"
+        " 10 0",
+        "   3: 0000000000000000FFFF00000400D50A:1F90 0000000000000000FFFF00000200D50A:D1F2 01"
+        " 00000000:00000000 00:00000000 00000000     0        0 30004 1 0000000000000000 20 4 30"
+        " 10 -1",
+    ]
+)
+
+
+# --- decode_address ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("hex_address", "expected"),
+    [
+        ("0100007F:1F40", ("127.0.0.1", 8000)),
+        ("00000000:0000", ("0.0.0.0", 0)),
+        ("0B00007F:0035", ("127.0.0.11", 53)),
+        ("0400D50A:1F90", ("10.213.0.4", 8080)),
+        ("00000000000000000000000001000000:0050", ("::1", 80)),
+        ("00000000000000000000000000000000:1F90", ("::", 8080)),
+        # v4-mapped IPv6 (::ffff:127.0.0.1) is reported as the IPv4 address
+        ("0000000000000000FFFF00000100007F:2328", ("127.0.0.1", 9000)),
+        # fe80::1 (link-local): each 32-bit word is little-endian
+        ("000080FE000000000000000001000000:01BB", ("fe80::1", 443)),
+    ],
+)
+def test_decode_address(hex_address: str, expected: tuple[str, int]) -> None:
+    assert decode_address(hex_address) == expected
+
+
+@pytest.mark.parametrize("bad", ["0100007F", "0100:1F40", "ZZ00007F:1F40", "0100007F:1F40:1"])
+def test_decode_address_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError):
+        decode_address(bad)
+
+
+# --- listening_sockets ---------------------------------------------------------------------
+
+
+def test_listening_sockets_tcp_keeps_listen_state_only() -> None:
+    assert listening_sockets(PROC_NET_TCP, "tcp") == [
+        {"family": "tcp", "address": "127.0.0.1", "port": 8000},
+        {"family": "tcp", "address": "0.0.0.0", "port": 5432},
+        {"family": "tcp", "address": "127.0.0.11", "port": 43261},
+    ]
+
+
+def test_listening_sockets_tcp6() -> None:
+    assert listening_sockets(PROC_NET_TCP6, "tcp6") == [
+        {"family": "tcp6", "address": "::1", "port": 80},
+        {"family": "tcp6", "address": "::", "port": 8080},
+        {"family": "tcp6", "address": "127.0.0.1", "port": 9000},
+    ]
+
+
+def test_listening_sockets_skips_malformed_lines() -> None:
+    text = "\n".join(
+        [
+            TCP_HEADER,
+            "garbage",
+            "   0: 0100007F 00000000:0000 0A",  # no port
+            "   1: XYZ:1F40 00000000:0000 0A 00000000:00000000",  # not hex
+            "   2: 0100007F:1F40",  # too few fields
+            "   3: 01007F:1F40 00000000:0000 0A 00000000:00000000",  # 3-byte address
+            "",
+            "   4: 0100007F:1F41 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 1",
+        ]
+    )
+    assert listening_sockets(text, "tcp") == [
+        {"family": "tcp", "address": "127.0.0.1", "port": 8001}
+    ]
+
+
+def test_listening_sockets_header_only_and_empty() -> None:
+    assert listening_sockets(TCP6_HEADER + "\n", "tcp6") == []
+    assert listening_sockets("", "tcp") == []
+
+
+def test_listening_sockets_on_recorded_proc_text() -> None:
+    """`cat /proc/net/tcp*` inside the recorded `web` (httpd -p 8080) and `api` containers."""
+    web_tcp = (DATA / "agent/proc-net-tcp-web.txt").read_text()
+    web_tcp6 = (DATA / "agent/proc-net-tcp6-web.txt").read_text()
+    api_tcp6 = (DATA / "agent/proc-net-tcp6-api.txt").read_text()
+    assert listening_sockets(web_tcp, "tcp") == [
+        {"family": "tcp", "address": "127.0.0.11", "port": 34385}
+    ]
+    assert listening_sockets(web_tcp6, "tcp6") == [
+        {"family": "tcp6", "address": "::", "port": 8080}
+    ]
+    assert listening_sockets(api_tcp6, "tcp6") == []
+
+
+# --- resolv.conf ---------------------------------------------------------------------------
+
+
+def test_parse_resolv_conf_embedded_dns() -> None:
+    assert parse_resolv_conf("nameserver 127.0.0.11\noptions ndots:0\n") == {
+        "nameservers": ["127.0.0.11"],
+        "search": [],
+        "options": ["ndots:0"],
+    }
+
+
+def test_parse_resolv_conf_comments_search_and_options() -> None:
+    text = """\
+# Generated by Docker Engine.
+# ExtServers: [host(192.0.2.53)]
+; a comment in the other style
+nameserver 127.0.0.11   # trailing comment
+nameserver 10.255.255.53;also a comment
+search first.example old.example
+domain second.example
+search corp.example svc.example
+options ndots:0
+options timeout:1 attempts:2
+  options   rotate
+nameserver
+bogus line here
+"""
+    assert parse_resolv_conf(text) == {
+        "nameservers": ["127.0.0.11", "10.255.255.53"],
+        "search": ["corp.example", "svc.example"],
+        "options": ["ndots:0", "timeout:1", "attempts:2", "rotate"],
+    }
+
+
+def test_parse_resolv_conf_domain_after_search_wins() -> None:
+    result = parse_resolv_conf("search a.example b.example\ndomain c.example\n")
+    assert result["search"] == ["c.example"]
+
+
+def test_parse_resolv_conf_empty() -> None:
+    assert parse_resolv_conf("") == {"nameservers": [], "search": [], "options": []}
+
+
+# --- request encoding ----------------------------------------------------------------------
+
+
+def test_request_round_trip() -> None:
+    request = {
+        "timeout": 1.5,
+        "tasks": [
+            {"id": "0", "kind": "resolve", "target": "web", "rdtype": "A"},
+            {"id": "1", "kind": "connect", "target": "10.213.200.4", "port": 8080},
+            {"id": "2", "kind": "listening"},
+            {"id": "3", "kind": "resolve", "target": "ünïcode.example"},
+        ],
+    }
+    blob = encode_request(request)
+    assert isinstance(blob, str)
+    assert blob.isascii() and "\n" not in blob  # safe in an environment variable
+    assert decode_request(blob) == request
+
+
+def test_request_encoding_is_compressed() -> None:
+    tasks = [
+        {"id": str(i), "kind": "connect", "target": "10.213.200.4", "port": 8080}
+        for i in range(200)
+    ]
+    blob = encode_request({"tasks": tasks})
+    assert len(blob) < len(str(tasks)) / 4
+
+
+# --- connect against loopback --------------------------------------------------------------
+
+
+def test_connect_open_on_a_loopback_listener() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        result = connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+    assert result["status"] == "open"
+    assert isinstance(result["elapsed_ms"], int) and result["elapsed_ms"] >= 0
+    assert "detail" not in result
+
+
+def test_connect_refused_on_a_closed_loopback_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound but not listening: refuses connections
+        result = connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+    assert result["status"] == "refused"
+    assert result["detail"] == "Connection refused"
+
+
+def test_run_task_dispatches_and_never_raises() -> None:
+    assert run_task({"kind": "nonsense"}, 1.0) == {
+        "status": "error",
+        "detail": "unknown task kind 'nonsense'",
+    }
+    broken = run_task({"kind": "connect", "target": "127.0.0.1"}, 1.0)  # no port
+    assert broken["status"] == "error"
+    assert broken["detail"].startswith("KeyError")
