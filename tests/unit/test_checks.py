@@ -301,7 +301,7 @@ def test_published_mismatch_names_the_listening_ports(recorded_ctx: CheckContext
     assert finding.severity is Severity.ERROR
     assert finding.subjects == ("web", WEB, BACK)
     assert finding.evidence == {
-        "published": "127.0.0.1:32768->8080/tcp",
+        "published": ["127.0.0.1:32768->8080/tcp"],
         "listening": ["[::]:8000"],
     }
     assert finding.summary == (
