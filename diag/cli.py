@@ -235,7 +235,8 @@ def explain(
         close = difflib.get_close_matches(check_id, [c.id for c in all_checks()], n=3)
         fail(f"no check {check_id!r}." + (f" Did you mean {' or '.join(close)}?" if close else ""))
     Console(highlight=False).print(
-        Text.assemble((f"{check.id}", "bold"), f"  ({check.severity.value})\n\n", check.doc)
+        Text.assemble((f"{check.id}", "bold"), f"  ({check.severity.value})\n\n", check.doc),
+        soft_wrap=True,
     )
 
 
