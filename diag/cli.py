@@ -25,7 +25,8 @@ from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import Report
 from diag.runner import RunOptions, diagnose
-from diag.targets import network_target
+from diag.compose import load_config, project_from_config, project_from_labels
+from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
 
 EXIT_FINDINGS = 1
@@ -42,9 +43,7 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True, highlight=False)
 
-FormatOpt = Annotated[
-    str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")
-]
+FormatOpt = Annotated[str, typer.Option("--format", help=f"Output format: {', '.join(FORMATS)}.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
 ]
@@ -208,6 +207,77 @@ def network(
     """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
     run_diagnosis(
         lambda topology: network_target(topology, names),
+        CommonOptions(
+            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+        ),
+    )
+
+
+@app.command(
+    epilog="Examples:  ddiag compose  ·  ddiag compose -f compose.yaml -f compose.prod.yaml  ·  "
+    "ddiag compose -p shop --format json",
+)
+def compose(
+    files: Annotated[
+        list[str] | None,
+        typer.Option("--file", "-f", help="Compose file(s), as for docker compose."),
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project-name", "-p", help="Compose project name.")
+    ] = None,
+    project_directory: Annotated[
+        str | None, typer.Option("--project-directory", help="As for docker compose.")
+    ] = None,
+    fmt: FormatOpt = "rich",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = "error",
+    select_ids: SelectOpt = None,
+    ignore_ids: IgnoreOpt = None,
+    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    pull: PullOpt = "missing",
+    timeout: TimeoutOpt = 2.0,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Diagnose a running compose project, service to service, from each source's netns.
+
+    The model comes from `docker compose config` (so -f, -p, --project-directory and
+    COMPOSE_* mean what they mean to docker compose); with only -p and no compose file it
+    is rebuilt from the containers' labels.
+    """
+
+    def make_target(topology: Topology) -> Target:
+        model = load_config(files or [], project, project_directory)
+        if model is None:
+            assert project is not None  # load_config returns None only with -p
+            return compose_target(topology, project_from_labels(topology, project))
+        return compose_target(topology, project_from_config(model, files or []))
+
+    run_diagnosis(
+        make_target,
+        CommonOptions(
+            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+        ),
+    )
+
+
+@app.command(
+    epilog="Examples:  ddiag container shop-web-1  ·  ddiag container web --format json",
+)
+def container(
+    name: Annotated[str, typer.Argument(help="Container name or id.", show_default=False)],
+    fmt: FormatOpt = "rich",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = "error",
+    select_ids: SelectOpt = None,
+    ignore_ids: IgnoreOpt = None,
+    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    pull: PullOpt = "missing",
+    timeout: TimeoutOpt = 2.0,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Diagnose one container: its networks and the dependencies its configuration names."""
+    run_diagnosis(
+        lambda topology: container_target(topology, name),
         CommonOptions(
             fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
         ),

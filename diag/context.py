@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from diag.compose import ComposeProject
+from diag.edges import Edge
 from diag.tasks import Observations, Placement
 from diag.topology import Container, Network, Topology
 
@@ -13,9 +15,16 @@ TargetKind = Literal["network", "compose", "container"]
 
 @dataclass(frozen=True)
 class Target:
+    """What a run diagnoses. `networks` are probed as a peer sees them; `edges` are the
+    service-to-service dependencies observed from their source's netns; `containers` are
+    those whose own state is judged (per-service checks)."""
+
     kind: TargetKind
     names: tuple[str, ...]
     networks: tuple[Network, ...]
+    containers: tuple[Container, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    project: ComposeProject | None = None
 
 
 @dataclass

@@ -107,6 +107,12 @@ def _health(state: Mapping[str, Any]) -> Health | None:
     )
 
 
+def _has_healthcheck(raw: Mapping[str, Any] | None) -> bool:
+    """The effective healthcheck (image's or the container's own); `NONE` disables it."""
+    test = (raw or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
 def container_from_inspect(
     raw: Mapping[str, Any], default_bridge_ids: set[str], last_logs: tuple[str, ...] = ()
 ) -> Container:
@@ -139,6 +145,8 @@ def container_from_inspect(
         env=env,
         labels=dict(config.get("Labels") or {}),
         last_logs=last_logs,
+        healthcheck=_has_healthcheck(config.get("Healthcheck")),
+        links=tuple(host_config.get("Links") or ()),
     )
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import ipaddress
+from collections.abc import Iterable, Sequence
 
+from diag.compose import ComposeProject
 from diag.context import Target
+from diag.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
 from diag.errors import DiagError
-from diag.topology import Topology
+from diag.topology import Container, Network, Topology
+
+
+def _members(topology: Topology, networks: Iterable[Network]) -> tuple[Container, ...]:
+    found = {c.id: c for n in networks for c, _ in topology.members(n)}
+    return tuple(sorted(found.values(), key=lambda c: c.name))
 
 
 def network_target(topology: Topology, names: Sequence[str]) -> Target:
@@ -15,22 +23,117 @@ def network_target(topology: Topology, names: Sequence[str]) -> Target:
     for name in names:
         network = topology.network_named(name)
         if network is None:
-            raise DiagError(_unknown_network(topology, name))
+            raise DiagError(_unknown(name, "network", [n.name for n in topology.networks]))
         if network.driver in ("host", "null"):
             raise DiagError(
                 f"Network {network.name} uses the {network.driver} driver: it has no peers to "
                 "probe. Diagnose a container that uses it with `ddiag container NAME`."
             )
         found.append(network)
-    return Target("network", tuple(n.name for n in found), tuple(dict.fromkeys(found)))
+    networks = tuple(dict.fromkeys(found))
+    return Target(
+        "network", tuple(n.name for n in networks), networks, _members(topology, networks)
+    )
 
 
-def _unknown_network(topology: Topology, name: str) -> str:
-    known = [n.name for n in topology.networks]
+def _unknown(name: str, kind: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = (
         f" Did you mean {' or '.join(close)}?"
         if close
-        else f" Networks on this engine: {', '.join(known) or 'none'}."
+        else f" {kind.capitalize()}s on this engine: {', '.join(known) or 'none'}."
     )
-    return f"No network named {name!r} on this engine.{hint} (`docker network ls` lists them.)"
+    listing = {"network": "docker network ls", "container": "docker ps -a"}[kind]
+    return f"No {kind} named {name!r} on this engine.{hint} (`{listing}` lists them.)"
+
+
+def known_names(topology: Topology) -> set[str]:
+    """Every name a container can be reached by somewhere on this engine (lowercased)."""
+    names = set()
+    for container in topology.containers:
+        names.add(container.name.lower())
+        if container.service:
+            names.add(container.service.lower())
+        for endpoint in container.endpoints:
+            names |= {n.lower() for n in (*endpoint.dns_names, *endpoint.aliases)}
+    return names
+
+
+def _is_edge_worthy(reference: Reference, names: set[str], ips: set[str]) -> bool:
+    """Keep references to this engine's containers, localhost, and bare names (maybe typos);
+    drop names with dots that nothing here holds: they are outside hosts (opt-in checks)."""
+    host = reference.host.lower()
+    if host in names or reference.host in ips or is_localhost(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return False
+    except ValueError:
+        return "." not in host
+
+
+def _engine_ips(topology: Topology) -> set[str]:
+    return {ep.ip for c in topology.containers for ep in c.endpoints if ep.ip}
+
+
+def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> list[Edge]:
+    names, ips = known_names(topology), _engine_ips(topology)
+    return [
+        Edge(source, ref.host, ref.port, (ref.origin,))
+        for ref in references_in_env(env)
+        if _is_edge_worthy(ref, names, ips)
+    ]
+
+
+def _representative(containers: Sequence[Container]) -> Container | None:
+    """The container a service's edges are observed from: a running one if there is one."""
+    regular = [c for c in containers if not c.is_oneoff]
+    running = [c for c in regular if c.running]
+    return (running or regular or [None])[0]
+
+
+def compose_target(topology: Topology, project: ComposeProject) -> Target:
+    containers = project.containers(topology)
+    if not containers:
+        raise DiagError(
+            f"Compose project {project.name!r} has no containers on this engine. Start it "
+            "(`docker compose up -d`) and run ddiag again."
+        )
+    edges: list[Edge] = []
+    for name, service in project.services.items():
+        source = _representative(project.containers(topology, name))
+        if source is None:
+            continue
+        edges += [Edge(source, target, None, ("depends_on",)) for target in service.depends_on]
+        edges += [Edge(source, alias, None, ("links",)) for _, alias in service.links]
+        if service.shares_netns_with:
+            edges.append(Edge(source, service.shares_netns_with, None, ("network_mode",)))
+        edges += _env_edges(topology, source, service.environment)
+    network_names = set(project.networks.values()) | {
+        ep.network_name for c in containers for ep in c.endpoints
+    }
+    networks = tuple(
+        n for n in topology.networks if n.name in network_names and n.driver not in ("host", "null")
+    )
+    return Target(
+        "compose",
+        (project.name,),
+        networks,
+        tuple(c for c in containers if not c.is_oneoff),
+        merge_edges(edges),
+        project,
+    )
+
+
+def container_target(topology: Topology, name: str) -> Target:
+    container = topology.container_named(name)
+    if container is None:
+        raise DiagError(_unknown(name, "container", [c.name for c in topology.containers]))
+    edges = _env_edges(topology, container, container.env)
+    edges += [Edge(container, alias, None, ("links",)) for alias in container.link_aliases]
+    networks = tuple(
+        n
+        for n in topology.networks
+        if container.endpoint(n) is not None and n.driver not in ("host", "null")
+    )
+    return Target("container", (container.name,), networks, (container,), merge_edges(edges))

@@ -103,6 +103,8 @@ class Container:
     env: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     last_logs: tuple[str, ...] = ()
+    healthcheck: bool = False
+    links: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
@@ -128,6 +130,11 @@ class Container:
     def subjects(self) -> tuple[str, ...]:
         """How findings name this container: its compose service first, then its own name."""
         return (self.service, self.name) if self.service else (self.name,)
+
+    @property
+    def link_aliases(self) -> tuple[str, ...]:
+        """`HostConfig.Links` entries `/target:/self/alias` → the aliases this container uses."""
+        return tuple(link.rsplit("/", 1)[-1] for link in self.links)
 
     def endpoint(self, network: Network) -> Endpoint | None:
         for endpoint in self.endpoints:
