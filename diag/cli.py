@@ -17,6 +17,7 @@ from rich.text import Text
 
 from checks.registry import all_checks, find, select
 from diag import __version__
+from diag.compose import load_config, project_from_config, project_from_labels
 from diag.context import Target
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
@@ -25,7 +26,6 @@ from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import Report
 from diag.runner import RunOptions, diagnose
-from diag.compose import load_config, project_from_config, project_from_labels
 from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
 
