@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from diag.compose import ComposeProject
 from diag.edges import Edge
@@ -33,6 +33,7 @@ class CheckContext:
     target: Target
     observations: Observations = field(default_factory=Observations)
     timeout: float = 2.0
+    memo: dict[str, Any] = field(default_factory=dict)  # derived views computed once per run
 
     def peer_placement(self, network: Network) -> Placement:
         """A probe attached to `network`: it sees the network as any peer on it does."""

@@ -31,7 +31,7 @@ class Placement:
 class Task:
     """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
 
-    kind: Literal["resolve", "connect", "listening", "resolv_conf"]
+    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts"]
     target: str = ""
     port: int = 0
     rdtype: str = ""
@@ -59,6 +59,7 @@ def connect(host: str, port: int) -> Task:
 
 LISTENING = Task("listening")
 RESOLV_CONF = Task("resolv_conf")
+HOSTS = Task("hosts")
 
 Planned = tuple[Placement, Task]
 

@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._edges import EdgeState, edge_evidence, edge_subjects, results_for
+from checks._edges import plan as edges_plan
 from checks._members import reachable_members
 from diag.context import CheckContext
 from diag.findings import Result, subjects
 from diag.tasks import Planned, resolve
+from diag.topology import Container
 
 ID = "dns.wrong-address"
 SEVERITY = "error"
@@ -41,7 +44,7 @@ def _expected(ctx: CheckContext) -> dict[tuple[str, str], set[str]]:
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
-    return [
+    return edges_plan(ctx) + [
         (ctx.peer_placement(member.network), resolve(name))
         for member in reachable_members(ctx)
         if member.network.has_embedded_dns
@@ -49,7 +52,54 @@ def plan(ctx: CheckContext) -> list[Planned]:
     ]
 
 
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    """From the source's netns: the answer for a registered name misses its holders."""
+    result = state.resolved
+    if not state.registrations or state.hosts_ips or not result:
+        return None
+    if result.get("status") in ("timeout", "error"):
+        return None
+    answer = set(result.get("addresses") or ())
+    want = state.registered_ips
+    if answer & want and answer <= want:
+        return None
+    edge = state.edge
+    got = ", ".join(sorted(answer)) or f"no address ({result.get('rcode', '?')})"
+    return Result(
+        subjects=edge_subjects(state),
+        summary=(
+            f"{edge.name} resolves to {got} from {edge.source_label}; the engine says "
+            f"{', '.join(sorted(want))}"
+        ),
+        evidence=edge_evidence(
+            state,
+            query=f"{edge.name} A @{result.get('server', '127.0.0.11')}",
+            answer=sorted(answer),
+            rcode=result.get("rcode"),
+            engine=sorted(want),
+        ),
+        fix=_fix(state.registrations[0].container, state.registrations[0].network.name),
+    )
+
+
+def _fix(container: Container, network: str) -> str:
+    if container.service:
+        return (
+            "Recreate the container so the engine re-registers its names: "
+            f"`docker compose up -d --force-recreate {container.service}`"
+        )
+    return (
+        f"Reconnect it: `docker network disconnect {network} {container.name} && "
+        f"docker network connect {network} {container.name}`"
+    )
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from _peer_results(ctx)
+    yield from results_for(ctx, ID)
+
+
+def _peer_results(ctx: CheckContext) -> Iterator[Result]:
     expected = _expected(ctx)
     for member in reachable_members(ctx):
         network = member.network
@@ -76,12 +126,5 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                     "rcode": result.get("rcode"),
                     "engine": sorted(want),
                 },
-                fix=(
-                    f"Recreate the container so the engine re-registers its names: "
-                    f"`docker compose up -d --force-recreate {member.container.service}`"
-                    if member.container.service
-                    else f"Reconnect it: `docker network disconnect {network.name} "
-                    f"{member.container.name} && docker network connect {network.name} "
-                    f"{member.container.name}`"
-                ),
+                fix=_fix(member.container, network.name),
             )

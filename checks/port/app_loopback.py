@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._edges import EdgeState, clients_text, edges_by_port, target_listening
+from checks._edges import plan_with_ports as plan
 from checks.port._sockets import (
     connect_texts,
     containers_with_sockets,
     listening_texts,
     own_ips,
-    plan,
     reach,
 )
 from diag.context import CheckContext
@@ -33,27 +34,47 @@ ID = "port.app-loopback"
 SEVERITY = "error"
 TITLE = "Service listens on loopback only"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    """An edge refused because its target listens on loopback: merged into evaluate()'s
+    per-port finding, which then names the edge's source as a client."""
+    port = state.edge.port
+    for owner, sockets in target_listening(ctx, state):
+        if port and reach(sockets, port, own_ips(owner)) == "loopback":
+            return Result((), "", {}, "")
+    return None
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    clients = edges_by_port(ctx, ID)
     for container, memberships, sockets in containers_with_sockets(ctx):
         ips = own_ips(container)
         for port in sorted({int(sock["port"]) for sock in sockets}):
             if reach(sockets, port, ips) != "loopback":
                 continue
+            edges = clients.get((container.id, port), [])
             on_port = [sock for sock in sockets if sock["port"] == port]
-            meant = port in container.exposed_tcp_ports()
+            meant = port in container.exposed_tcp_ports() or bool(edges)
             networks = [m.network.name for m in memberships]
-            evidence = {"listening": listening_texts(on_port)}
+            evidence: dict[str, object] = {"listening": listening_texts(on_port)}
             probes = connect_texts(ctx, memberships, port)
             if probes:
                 evidence["probe"] = "; ".join(probes)
+            if edges:
+                evidence["clients"] = clients_text(edges)
             yield Result(
-                subjects=subjects(container.subjects, networks),
+                subjects=subjects(
+                    container.service,
+                    [e.edge.source.service for e in edges],
+                    container.name,
+                    [e.edge.source.name for e in edges],
+                    networks,
+                ),
                 summary=(
                     f"{container.service or container.name} listens on "
-                    f"{', '.join(evidence['listening'])} only; peers on "
+                    f"{', '.join(listening_texts(on_port))} only; peers on "
                     f"{', '.join(networks)} get connection refused"
                 ),
                 evidence=evidence,

@@ -17,20 +17,50 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.port._sockets import connect_failures, listening_texts, plan
+from checks._edges import EdgeState, edge_evidence, edge_subjects, uncovered_results
+from checks._edges import plan_with_ports as plan
+from checks.port._sockets import connect_failures, listening_texts
 from diag.context import CheckContext
 from diag.findings import Result, subjects
 
 ID = "port.filtered"
 SEVERITY = "error"
 TITLE = "Connection attempts time out"
+DROPPED = {"timeout", "unreachable"}
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def _fix(name: str) -> str:
+    return (
+        "Look for DROP rules: `iptables -S DOCKER-USER` on the host and `docker run "
+        f"--rm --network container:{name} --cap-add NET_ADMIN "
+        "nicolaka/netshoot iptables -S` in the container's namespace."
+    )
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    dropped = [ip for ip, r in state.failed_connects().items() if r.get("status") in DROPPED]
+    if not dropped:
+        return None
+    edge = state.edge
+    owner = state.owner_of(dropped[0])
+    return Result(
+        subjects=edge_subjects(state),
+        summary=(
+            f"{edge.source_label}'s connects to {edge.name}:{edge.port} ({dropped[0]}) get no "
+            "answer: packets are dropped"
+        ),
+        evidence=edge_evidence(state, probe=state.connect_text()),
+        fix=_fix(owner.name if owner is not None else edge.name),
+    )
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for member, port, result, sockets in connect_failures(ctx, {"timeout", "unreachable"}):
+    covered: set[tuple[str, int]] = set()
+    for member, port, result, sockets in connect_failures(ctx, DROPPED):
         container = member.container
+        covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
         status = "timed out" if result["status"] == "timeout" else "host unreachable"
         elapsed = result.get("elapsed_ms")
@@ -45,9 +75,6 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 f"(from a peer on {member.network.name})",
                 "listening": listening_texts(sockets) if sockets is not None else "unknown",
             },
-            fix=(
-                "Look for DROP rules: `iptables -S DOCKER-USER` on the host and `docker run "
-                f"--rm --network container:{container.name} --cap-add NET_ADMIN "
-                "nicolaka/netshoot iptables -S` in the container's namespace."
-            ),
+            fix=_fix(container.name),
         )
+    yield from uncovered_results(ctx, ID, covered)

@@ -18,45 +18,72 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.port._sockets import (
-    connect_texts,
-    containers_with_sockets,
-    listening_texts,
-    plan,
-    reach,
-)
+from checks._edges import EdgeState, clients_text, edges_by_port, target_listening
+from checks._edges import plan_with_ports as plan
+from checks.port._sockets import connect_texts, containers_with_sockets, listening_texts, reach
 from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.findings import Result, Severity, subjects
 
 ID = "port.not-listening"
 SEVERITY = "warning"
-TITLE = "Exposed port has no listener"
+TITLE = "Exposed or referenced port has no listener"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    """An edge refused because nothing listens on its port: merged into evaluate()."""
+    port = state.edge.port
+    for _owner, sockets in target_listening(ctx, state):
+        if port and reach(sockets, port, set()) == "absent":
+            return Result((), "", {}, "")
+    return None
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    clients = edges_by_port(ctx, ID)
     for container, memberships, sockets in containers_with_sockets(ctx):
         published = {binding.container_port for binding in container.published_tcp()}
         declared = {port for port, proto in container.exposed if proto == "tcp"} - published
-        for port in sorted(declared):
+        referenced = {port for cid, port in clients if cid == container.id}
+        for port in sorted(declared | referenced):
             if reach(sockets, port, set()) != "absent":
                 continue
+            edges = clients.get((container.id, port), [])
             others = listening_texts(sockets)
-            evidence = {"exposed": f"{port}/tcp", "listening": others}
+            evidence: dict[str, object] = {"listening": others}
+            if port in declared:
+                evidence["exposed"] = f"{port}/tcp"
             probes = connect_texts(ctx, memberships, port)
             if probes:
                 evidence["probe"] = "; ".join(probes)
+            if edges:
+                evidence["clients"] = clients_text(edges)
             name = container.service or container.name
+            client_names = ", ".join(e.edge.source_label for e in edges)
             yield Result(
-                subjects=subjects(container.subjects, [m.network.name for m in memberships]),
+                subjects=subjects(
+                    container.service,
+                    [e.edge.source.service for e in edges],
+                    container.name,
+                    [e.edge.source.name for e in edges],
+                    [m.network.name for m in memberships],
+                ),
                 summary=(
-                    f"{name} exposes {port}/tcp but nothing listens on it"
+                    (f"{client_names} use {name}:{port}" if edges else f"{name} exposes {port}/tcp")
+                    + " but nothing listens on it"
                     + (f" (listening: {', '.join(others)})" if others else " (no TCP listener)")
                 ),
                 evidence=evidence,
                 fix=(
-                    f"Make {name} listen on port {port}, or expose the port it really uses, "
-                    f'e.g. in compose:\n  {name}:\n    expose:\n      - "<port it listens on>"'
+                    f"Make {name} listen on port {port}, or "
+                    + (
+                        f"point {client_names} at the port {name} listens on"
+                        if edges
+                        else "expose the port it really uses, e.g. in compose:\n"
+                        f'  {name}:\n    expose:\n      - "<port it listens on>"'
+                    )
+                    + (f" ({', '.join(others)})." if others else ".")
                 ),
+                severity=Severity.ERROR if edges else None,
             )

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.port._sockets import connect_failures, listening_texts, own_ips, plan, reach
+from checks._edges import (
+    EdgeState,
+    edge_evidence,
+    edge_subjects,
+    uncovered_results,
+)
+from checks._edges import plan_with_ports as plan
+from checks.port._sockets import connect_failures, listening, listening_texts, own_ips, reach
 from diag.context import CheckContext
 from diag.findings import Result, subjects
 
@@ -27,14 +34,50 @@ ID = "port.refused"
 SEVERITY = "error"
 TITLE = "Connection refused"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def _fix(name: str) -> str:
+    return (
+        f"Check filter rules in {name}'s namespace: `docker run --rm "
+        f"--network container:{name} --cap-add NET_ADMIN nicolaka/netshoot "
+        f"iptables -S`, and the server's logs: `docker logs {name}`."
+    )
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    edge = state.edge
+    refused = [ip for ip, r in state.failed_connects().items() if r.get("status") == "refused"]
+    if not refused or not edge.port:
+        return None
+    owner = state.owner_of(refused[0])
+    sockets = listening(ctx, owner) if owner is not None else None
+    if (
+        owner is not None
+        and sockets is not None
+        and reach(sockets, edge.port, own_ips(owner)) != "reachable"
+    ):
+        return None
+    name = owner.name if owner is not None else edge.name
+    return Result(
+        subjects=edge_subjects(state),
+        summary=f"{edge.source_label} is refused at {edge.name}:{edge.port} ({refused[0]})",
+        evidence=edge_evidence(
+            state,
+            probe=state.connect_text(),
+            listening=listening_texts(sockets) if sockets is not None else "unknown",
+        ),
+        fix=_fix(name),
+    )
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    covered: set[tuple[str, int]] = set()
     for member, port, _result, sockets in connect_failures(ctx, {"refused"}):
         container = member.container
         if sockets is not None and reach(sockets, port, own_ips(container)) != "reachable":
             continue  # loopback-only or nothing listening: a more specific check says so
+        covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
         evidence = {"probe": f"connect {address} refused (from a peer on {member.network.name})"}
         evidence["listening"] = listening_texts(sockets) if sockets is not None else "unknown"
@@ -46,9 +89,6 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 + (" although it listens on that port" if sockets is not None else "")
             ),
             evidence=evidence,
-            fix=(
-                f"Check filter rules in {container.name}'s namespace: `docker run --rm "
-                f"--network container:{container.name} --cap-add NET_ADMIN nicolaka/netshoot "
-                f"iptables -S`, and the server's logs: `docker logs {container.name}`."
-            ),
+            fix=_fix(container.name),
         )
+    yield from uncovered_results(ctx, ID, covered)

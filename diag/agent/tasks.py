@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .hostsfile import parse_hosts
 from .procnet import listening_sockets
 from .resolvconf import parse_resolv_conf
 
@@ -53,6 +54,10 @@ def read_file(path: str) -> str:
 def resolv_conf(task: Result, timeout: float) -> Result:
     text = read_file("/etc/resolv.conf")
     return {"status": "ok", **parse_resolv_conf(text)}
+
+
+def hosts(task: Result, timeout: float) -> Result:
+    return {"status": "ok", "entries": parse_hosts(read_file("/etc/hosts"))}
 
 
 def listening(task: Result, timeout: float) -> Result:
@@ -108,6 +113,7 @@ def resolve(task: Result, timeout: float) -> Result:
 
 KINDS: dict[str, Callable[[Result, float], Result]] = {
     "connect": connect,
+    "hosts": hosts,
     "listening": listening,
     "resolv_conf": resolv_conf,
     "resolve": resolve,

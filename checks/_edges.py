@@ -1,0 +1,283 @@
+"""Dependency edges as observed from their source's network namespace, and which check
+explains each failure.
+
+For an edge `web → db:5432` the source's netns is where the truth is: web's /etc/hosts
+(extra_hosts, links), web's resolv.conf (dns:, dns_search:, ndots), the embedded DNS as web
+sees it (only web's networks), and a TCP connect from there. `plan()` asks for those
+observations; `states()` assembles them per edge; `verdicts()` walks the edge checks from the
+most specific to the most generic and gives each failing edge to the first that explains it,
+so that one broken dependency is one finding, under the id that says why.
+
+Only names the engine registers on one of the source's networks are sent to its DNS: any
+other name would be forwarded by the embedded DNS to resolvers outside this machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.port._sockets import listening
+from checks.port._sockets import plan as sockets_plan
+from diag.context import CheckContext
+from diag.edges import Edge
+from diag.findings import Result, subjects
+from diag.tasks import HOSTS, LISTENING, RESOLV_CONF, Placement, Planned, connect, resolve
+from diag.topology import Container, Endpoint, Network
+
+MAX_ADDRESSES = 4
+# Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
+PRIORITY = (
+    "checks.port.localhost_in_container",
+    "checks.dns.extra_hosts_override",
+    "checks.dns.compose_run_no_alias",
+    "checks.dns.target_down",
+    "checks.dns.name_confusion",
+    "checks.dns.cross_network",
+    "checks.dns.duplicate_alias",
+    "checks.dns.wrong_address",
+    "checks.port.container_vs_host",
+    "checks.port.app_loopback",
+    "checks.port.not_listening",
+    "checks.port.refused",
+    "checks.port.filtered",
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A running holder of the edge's name, registered on a network the source is on."""
+
+    network: Network
+    container: Container
+    endpoint: Endpoint
+
+
+@dataclass
+class EdgeState:
+    edge: Edge
+    netns: Container  # whose network namespace the source lives in
+    holders: list[Container] = field(default_factory=list)
+    oneoff_holders: list[Container] = field(default_factory=list)
+    registrations: list[Registration] = field(default_factory=list)
+    hosts_ips: list[str] | None = None
+    resolved: dict[str, Any] | None = None
+    connects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def running_holders(self) -> list[Container]:
+        return [c for c in self.holders if c.running]
+
+    @property
+    def registered_ips(self) -> set[str]:
+        return {r.endpoint.ip for r in self.registrations}
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where the source would connect: its hosts file wins, then the DNS answer."""
+        if self.edge.is_localhost:
+            return ["127.0.0.1"]
+        if self.hosts_ips:
+            return self.hosts_ips[:MAX_ADDRESSES]
+        if self.resolved and self.resolved.get("status") == "ok":
+            return list(self.resolved.get("addresses") or [])[:MAX_ADDRESSES]
+        return []
+
+    def owner_of(self, ip: str) -> Container | None:
+        if self.edge.is_localhost:
+            return self.netns
+        for registration in self.registrations:
+            if registration.endpoint.ip == ip:
+                return registration.container
+        return next((h for h in self.running_holders for ep in h.endpoints if ep.ip == ip), None)
+
+    def failed_connects(self) -> dict[str, dict[str, Any]]:
+        return {ip: r for ip, r in self.connects.items() if r.get("status") != "open"}
+
+    def connect_text(self) -> str:
+        where = f"from {self.edge.source_label}'s netns"
+        return "; ".join(
+            f"connect {ip}:{self.edge.port} {r.get('status')} ({where})"
+            for ip, r in self.connects.items()
+        )
+
+
+def netns_owner(ctx: CheckContext, container: Container) -> Container:
+    """`network_mode: container:X` / `service:X` live in X's namespace."""
+    mode = container.network_mode
+    if mode.startswith("container:"):
+        owner = ctx.topology.container_named(mode.split(":", 1)[1])
+        if owner is not None:
+            return owner
+    return container
+
+
+def _holds(container: Container, name: str, project: str | None) -> bool:
+    if container.name.lower() == name:
+        return True
+    if container.service and container.service.lower() == name and container.project == project:
+        return True
+    return any(
+        name in {n.lower() for n in (*ep.dns_names, *ep.aliases)} for ep in container.endpoints
+    )
+
+
+def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
+    name = edge.name.lower()
+    netns = netns_owner(ctx, edge.source)
+    state = EdgeState(edge, netns)
+    if not edge.is_localhost:
+        holders = [c for c in ctx.topology.containers if _holds(c, name, edge.source.project)]
+        own = [c for c in holders if c.project and c.project == edge.source.project]
+        for container in own or holders:  # the source's own project answers first
+            (state.oneoff_holders if container.is_oneoff else state.holders).append(container)
+        for network in ctx.topology.networks:
+            if not network.has_embedded_dns or netns.endpoint(network) is None:
+                continue
+            for container, endpoint in ctx.topology.members(network):
+                names = {n.lower() for n in endpoint.dns_names}
+                if container.running and endpoint.ip and name in names:
+                    state.registrations.append(Registration(network, container, endpoint))
+    at = ctx.netns_placement(netns)
+    hosts = ctx.observations.get(at, HOSTS)
+    if hosts and hosts.get("status") == "ok":
+        state.hosts_ips = [
+            str(entry["ip"])
+            for entry in hosts.get("entries") or []
+            if name in {str(n).lower() for n in entry.get("names") or []}
+        ]
+    if state.registrations:
+        state.resolved = ctx.observations.get(at, resolve(edge.name))
+    if edge.port:
+        for ip in state.addresses:
+            result = ctx.observations.get(at, connect(ip, edge.port))
+            if result:
+                state.connects[ip] = result
+    return state
+
+
+def states(ctx: CheckContext) -> list[EdgeState]:
+    return [_state(ctx, edge) for edge in ctx.target.edges]
+
+
+def plan(ctx: CheckContext) -> list[Planned]:
+    planned: list[Planned] = []
+    for state in states(ctx):
+        if not state.netns.running:
+            continue
+        at: Placement = ctx.netns_placement(state.netns)
+        planned += [(at, HOSTS), (at, RESOLV_CONF), (at, LISTENING)]
+        if state.registrations:  # registered names are answered locally, never forwarded
+            planned.append((at, resolve(state.edge.name)))
+        if state.edge.port:
+            planned += [(at, connect(ip, state.edge.port)) for ip in state.addresses]
+        planned += [(ctx.netns_placement(h), LISTENING) for h in state.running_holders]
+    return planned
+
+
+def plan_with_ports(ctx: CheckContext) -> list[Planned]:
+    """For the port checks: every member's sockets and ports, and every edge."""
+    return sockets_plan(ctx) + plan(ctx)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    check_id: str
+    state: EdgeState
+    result: Result
+
+
+def verdicts(ctx: CheckContext) -> list[Verdict]:
+    """Each failing edge, given to the most specific check that explains it (memoized)."""
+    cache = ctx.memo.get("edge-verdicts")
+    if cache is None:
+        cache = []
+        modules = [importlib.import_module(name) for name in PRIORITY]
+        for state in states(ctx):
+            if not state.netns.running:
+                continue
+            for module in modules:
+                result = module.explains(state, ctx)
+                if result is not None:
+                    cache.append(Verdict(module.ID, state, result))
+                    break
+        ctx.memo["edge-verdicts"] = cache
+    return cache
+
+
+def results_for(ctx: CheckContext, check_id: str) -> list[Result]:
+    return [v.result for v in verdicts(ctx) if v.check_id == check_id]
+
+
+def edges_by_port(ctx: CheckContext, check_id: str) -> dict[tuple[str, int], list[EdgeState]]:
+    """(target container id, port) → the edges `check_id` explains there, to merge into
+    the per-port finding of that check (one finding per broken port, naming its clients)."""
+    grouped: dict[tuple[str, int], list[EdgeState]] = {}
+    for verdict in verdicts(ctx):
+        state = verdict.state
+        if verdict.check_id != check_id or not state.edge.port:
+            continue
+        for ip in state.failed_connects():
+            owner = state.owner_of(ip)
+            if owner is not None:
+                grouped.setdefault((owner.id, state.edge.port), []).append(state)
+    return grouped
+
+
+def uncovered_results(
+    ctx: CheckContext, check_id: str, covered: set[tuple[str, int]]
+) -> list[Result]:
+    """Edge findings of `check_id` whose target port no member-level finding reports yet."""
+    found = []
+    for verdict in verdicts(ctx):
+        state = verdict.state
+        if verdict.check_id != check_id:
+            continue
+        owners = {state.owner_of(ip) for ip in state.failed_connects()}
+        keys = {(o.id, state.edge.port or 0) for o in owners if o is not None}
+        if not keys or not keys <= covered:
+            found.append(verdict.result)
+    return found
+
+
+def clients_text(states: list[EdgeState]) -> list[str]:
+    return [
+        f"{s.edge.describe()} ({', '.join(s.edge.origins)}): {s.connect_text()}" for s in states
+    ]
+
+
+def target_listening(
+    ctx: CheckContext, state: EdgeState
+) -> list[tuple[Container, list[dict[str, Any]]]]:
+    """Each container the failed connects went to, with its listening sockets (if read)."""
+    found = []
+    for ip in state.failed_connects():
+        owner = state.owner_of(ip)
+        if owner is not None:
+            sockets = listening(ctx, owner)
+            if sockets is not None:
+                found.append((owner, sockets))
+    return found
+
+
+def edge_subjects(state: EdgeState, *more: object) -> tuple[str, ...]:
+    """Source service, target name, then containers and networks involved."""
+    targets = state.running_holders or state.holders
+    return subjects(
+        state.edge.source.service,
+        [c.service for c in targets if c.service],
+        state.edge.source.name,
+        [c.name for c in targets],
+        [r.network.name for r in state.registrations],
+        *more,
+    )
+
+
+def edge_evidence(state: EdgeState, **extra: object) -> dict[str, object]:
+    evidence: dict[str, object] = {
+        "edge": state.edge.describe(),
+        "from": ", ".join(state.edge.origins),
+    }
+    evidence.update({k: v for k, v in extra.items() if v not in (None, "", [])})
+    return evidence

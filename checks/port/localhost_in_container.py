@@ -1,0 +1,76 @@
+"""A client points at localhost for a service that lives in another container.
+
+Inside a container, `localhost` / `127.0.0.1` is that container alone: the database that
+was on localhost on the laptop is now in its own container, with its own loopback. The
+connect is refused (nothing listens there) and the error message looks like "the database
+is down".
+
+Detected from the source's network namespace: the referenced port has no listener there
+(and a connect to 127.0.0.1:PORT fails), while another container of the stack exposes,
+publishes or listens on that port. Containers that share a namespace on purpose
+(`network_mode: service:x`, sidecars) listen there and are not reported.
+
+Fix: use the service name instead of localhost (`DB_HOST: db`, `redis://cache:6379`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checks._edges import EdgeState, edge_evidence, plan, results_for
+from checks.port._sockets import listening, listening_texts
+from diag.context import CheckContext
+from diag.findings import Result, subjects
+
+ID = "port.localhost-in-container"
+SEVERITY = "error"
+TITLE = "Client points at localhost for another container's service"
+
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def _serving(ctx: CheckContext, port: int, exclude: str) -> list[str]:
+    """Services (or containers) of the target that expose, publish or listen on `port`."""
+    found = []
+    for container in ctx.target.containers or ctx.topology.containers:
+        if container.id == exclude or not container.running:
+            continue
+        sockets = listening(ctx, container) or []
+        if port in container.exposed_tcp_ports() or any(s["port"] == port for s in sockets):
+            found.append(container.service or container.name)
+    return sorted(set(found))
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    edge = state.edge
+    if not edge.is_localhost or not edge.port:
+        return None
+    sockets = listening(ctx, state.netns)
+    if sockets is None or any(s["port"] == edge.port for s in sockets):
+        return None
+    candidates = _serving(ctx, edge.port, state.netns.id)
+    name = candidates[0] if len(candidates) == 1 else "<service name>"
+    origin = edge.origins[0].removeprefix("environment ").split(" + ")[0]
+    return Result(
+        subjects=subjects(edge.source.service, candidates, edge.source.name),
+        summary=(
+            f"{edge.source_label} uses {edge.name}:{edge.port}, but nothing listens on "
+            f"{edge.port} in its own network namespace"
+            + (f"; {', '.join(candidates)} serves that port" if candidates else "")
+        ),
+        evidence=edge_evidence(
+            state,
+            listening_in_source=listening_texts(sockets) or "nothing",
+            probe=state.connect_text(),
+            serving_port=candidates,
+        ),
+        fix=(
+            f"Inside a container, localhost is the container itself. Use the service name:\n"
+            f"  {edge.source_label}:\n    environment:\n      {origin}: "
+            f"<same value with {edge.name} replaced by {name}>"
+        ),
+    )
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from results_for(ctx, ID)
