@@ -33,7 +33,9 @@ class Stack:
         return json.loads((self.directory / "expect.json").read_text())
 
     def command(self) -> list[str]:
-        return [part.format(project=self.project) for part in self.expect["command"]]
+        """The ddiag arguments; `{project}` and `{file}` (the fixture's compose.yaml) filled in."""
+        file = str(self.directory / "compose.yaml")
+        return [part.format(project=self.project, file=file) for part in self.expect["command"]]
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
