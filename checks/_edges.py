@@ -15,6 +15,7 @@ other name would be forwarded by the embedded DNS to resolvers outside this mach
 from __future__ import annotations
 
 import importlib
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from diag.context import CheckContext
 from diag.edges import Edge
 from diag.findings import Result, subjects
 from diag.tasks import HOSTS, LISTENING, RESOLV_CONF, Placement, Planned, connect, resolve
-from diag.topology import Container, Endpoint, Network
+from diag.topology import Container, Endpoint, Network, Topology
 
 MAX_ADDRESSES = 4
 # Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
@@ -84,6 +85,13 @@ class EdgeState:
             return list(self.resolved.get("addresses") or [])[:MAX_ADDRESSES]
         return []
 
+    def connectable(self, topology: Topology) -> list[str]:
+        """The addresses ddiag may connect to: on this engine's networks or loopback only.
+
+        An extra_hosts entry may point anywhere; ddiag never sends a packet off the machine.
+        """
+        return [ip for ip in self.addresses if is_local_address(topology, ip)]
+
     def owner_of(self, ip: str) -> Container | None:
         if self.edge.is_localhost:
             return self.netns
@@ -101,6 +109,24 @@ class EdgeState:
             f"connect {ip}:{self.edge.port} {r.get('status')} ({where})"
             for ip, r in self.connects.items()
         )
+
+
+def is_local_address(topology: Topology, ip: str) -> bool:
+    """Loopback, or inside a subnet of one of the engine's networks."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if address.is_loopback:
+        return True
+    for network in topology.networks:
+        for subnet in network.subnets:
+            try:
+                if address in ipaddress.ip_network(subnet.subnet, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
 
 
 def netns_owner(ctx: CheckContext, container: Container) -> Container:
@@ -150,7 +176,7 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
     if state.registrations:
         state.resolved = ctx.observations.get(at, resolve(edge.name))
     if edge.port:
-        for ip in state.addresses:
+        for ip in state.connectable(ctx.topology):
             result = ctx.observations.get(at, connect(ip, edge.port))
             if result:
                 state.connects[ip] = result
@@ -171,7 +197,9 @@ def plan(ctx: CheckContext) -> list[Planned]:
         if state.registrations:  # registered names are answered locally, never forwarded
             planned.append((at, resolve(state.edge.name)))
         if state.edge.port:
-            planned += [(at, connect(ip, state.edge.port)) for ip in state.addresses]
+            planned += [
+                (at, connect(ip, state.edge.port)) for ip in state.connectable(ctx.topology)
+            ]
         planned += [(ctx.netns_placement(h), LISTENING) for h in state.running_holders]
     return planned
 

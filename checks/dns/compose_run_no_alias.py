@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
+from checks._edges import EdgeState, edge_evidence, plan, results_for
 from diag.context import CheckContext
-from diag.findings import Result
+from diag.findings import Result, subjects
 
 ID = "dns.compose-run-no-alias"
 SEVERITY = "error"
@@ -33,7 +33,9 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     edge = state.edge
     service = running_oneoffs[0].service or edge.name
     return Result(
-        subjects=edge_subjects(state, [c.name for c in running_oneoffs]),
+        subjects=subjects(
+            edge.source.service, service, edge.source.name, [c.name for c in running_oneoffs]
+        ),
         summary=(
             f"{edge.source_label} uses {edge.name}, but {service} only runs as the one-off "
             f"{', '.join(c.name for c in running_oneoffs)}, which `compose run` did not "

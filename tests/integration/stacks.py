@@ -86,16 +86,20 @@ def _settle(project: str) -> None:
 @contextmanager
 def running(name: str) -> Iterator[Stack]:
     stack = Stack(name, PROJECT_PREFIX + name, FIXTURES / name)
-    stack.compose("down", "-v", "-t", "0")
+    stack.compose("down", "-v", "-t", "0", "--remove-orphans")
     up = stack.compose("up", "-d")
     if up.returncode != 0:
         stack.compose("down", "-v", "-t", "0")
         raise RuntimeError(f"compose up failed for {name}:\n{up.stderr}")
     try:
+        for extra in stack.expect.get("after_up", []):  # e.g. a `compose run -d` one-off
+            done = stack.compose(*extra)
+            if done.returncode != 0:
+                raise RuntimeError(f"compose {' '.join(extra)} failed for {name}:\n{done.stderr}")
         _settle(stack.project)
         yield stack
     finally:
-        stack.compose("down", "-v", "-t", "0")
+        stack.compose("down", "-v", "-t", "0", "--remove-orphans")
 
 
 def ddiag(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
