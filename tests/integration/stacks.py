@@ -102,7 +102,9 @@ def running(name: str) -> Iterator[Stack]:
         stack.compose("down", "-v", "-t", "0", "--remove-orphans")
 
 
-def ddiag(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+def ddiag(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, cwd: Path | None = None
+):
     """Run the real CLI (`python -m diag`) as a user would; returns the CompletedProcess."""
     full_env = {
         **os.environ,
@@ -115,6 +117,7 @@ def ddiag(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
         capture_output=True,
         text=True,
         env=full_env,
+        cwd=cwd,
         timeout=timeout,
         check=False,
     )

@@ -1,0 +1,75 @@
+"""`ddiag compose` and `ddiag container` on the real engine: model sources and error paths."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.integration.stacks import ddiag, running
+
+
+@pytest.fixture(scope="module")
+def loopback():
+    with running("compose-loopback") as stack:
+        yield stack
+
+
+def _checks(result) -> list[tuple[str, list[str]]]:
+    return [(f["check"], f["subjects"]) for f in json.loads(result.stdout)["findings"]]
+
+
+def test_project_name_alone_works_from_labels(loopback, tmp_path) -> None:
+    result = ddiag("compose", "-p", loopback.project, "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    (finding,) = _checks(result)
+    assert finding[0] == "port.app-loopback"
+    assert {"api", "web"} <= set(finding[1])
+
+
+def test_compose_file_and_env_variables_mean_what_compose_says(loopback) -> None:
+    env = {"COMPOSE_FILE": str(loopback.directory / "compose.yaml")}
+    env["COMPOSE_PROJECT_NAME"] = loopback.project
+    result = ddiag("compose", "--format", "json", env=env)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["target"] == {"kind": "compose", "names": [loopback.project]}
+
+
+def test_container_command_uses_the_same_edges(loopback) -> None:
+    result = ddiag("container", f"{loopback.project}-web-1", "--format", "json")
+    assert result.returncode == 1, result.stderr
+    checks = _checks(result)
+    assert [c for c, _ in checks] == ["port.app-loopback"]
+    assert "web" in checks[0][1]
+
+
+def test_invalid_compose_file_is_a_clear_error(tmp_path) -> None:
+    bad = tmp_path / "compose.yaml"
+    bad.write_text("services:\n  web:\n    image: [not, a, string]\n    ports: 8080\n")
+    result = ddiag("compose", "-f", str(bad))
+    assert result.returncode == 2
+    assert "compose file is not valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_project_suggests_close_names(loopback, tmp_path) -> None:
+    result = ddiag("compose", "-p", loopback.project + "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"Did you mean {loopback.project}" in result.stderr
+
+
+def test_missing_compose_cli_is_a_clear_error(loopback, tmp_path) -> None:
+    result = ddiag(
+        "compose", "-f", str(loopback.directory / "compose.yaml"), env={"PATH": str(tmp_path)}
+    )
+    assert result.returncode == 2
+    assert "compose CLI was not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_container_suggests_close_names(loopback) -> None:
+    result = ddiag("container", f"{loopback.project}-web-2")
+    assert result.returncode == 2
+    assert f"{loopback.project}-web-1" in result.stderr
+    assert os.linesep in result.stderr
