@@ -15,7 +15,6 @@ other name would be forwarded by the embedded DNS to resolvers outside this mach
 from __future__ import annotations
 
 import importlib
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +23,9 @@ from checks.port._sockets import plan as sockets_plan
 from diag.context import CheckContext
 from diag.edges import Edge
 from diag.findings import Result, subjects
-from diag.tasks import HOSTS, LISTENING, RESOLV_CONF, Placement, Planned, connect, resolve
-from diag.topology import Container, Endpoint, Network, Topology
+from diag.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
+from diag.topology import Container, Endpoint, Network
 
-MAX_ADDRESSES = 4
 # Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
 PRIORITY = (
     "checks.port.localhost_in_container",
@@ -74,24 +72,6 @@ class EdgeState:
     def registered_ips(self) -> set[str]:
         return {r.endpoint.ip for r in self.registrations}
 
-    @property
-    def addresses(self) -> list[str]:
-        """Where the source would connect: its hosts file wins, then the DNS answer."""
-        if self.edge.is_localhost:
-            return ["127.0.0.1"]
-        if self.hosts_ips:
-            return self.hosts_ips[:MAX_ADDRESSES]
-        if self.resolved and self.resolved.get("status") == "ok":
-            return list(self.resolved.get("addresses") or [])[:MAX_ADDRESSES]
-        return []
-
-    def connectable(self, topology: Topology) -> list[str]:
-        """The addresses ddiag may connect to: on this engine's networks or loopback only.
-
-        An extra_hosts entry may point anywhere; ddiag never sends a packet off the machine.
-        """
-        return [ip for ip in self.addresses if is_local_address(topology, ip)]
-
     def owner_of(self, ip: str) -> Container | None:
         if self.edge.is_localhost:
             return self.netns
@@ -109,24 +89,6 @@ class EdgeState:
             f"connect {ip}:{self.edge.port} {r.get('status')} ({where})"
             for ip, r in self.connects.items()
         )
-
-
-def is_local_address(topology: Topology, ip: str) -> bool:
-    """Loopback, or inside a subnet of one of the engine's networks."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if address.is_loopback:
-        return True
-    for network in topology.networks:
-        for subnet in network.subnets:
-            try:
-                if address in ipaddress.ip_network(subnet.subnet, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
 
 
 def netns_owner(ctx: CheckContext, container: Container) -> Container:
@@ -165,22 +127,23 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
                 names = {n.lower() for n in endpoint.dns_names}
                 if container.running and endpoint.ip and name in names:
                     state.registrations.append(Registration(network, container, endpoint))
-    at = ctx.netns_placement(netns)
-    hosts = ctx.observations.get(at, HOSTS)
-    if hosts and hosts.get("status") == "ok":
-        state.hosts_ips = [
-            str(entry["ip"])
-            for entry in hosts.get("entries") or []
-            if name in {str(n).lower() for n in entry.get("names") or []}
-        ]
-    if state.registrations:
-        state.resolved = ctx.observations.get(at, resolve(edge.name))
-    if edge.port:
-        for ip in state.connectable(ctx.topology):
-            result = ctx.observations.get(at, connect(ip, edge.port))
-            if result:
-                state.connects[ip] = result
+    observed = ctx.observations.get(ctx.netns_placement(netns), _reach_task(ctx, state))
+    if observed and observed.get("status") == "ok":
+        state.hosts_ips = list(observed.get("hosts_ips") or [])
+        state.resolved = observed.get("resolve")
+        state.connects = dict(observed.get("connects") or {})
     return state
+
+
+def local_networks(ctx: CheckContext) -> tuple[str, ...]:
+    """Every subnet of the engine's networks: the only addresses a probe may connect to."""
+    return tuple(sorted({s.subnet for n in ctx.topology.networks for s in n.subnets}))
+
+
+def _reach_task(ctx: CheckContext, state: EdgeState) -> Task:
+    """One task does what the source would: hosts file, DNS, connect. DNS only for names the
+    engine registers on the source's networks (answered locally, never forwarded)."""
+    return reach(state.edge.name, state.edge.port, bool(state.registrations), local_networks(ctx))
 
 
 def states(ctx: CheckContext) -> list[EdgeState]:
@@ -193,13 +156,7 @@ def plan(ctx: CheckContext) -> list[Planned]:
         if not state.netns.running:
             continue
         at: Placement = ctx.netns_placement(state.netns)
-        planned += [(at, HOSTS), (at, RESOLV_CONF), (at, LISTENING)]
-        if state.registrations:  # registered names are answered locally, never forwarded
-            planned.append((at, resolve(state.edge.name)))
-        if state.edge.port:
-            planned += [
-                (at, connect(ip, state.edge.port)) for ip in state.connectable(ctx.topology)
-            ]
+        planned += [(at, RESOLV_CONF), (at, LISTENING), (at, _reach_task(ctx, state))]
         planned += [(ctx.netns_placement(h), LISTENING) for h in state.running_holders]
     return planned
 

@@ -6,9 +6,8 @@ it can always be found again: by this run's `close()` on success, error, Ctrl-C 
 and by the next run's reaper (or `ddiag cleanup`) when a ddiag was killed outright.
 
 Least privilege: all capabilities dropped, no-new-privileges, read-only root filesystem with
-a small /tmp, memory/pids/CPU limits, no host mounts. The agent arrives in an anonymous
-volume (the only place the engine lets an archive into a read-only container before it
-starts), which is removed with the probe.
+a small /tmp, memory/pids/CPU limits, no host mounts. The agent arrives in environment
+variables and is unpacked into the probe's tmpfs (see diag.bundle).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import docker
 import docker.errors
 
 from diag.agent.__main__ import EXIT_OLD_PYTHON, encode_request
-from diag.bundle import BUNDLE_ROOT, agent_bundle
+from diag.bundle import BOOTSTRAP, agent_environment
 from diag.discover import PROBE_LABEL
 from diag.errors import DiagError
 from diag.tasks import Placement, Task
@@ -174,14 +173,13 @@ class ProbeSession:
         try:
             created = api.create_container(
                 self.image,
-                command=["python3", "-m", "ddiag_agent"],
+                command=["python3", "-c", BOOTSTRAP],
                 name=self._next_name(),
                 environment={
-                    "PYTHONPATH": BUNDLE_ROOT,
                     "PYTHONDONTWRITEBYTECODE": "1",
                     "DDIAG_TASKS": encode_request(request),
+                    **agent_environment(),
                 },
-                volumes=[BUNDLE_ROOT],
                 labels=self._labels(),
                 host_config=host_config,
             )
@@ -193,16 +191,15 @@ class ProbeSession:
         with self._lock:
             self._created.add(probe_id)
         try:
-            return self._feed_and_wait(probe_id, placement, task_list)
+            return self._start_and_wait(probe_id, placement, task_list)
         finally:
             self._remove(probe_id)
 
-    def _feed_and_wait(
+    def _start_and_wait(
         self, probe_id: str, placement: Placement, task_list: list[Task]
     ) -> dict[Task, dict[str, Any]]:
         api = self.client.api
         try:
-            api.put_archive(probe_id, BUNDLE_ROOT, agent_bundle())
             api.start(probe_id)
             self.started += 1
             status = api.wait(probe_id, timeout=self.timeout * 2 + PROBE_GRACE_S)

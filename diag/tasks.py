@@ -31,14 +31,19 @@ class Placement:
 class Task:
     """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
 
-    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts"]
+    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts", "reach"]
     target: str = ""
     port: int = 0
     rdtype: str = ""
     server: str = ""
+    dns: bool = False
+    allow: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in ("", 0)}
+        wire = {k: v for k, v in asdict(self).items() if v not in ("", 0, False, ())}
+        if self.allow:
+            wire["allow"] = list(self.allow)
+        return wire
 
     def describe(self) -> str:
         if self.kind == "resolve":
@@ -46,6 +51,8 @@ class Task:
             return f"resolve {self.target} {self.rdtype or 'A'}{via}"
         if self.kind == "connect":
             return f"connect {self.target}:{self.port}"
+        if self.kind == "reach":
+            return f"reach {self.target}" + (f":{self.port}" if self.port else "")
         return f"read {self.kind.replace('_', ' ')}"
 
 
@@ -55,6 +62,11 @@ def resolve(name: str, rdtype: str = "A", server: str = "") -> Task:
 
 def connect(host: str, port: int) -> Task:
     return Task("connect", target=host, port=port)
+
+
+def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) -> Task:
+    """hosts file, then DNS (only if `use_dns`), then connect to addresses inside `allow`."""
+    return Task("reach", target=name, port=port or 0, dns=use_dns, allow=allow)
 
 
 LISTENING = Task("listening")

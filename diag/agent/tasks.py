@@ -70,6 +70,43 @@ def listening(task: Result, timeout: float) -> Result:
     return {"status": "ok", "sockets": sockets}
 
 
+def _allowed(ip: str, networks: list[str]) -> bool:
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return address.is_loopback or any(
+        address in ipaddress.ip_network(net, strict=False) for net in networks
+    )
+
+
+def reach(task: Result, timeout: float) -> Result:
+    """Reach NAME[:PORT] as the C library would from here: /etc/hosts first, then DNS, then
+    connect to what came back. DNS is asked only when the task says the engine registers
+    the name (so nothing is forwarded off the machine), and only addresses inside the
+    task's `allow` networks (or loopback) are connected to."""
+    name = task["target"].lower().rstrip(".")
+    try:
+        hosts_ips = [
+            str(entry["ip"])
+            for entry in parse_hosts(read_file("/etc/hosts"))
+            if name in {str(n).lower() for n in entry["names"]}  # type: ignore[union-attr]
+        ]
+    except OSError:
+        hosts_ips = []
+    resolved = resolve({"target": name}, timeout) if task.get("dns") and not hosts_ips else None
+    addresses = hosts_ips or list((resolved or {}).get("addresses") or [])
+    port = int(task.get("port") or 0)
+    targets = [ip for ip in addresses if _allowed(ip, list(task.get("allow") or []))][:4]
+    connects: dict[str, Result] = {}
+    if port:
+        for ip in targets:
+            connects[ip] = connect({"target": ip, "port": port}, timeout)
+    return {"status": "ok", "hosts_ips": hosts_ips, "resolve": resolved, "connects": connects}
+
+
 def resolve(task: Result, timeout: float) -> Result:
     """One query straight to one server, no search list, no retries: what the server says.
 
@@ -115,6 +152,7 @@ KINDS: dict[str, Callable[[Result, float], Result]] = {
     "connect": connect,
     "hosts": hosts,
     "listening": listening,
+    "reach": reach,
     "resolv_conf": resolv_conf,
     "resolve": resolve,
 }
