@@ -83,13 +83,26 @@ def _settle(project: str) -> None:
     time.sleep(1.0)  # servers bind within milliseconds of start; leave them ample time
 
 
+def _down(stack: Stack) -> None:
+    """`compose down`, then whatever it leaves (one-off `compose run` containers of a
+    service whose profile is not active are not its to remove)."""
+    stack.compose("down", "-v", "-t", "0", "--remove-orphans")
+    client = docker.from_env()
+    label = f"com.docker.compose.project={stack.project}"
+    leftovers = client.api.containers(all=True, filters={"label": label})
+    for summary in leftovers:
+        client.api.remove_container(summary["Id"], force=True, v=True)
+    if leftovers:  # the networks they kept busy
+        stack.compose("down", "-v", "-t", "0", "--remove-orphans")
+
+
 @contextmanager
 def running(name: str) -> Iterator[Stack]:
     stack = Stack(name, PROJECT_PREFIX + name, FIXTURES / name)
-    stack.compose("down", "-v", "-t", "0", "--remove-orphans")
+    _down(stack)
     up = stack.compose("up", "-d")
     if up.returncode != 0:
-        stack.compose("down", "-v", "-t", "0")
+        _down(stack)
         raise RuntimeError(f"compose up failed for {name}:\n{up.stderr}")
     try:
         for extra in stack.expect.get("after_up", []):  # e.g. a `compose run -d` one-off
@@ -99,7 +112,7 @@ def running(name: str) -> Iterator[Stack]:
         _settle(stack.project)
         yield stack
     finally:
-        stack.compose("down", "-v", "-t", "0", "--remove-orphans")
+        _down(stack)
 
 
 def ddiag(
