@@ -120,11 +120,16 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
         own = [c for c in holders if c.project and c.project == edge.source.project]
         for container in own or holders:  # the source's own project answers first
             (state.oneoff_holders if container.is_oneoff else state.holders).append(container)
+        linked = {a.lower(): t for a, t in edge.source.link_targets.items()}.get(name)
+        if linked is not None:  # a legacy link alias: the source's own name for its target
+            state.holders = [c for c in ctx.topology.containers if c.name == linked]
         for network in ctx.topology.networks:
             if not network.has_embedded_dns or netns.endpoint(network) is None:
                 continue
             for container, endpoint in ctx.topology.members(network):
                 names = {n.lower() for n in endpoint.dns_names}
+                if linked is not None:
+                    names = {name} if container.name == linked else set()
                 if container.running and endpoint.ip and name in names:
                     state.registrations.append(Registration(network, container, endpoint))
     observed = ctx.observations.get(ctx.netns_placement(netns), _reach_task(ctx, state))

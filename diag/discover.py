@@ -72,6 +72,7 @@ def _endpoint(
         mac=raw.get("MacAddress") or "",
         dns_names=dns_names,
         aliases=aliases,
+        links=tuple(raw.get("Links") or ()),
     )
 
 

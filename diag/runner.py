@@ -23,7 +23,7 @@ from diag.findings import Finding
 from diag.probe import ProbeFailed, ProbeSession
 from diag.redact import Redactor, secret_values
 from diag.report.model import Inconclusive, Report
-from diag.tasks import LISTENING, Observations, Placement, Planned, Task
+from diag.tasks import Observations, Placement, Planned, Task
 from diag.topology import Topology
 
 MAX_ROUNDS = 4
@@ -82,7 +82,15 @@ def _inconclusive(observations: Observations) -> list[Inconclusive]:
         for placement, reason in observations.failures.items()
     ]
     for (placement, task), result in observations.results.items():
-        if task != LISTENING and result.get("status") in UNANSWERED and task.kind == "resolve":
+        # A query to a named server is a check's probe of that server: its silence is the
+        # finding (dns.custom-resolver-unreachable), not a gap in the evidence.
+        if task.kind == "reach":  # the DNS step of a reach: its silence is a gap too
+            result = result.get("resolve") or {}
+        if (
+            task.kind in ("resolve", "reach")
+            and not task.server
+            and result.get("status") in UNANSWERED
+        ):
             found.append(
                 Inconclusive(
                     where=placement.describe(),

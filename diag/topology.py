@@ -73,6 +73,7 @@ class Endpoint:
     mac: str
     dns_names: tuple[str, ...]
     aliases: tuple[str, ...]
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,23 @@ class Container:
         return (self.service, self.name) if self.service else (self.name,)
 
     @property
+    def link_targets(self) -> dict[str, str]:
+        """alias → target container name, from every legacy link this container has:
+        `HostConfig.Links` (`/target:/self/alias`, default bridge) and its endpoints' `Links`
+        (`target:alias`, what compose sets on user-defined networks)."""
+        found: dict[str, str] = {}
+        for link in self.links:
+            target, _, alias_path = link.partition(":")
+            found[alias_path.rsplit("/", 1)[-1]] = target.lstrip("/")
+        for endpoint in self.endpoints:
+            for link in endpoint.links:
+                target, _, alias = link.partition(":")
+                found[alias or target] = target
+        return found
+
+    @property
     def link_aliases(self) -> tuple[str, ...]:
-        """`HostConfig.Links` entries `/target:/self/alias` → the aliases this container uses."""
-        return tuple(link.rsplit("/", 1)[-1] for link in self.links)
+        return tuple(self.link_targets)
 
     def endpoint(self, network: Network) -> Endpoint | None:
         for endpoint in self.endpoints:
