@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from checks.catalog import readme_block
 from checks.registry import all_checks, find, select
 from diag import __version__
 from diag.compose import load_config, project_from_config, project_from_labels
@@ -285,8 +286,15 @@ def container(
 
 
 @app.command("checks")
-def list_checks() -> None:
+def list_checks(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the catalog as the README's table.")
+    ] = False,
+) -> None:
     """The check catalog: id, default severity and title of every check."""
+    if markdown:
+        print(readme_block())
+        return
     table = Table("id", "severity", "title", box=None)
     for check in all_checks():
         table.add_row(check.id, check.severity.value, check.title)
