@@ -25,7 +25,7 @@ from diag.errors import DiagError
 from diag.findings import Severity
 from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
-from diag.report.model import Report
+from diag.report.model import ReportDoc
 from diag.runner import RunOptions, diagnose
 from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
@@ -85,11 +85,12 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_ERROR)
 
 
-def _exit_code(report: Report, fail_on: str) -> int:
+def _exit_code(doc: ReportDoc, fail_on: str) -> int:
     if fail_on == "never":
         return 0
     threshold = Severity(fail_on).rank
-    return EXIT_FINDINGS if any(f.severity.rank >= threshold for f in report.findings) else 0
+    failing = any(Severity(f["severity"]).rank >= threshold for f in doc["findings"])
+    return EXIT_FINDINGS if failing else 0
 
 
 def _use_color(fmt: str, output: Path | None, no_color: bool) -> bool:
@@ -169,8 +170,9 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
     except KeyboardInterrupt:
         stderr.print("ddiag: interrupted; probes removed")
         raise typer.Exit(130) from None
+    doc = report.to_dict()
     rendered = FORMATS[fmt](
-        report,
+        doc,
         RenderOptions(color=_use_color(fmt, output, options.no_color), width=_width(output)),
     )
     if output is None:
@@ -180,7 +182,7 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
             output.write_text(rendered, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write the report to {output}: {exc.strerror}")
-    raise typer.Exit(_exit_code(report, fail_on))
+    raise typer.Exit(_exit_code(doc, fail_on))
 
 
 def _width(output: Path | None) -> int:

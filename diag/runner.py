@@ -13,16 +13,18 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import docker
 
+from checks._edges import netns_owner, verdicts
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
 from diag.context import CheckContext, Target
 from diag.findings import Finding
 from diag.probe import ProbeFailed, ProbeSession
 from diag.redact import Redactor, secret_values
-from diag.report.model import Inconclusive, Report
+from diag.report.model import EdgeOutcome, Inconclusive, Report
 from diag.tasks import Observations, Placement, Planned, Task
 from diag.topology import Topology
 
@@ -110,6 +112,22 @@ def _listening_view(ctx: CheckContext) -> dict[str, list[str]]:
     return view
 
 
+def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
+    """Every dependency edge with the check that explains its failure (None: it works)."""
+    explained = {v.state.edge: v.check_id for v in verdicts(ctx)}
+    return [
+        EdgeOutcome(
+            source=edge.source_label,
+            target=edge.name,
+            port=edge.port,
+            origins=edge.origins,
+            observed=netns_owner(ctx, edge.source).running,
+            check=explained.get(edge),
+        )
+        for edge in ctx.target.edges
+    ]
+
+
 def diagnose(
     client: docker.DockerClient,
     topology: Topology,
@@ -119,6 +137,7 @@ def diagnose(
     progress: Progress,
 ) -> Report:
     """Run the checks against the target; always removes this run's probes before returning."""
+    started_at = datetime.now(timezone.utc)
     started = time.monotonic()
     ctx = CheckContext(topology, target, timeout=options.timeout)
     session = ProbeSession(client, options.probe_image, options.timeout)
@@ -127,30 +146,16 @@ def diagnose(
     finally:
         session.close()
     findings: list[Finding] = [finding for check in checks for finding in check.evaluate(ctx)]
-    redactor = Redactor(secret_values(c.env for c in topology.containers))
-    findings = [
-        Finding(
-            check=f.check,
-            severity=f.severity,
-            title=f.title,
-            subjects=tuple(redactor.value(list(f.subjects))),
-            summary=redactor.text(f.summary),
-            evidence=redactor.value(dict(f.evidence)),
-            fix=redactor.text(f.fix),
-        )
-        for f in findings
-    ]
-    inconclusive = [
-        Inconclusive(redactor.text(i.where), redactor.text(i.reason))
-        for i in _inconclusive(ctx.observations)
-    ]
     return Report(
         target=target,
         topology=topology,
+        started_at=started_at,
         duration_s=time.monotonic() - started,
         checks_run=[check.id for check in checks],
         findings=findings,
-        inconclusive=inconclusive,
+        inconclusive=_inconclusive(ctx.observations),
         listening=_listening_view(ctx),
+        edges=_edge_outcomes(ctx),
         probes_started=session.started,
+        redactor=Redactor(secret_values(c.env for c in topology.containers)),
     )

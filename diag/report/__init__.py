@@ -1,4 +1,5 @@
-"""Output formats: one module each, all with the same `render(report, options) -> str`.
+"""Output formats: one module each, all with the same `render(doc, options) -> str`, where
+`doc` is the JSON document of a run (live, or loaded from a saved report).
 
 Chosen by name from the CLI; no format knows another.
 """
@@ -8,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from diag.report import json_format, rich_format
-from diag.report.model import Report
+from diag.report.model import Report, ReportDoc
 from diag.report.options import RenderOptions
 
-Renderer = Callable[[Report, RenderOptions], str]
+Renderer = Callable[[ReportDoc, RenderOptions], str]
 
 FORMATS: dict[str, Renderer] = {
     "rich": rich_format.render,
     "json": json_format.render,
 }
 
-__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report"]
+__all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "ReportDoc"]

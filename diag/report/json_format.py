@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from diag.report.model import Report
+from diag.report.model import ReportDoc
 from diag.report.options import RenderOptions
 
 
-def render(report: Report, options: RenderOptions) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def render(doc: ReportDoc, options: RenderOptions) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

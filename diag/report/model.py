@@ -1,17 +1,26 @@
-"""The finished run, as every output format receives it (already redacted)."""
+"""The finished run, and its document: the JSON that every output format renders.
+
+Formats render the *document* (`Report.to_dict()`), never live objects, so that a saved
+JSON report (`ddiag report RUN.json --format markdown`) renders exactly like the run did,
+and so that redaction happens once, on the whole document, before any format sees it.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from diag import __version__
 from diag.context import Target
 from diag.findings import Finding, Severity
-from diag.topology import Topology
+from diag.redact import Redactor
+from diag.topology import Container, Endpoint, Network, Topology
 
 SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+SCHEMA_VERSION = 1
+ReportDoc = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -22,40 +31,100 @@ class Inconclusive:
     reason: str
 
 
+@dataclass(frozen=True)
+class EdgeOutcome:
+    """A dependency edge and its fate: `check` names what broke it, None when it works."""
+
+    source: str
+    target: str
+    port: int | None
+    origins: tuple[str, ...]
+    observed: bool
+    check: str | None
+
+
 @dataclass
 class Report:
     target: Target
     topology: Topology
+    started_at: datetime
     duration_s: float
     checks_run: list[str]
     findings: list[Finding]
     inconclusive: list[Inconclusive] = field(default_factory=list)
     listening: dict[str, list[str]] = field(default_factory=dict)
+    edges: list[EdgeOutcome] = field(default_factory=list)
     probes_started: int = 0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counted = Counter(finding.severity for finding in self.findings)
-        return {severity.value: counted.get(severity, 0) for severity in SEVERITY_ORDER}
+    redactor: Redactor = field(default_factory=Redactor)
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
             self.findings, key=lambda f: (-f.severity.rank, f.check, f.subjects, f.summary)
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON report, schema_version 1 (DESIGN.md), plus `inconclusive`."""
+    def _member(self, container: Container, endpoint: Endpoint) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "container": container.name,
+            "service": container.service,
+            "ip": endpoint.ip or None,
+            "status": container.status,
+            "dns_names": [n for n in endpoint.dns_names if n != container.short_id],
+            "exposed": [f"{port}/{proto}" for port, proto in container.exposed],
+            "published": [
+                f"{b.host_ip or '0.0.0.0'}:{b.host_port}->{b.container_port}/{b.proto}"
+                for b in container.published
+            ],
+            "listening": self.listening.get(container.id),
+        }
+
+    def _network(self, network: Network) -> dict[str, Any]:
+        return {
+            "name": network.name,
+            "driver": network.driver,
+            "subnets": [s.subnet for s in network.subnets],
+            "internal": network.internal,
+            "default_bridge": network.is_default_bridge,
+            "members": [self._member(c, e) for c, e in self.topology.members(network)],
+        }
+
+    def to_dict(self) -> ReportDoc:
+        """The JSON report: schema_version 1 of DESIGN.md, plus `inconclusive`, `run`,
+        `topology` and `edges` (see README, "JSON report"); redacted."""
+        findings = [finding.to_dict() for finding in self.sorted_findings()]
+        counted = Counter(finding["severity"] for finding in findings)
+        project = self.target.project
+        doc = {
+            "schema_version": SCHEMA_VERSION,
             "tool": {"name": "ddiag", "version": __version__},
-            "target": {"kind": self.target.kind, "names": list(self.target.names)},
+            "target": {
+                "kind": self.target.kind,
+                "names": list(self.target.names),
+                "config_files": list(project.config_files) if project else [],
+            },
             "engine": {
                 "version": self.topology.engine.version,
                 "api_version": self.topology.engine.api_version,
             },
             "duration_s": round(self.duration_s, 2),
             "checks_run": list(self.checks_run),
-            "findings": [finding.to_dict() for finding in self.sorted_findings()],
-            "summary": self.counts,
+            "findings": findings,
+            "summary": {s.value: counted.get(s.value, 0) for s in SEVERITY_ORDER},
             "inconclusive": [{"where": i.where, "reason": i.reason} for i in self.inconclusive],
+            "run": {
+                "started_at": self.started_at.isoformat(timespec="seconds"),
+                "probes_started": self.probes_started,
+            },
+            "topology": {"networks": [self._network(n) for n in self.target.networks]},
+            "edges": [
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "port": e.port,
+                    "origins": list(e.origins),
+                    "observed": e.observed,
+                    "check": e.check,
+                }
+                for e in self.edges
+            ],
         }
+        return self.redactor.value(doc)

@@ -16,12 +16,10 @@ from rich.panel import Panel
 from rich.text import Text
 from rich.tree import Tree
 
-from diag.findings import Finding, Severity
-from diag.report.model import SEVERITY_ORDER, Report
+from diag.report.model import SEVERITY_ORDER, ReportDoc
 from diag.report.options import RenderOptions
-from diag.topology import Container, Endpoint, Network
 
-STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def _evidence_lines(evidence: dict[str, Any]) -> Text:
@@ -33,69 +31,84 @@ def _evidence_lines(evidence: dict[str, Any]) -> Text:
     return text
 
 
-def _finding_panel(finding: Finding) -> Panel:
+def _finding_panel(finding: dict[str, Any]) -> Panel:
+    severity = finding["severity"]
     body = Text()
-    body.append(finding.summary + "\n")
+    body.append(finding["summary"] + "\n")
     body.append("subjects: ", style="dim")
-    body.append(", ".join(finding.subjects) + "\n")
+    body.append(", ".join(finding["subjects"]) + "\n")
     body.append("evidence:\n", style="dim")
-    body.append_text(_evidence_lines(dict(finding.evidence)))
+    body.append_text(_evidence_lines(finding["evidence"]))
     body.append("fix:\n", style="bold green")
-    body.append(finding.fix, style="green")
+    body.append(finding["fix"], style="green")
     title = Text.assemble(
-        (f" {finding.severity.value.upper()} ", STYLE[finding.severity]),
-        (f"{finding.check} ", "bold"),
-        (f"· {finding.title} ", ""),
+        (f" {severity.upper()} ", STYLE[severity]),
+        (f"{finding['check']} ", "bold"),
+        (f"· {finding['title']} ", ""),
     )
-    return Panel(body, title=title, title_align="left", border_style=STYLE[finding.severity])
+    return Panel(body, title=title, title_align="left", border_style=STYLE[severity])
 
 
-def _member_label(container: Container, endpoint: Endpoint, report: Report) -> Text:
+def _member_label(member: dict[str, Any]) -> Text:
     label = Text()
-    label.append(container.name, style="bold")
-    if container.service:
-        label.append(f" ({container.service})", style="dim")
-    label.append(f"  {endpoint.ip or '-'}")
-    if not container.running:
-        label.append(f"  [{container.status}]", style="red")
-    names = [n for n in endpoint.dns_names if n != container.short_id]
-    if names:
+    label.append(member["container"], style="bold")
+    if member["service"]:
+        label.append(f" ({member['service']})", style="dim")
+    label.append(f"  {member['ip'] or '-'}")
+    if member["status"] != "running":
+        label.append(f"  [{member['status']}]", style="red")
+    if member["dns_names"]:
         label.append("  dns: ", style="dim")
-        label.append(", ".join(names))
-    ports = [f"{p}/{proto}" for p, proto in container.exposed]
-    ports += [
-        f"{b.host_ip or '0.0.0.0'}:{b.host_port}->{b.container_port}/{b.proto}"
-        for b in container.published
-    ]
+        label.append(", ".join(member["dns_names"]))
+    ports = list(dict.fromkeys(member["exposed"] + member["published"]))
     if ports:
         label.append("  ports: ", style="dim")
-        label.append(", ".join(dict.fromkeys(ports)))
-    listening = report.listening.get(container.id)
-    if listening is not None:
+        label.append(", ".join(ports))
+    if member["listening"] is not None:
         label.append("  listening: ", style="dim")
-        label.append(", ".join(listening) or "nothing")
+        label.append(", ".join(member["listening"]) or "nothing")
     return label
 
 
-def _network_label(network: Network) -> Text:
-    subnets = ", ".join(s.subnet for s in network.subnets) or "no subnet"
-    flags = [network.driver, subnets]
-    if network.internal:
+def _network_label(network: dict[str, Any]) -> Text:
+    flags = [network["driver"], ", ".join(network["subnets"]) or "no subnet"]
+    if network["internal"]:
         flags.append("internal")
-    if network.is_default_bridge:
+    if network["default_bridge"]:
         flags.append("default bridge: no embedded DNS")
-    return Text.assemble((network.name, "bold blue"), f"  ({'; '.join(flags)})")
+    return Text.assemble((network["name"], "bold blue"), f"  ({'; '.join(flags)})")
 
 
-def _topology_tree(report: Report) -> Tree:
+def _topology_tree(doc: ReportDoc) -> Tree:
     tree = Tree(Text("Topology", style="bold"))
-    for network in report.target.networks:
+    for network in doc["topology"]["networks"]:
         branch = tree.add(_network_label(network))
-        members = report.topology.members(network)
-        if not members:
+        if not network["members"]:
             branch.add(Text("no containers", style="dim"))
-        for container, endpoint in members:
-            branch.add(_member_label(container, endpoint, report))
+        for member in network["members"]:
+            branch.add(_member_label(member))
+    return tree
+
+
+def _edges_tree(doc: ReportDoc) -> Tree | None:
+    if not doc["edges"]:
+        return None
+    tree = Tree(Text("Dependencies", style="bold"))
+    for edge in doc["edges"]:
+        port = f":{edge['port']}" if edge["port"] else ""
+        if not edge["observed"]:
+            mark, style = "? not observed (source not running)", "yellow"
+        elif edge["check"]:
+            mark, style = f"✗ {edge['check']}", "red"
+        else:
+            mark, style = "✓", "green"
+        tree.add(
+            Text.assemble(
+                f"{edge['source']} → {edge['target']}{port}  ",
+                (mark, style),
+                (f"  ({', '.join(edge['origins'])})", "dim"),
+            )
+        )
     return tree
 
 
@@ -103,30 +116,30 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("s" if count != 1 and word != "info" else "")
 
 
-def summary_line(report: Report) -> Text:
-    counts = report.counts
+def summary_line(doc: ReportDoc) -> Text:
+    counts = doc["summary"]
     text = Text()
-    if not report.findings:
+    if not doc["findings"]:
         text.append("No findings", style="bold green")
     else:
-        parts = [
-            (_plural(counts[s.value], s.value), STYLE[s]) for s in SEVERITY_ORDER if counts[s.value]
-        ]
-        for index, (part, style) in enumerate(parts):
+        parts = [(_plural(counts[s.value], s.value), STYLE[s.value]) for s in SEVERITY_ORDER]
+        shown = [(part, style) for part, style in parts if not part.startswith("0 ")]
+        for index, (part, style) in enumerate(shown):
             text.append(("" if index == 0 else ", ") + part, style=style)
+    engine = doc["engine"]
     text.append(
-        f"  ·  {report.target.kind} {', '.join(report.target.names)}"
-        f"  ·  {_plural(len(report.checks_run), 'check')}, "
-        f"{_plural(report.probes_started, 'probe')}"
-        f"  ·  {report.duration_s:.1f} s"
-        f"  ·  engine {report.topology.engine.version} (API {report.topology.engine.api_version})"
+        f"  ·  {doc['target']['kind']} {', '.join(doc['target']['names'])}"
+        f"  ·  {_plural(len(doc['checks_run']), 'check')}, "
+        f"{_plural(doc['run']['probes_started'], 'probe')}"
+        f"  ·  {doc['duration_s']:.1f} s"
+        f"  ·  engine {engine['version']} (API {engine['api_version']})"
     )
-    if report.inconclusive:
-        text.append(f"  ·  {len(report.inconclusive)} inconclusive", style="yellow")
+    if doc["inconclusive"]:
+        text.append(f"  ·  {len(doc['inconclusive'])} inconclusive", style="yellow")
     return text
 
 
-def render(report: Report, options: RenderOptions) -> str:
+def render(doc: ReportDoc, options: RenderOptions) -> str:
     buffer = io.StringIO()
     console = Console(
         file=buffer,
@@ -139,14 +152,19 @@ def render(report: Report, options: RenderOptions) -> str:
         markup=False,
     )
     for severity in SEVERITY_ORDER:
-        group = [f for f in report.sorted_findings() if f.severity == severity]
+        group = [f for f in doc["findings"] if f["severity"] == severity.value]
         if group:
-            console.print(Text(f"{severity.value.capitalize()}s ({len(group)})", STYLE[severity]))
+            console.print(
+                Text(f"{severity.value.capitalize()}s ({len(group)})", STYLE[severity.value])
+            )
             console.print(Group(*(_finding_panel(f) for f in group)))
-    if report.inconclusive:
-        console.print(Text(f"Inconclusive ({len(report.inconclusive)})", style="yellow"))
-        for item in report.inconclusive:
-            console.print(Text.assemble("  ", (item.where, "bold"), ": ", item.reason))
-    console.print(_topology_tree(report))
-    console.print(summary_line(report))
+    if doc["inconclusive"]:
+        console.print(Text(f"Inconclusive ({len(doc['inconclusive'])})", style="yellow"))
+        for item in doc["inconclusive"]:
+            console.print(Text.assemble("  ", (item["where"], "bold"), ": ", item["reason"]))
+    edges = _edges_tree(doc)
+    if edges is not None:
+        console.print(edges)
+    console.print(_topology_tree(doc))
+    console.print(summary_line(doc))
     return buffer.getvalue()

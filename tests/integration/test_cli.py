@@ -24,6 +24,9 @@ TOP_LEVEL_KEYS = {
     "findings",
     "summary",
     "inconclusive",
+    "run",
+    "topology",
+    "edges",
 }
 
 
@@ -50,7 +53,11 @@ def test_json_follows_schema(healthy) -> None:
     report = json.loads(result.stdout)
     assert set(report) == TOP_LEVEL_KEYS
     assert report["schema_version"] == 1
-    assert report["target"] == {"kind": "network", "names": [f"{healthy.project}_default"]}
+    assert report["target"] == {
+        "kind": "network",
+        "names": [f"{healthy.project}_default"],
+        "config_files": [],
+    }
     assert report["engine"]["api_version"]
     assert "port.app-loopback" in report["checks_run"]
     assert report["summary"] == {"error": 0, "warning": 0, "info": 0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 
@@ -90,6 +91,7 @@ def _report(findings: list[Finding], **extra: object) -> Report:
     return Report(
         target=Target("network", ("shop_back",), (SHOP_BACK,)),
         topology=topology,
+        started_at=datetime(2026, 11, 29, 3, 30, tzinfo=timezone.utc),
         duration_s=1.4249,
         checks_run=["dns.wrong-address", "port.app-loopback"],
         findings=findings,
@@ -105,7 +107,7 @@ def test_json_report_schema_v1() -> None:
         [INFO_FINDING, API_FINDING],
         inconclusive=[Inconclusive("on network shop_back", "resolve db A: timeout")],
     )
-    out = json_format.render(report, RenderOptions())
+    out = json_format.render(report.to_dict(), RenderOptions())
     assert out.endswith("}\n")
     data = json.loads(out)
     assert list(data) == [
@@ -118,10 +120,16 @@ def test_json_report_schema_v1() -> None:
         "findings",
         "summary",
         "inconclusive",
+        "run",
+        "topology",
+        "edges",
     ]
     assert data["schema_version"] == 1
     assert data["tool"] == {"name": "ddiag", "version": __version__}
-    assert data["target"] == {"kind": "network", "names": ["shop_back"]}
+    assert data["target"] == {"kind": "network", "names": ["shop_back"], "config_files": []}
+    assert data["run"] == {"started_at": "2026-11-29T03:30:00+00:00", "probes_started": 0}
+    assert [n["name"] for n in data["topology"]["networks"]] == ["shop_back"]
+    assert data["edges"] == []
     assert data["engine"] == {"version": "20.10.24+dfsg1", "api_version": "1.41"}
     assert data["duration_s"] == 1.42
     assert data["checks_run"] == ["dns.wrong-address", "port.app-loopback"]
@@ -143,14 +151,14 @@ def test_json_report_schema_v1() -> None:
 
 
 def test_json_report_without_findings() -> None:
-    data = json.loads(json_format.render(_report([]), RenderOptions()))
+    data = json.loads(json_format.render(_report([]).to_dict(), RenderOptions()))
     assert data["findings"] == []
     assert data["summary"] == {"error": 0, "warning": 0, "info": 0}
     assert data["inconclusive"] == []
 
 
 def test_json_keeps_text_verbatim() -> None:
-    data = json.loads(json_format.render(_report([MARKUP_FINDING]), RenderOptions()))
+    data = json.loads(json_format.render(_report([MARKUP_FINDING]).to_dict(), RenderOptions()))
     assert data["findings"][0]["summary"] == f"name {MARKUP} resolves oddly"
 
 
@@ -164,7 +172,9 @@ def test_formats_by_name() -> None:
 
 @pytest.mark.parametrize("color", [False, True])
 def test_rich_renders_markup_in_text_literally(color: bool) -> None:
-    out = rich_format.render(_report([MARKUP_FINDING]), RenderOptions(color=color, width=120))
+    out = rich_format.render(
+        _report([MARKUP_FINDING]).to_dict(), RenderOptions(color=color, width=120)
+    )
     assert ("\x1b[" in out) is color
     out = ANSI.sub("", out)
     assert f"name {MARKUP} resolves oddly" in out
@@ -180,7 +190,7 @@ def test_rich_plain_output_sections() -> None:
         listening={_container("shop-api-1", "api", "").id: ["127.0.0.1:8000"]},
         probes_started=3,
     )
-    out = rich_format.render(report, RenderOptions(color=False, width=250))
+    out = rich_format.render(report.to_dict(), RenderOptions(color=False, width=250))
     assert "\x1b[" not in out  # no colour codes without color
     assert "Errors (1)" in out and "Infos (1)" in out and "Warnings" not in out
     assert "ERROR port.app-loopback · Service listens on loopback only" in out
@@ -199,7 +209,7 @@ def test_rich_plain_output_sections() -> None:
 
 
 def test_rich_no_findings() -> None:
-    out = rich_format.render(_report([]), RenderOptions(width=120))
+    out = rich_format.render(_report([]).to_dict(), RenderOptions(width=120))
     assert out.strip().splitlines()[-1].startswith("No findings")
     assert "Errors" not in out
 
@@ -210,7 +220,7 @@ def test_rich_markup_in_container_names_is_literal() -> None:
     report.topology = Topology(
         report.topology.engine, report.topology.networks, (*report.topology.containers, evil)
     )
-    out = ANSI.sub("", rich_format.render(report, RenderOptions(color=True, width=160)))
+    out = ANSI.sub("", rich_format.render(report.to_dict(), RenderOptions(color=True, width=160)))
     assert "[blink]evil[/blink]" in out
     assert "([red]svc[/red])" in out
     assert "[exited]" in out
