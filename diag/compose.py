@@ -59,6 +59,13 @@ class ComposeProject:
     networks: dict[str, str] = field(hash=False, compare=False)  # compose key → engine name
     source: str = "config"  # or "labels"
     config_files: tuple[str, ...] = ()
+    extensions: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def ddiag_settings(self) -> dict[str, Any]:
+        """The top-level `x-ddiag` extension (ignored by Compose): ddiag's own settings."""
+        value = self.extensions.get("x-ddiag")
+        return value if isinstance(value, dict) else {}
 
     def containers(self, topology: Topology, service: str | None = None) -> list[Container]:
         return [
@@ -137,6 +144,7 @@ def project_from_config(model: Mapping[str, Any], files: Sequence[str] = ()) -> 
         },
         source="config",
         config_files=tuple(files),
+        extensions={k: v for k, v in model.items() if k.startswith("x-")},
     )
 
 
