@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from diag.compose import ComposeProject
 from diag.context import Target
@@ -109,6 +110,9 @@ def compose_target(topology: Topology, project: ComposeProject) -> Target:
         if service.shares_netns_with:
             edges.append(Edge(source, service.shares_netns_with, None, ("network_mode",)))
         edges += _env_edges(topology, source, service.environment)
+    if not project.config_files:  # compose found the file itself; its labels remember it
+        label = containers[0].labels.get("com.docker.compose.project.config_files", "")
+        project = replace(project, config_files=tuple(filter(None, label.split(","))))
     network_names = set(project.networks.values()) | {
         ep.network_name for c in containers for ep in c.endpoints
     }
