@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.port._sockets import listening
+from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
 from diag.context import CheckContext
 from diag.edges import Edge
@@ -63,6 +63,16 @@ class EdgeState:
     hosts_ips: list[str] | None = None
     resolved: dict[str, Any] | None = None
     connects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # For a `reachable: false` rule without a port: port → ip → connect, over every port
+    # the target listens on (a rule about "any port" has to try them all).
+    port_connects: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def open_connects(self) -> list[str]:
+        """`ip:port` of every connect that succeeded, whichever way the edge was tried."""
+        found = [f"{ip}:{self.edge.port}" for ip, r in self.connects.items() if _open(r)]
+        for port, results in sorted(self.port_connects.items()):
+            found += [f"{ip}:{port}" for ip, r in results.items() if _open(r)]
+        return found
 
     @property
     def running_holders(self) -> list[Container]:
@@ -89,6 +99,10 @@ class EdgeState:
             f"connect {ip}:{self.edge.port} {r.get('status')} ({where})"
             for ip, r in self.connects.items()
         )
+
+
+def _open(result: dict[str, Any]) -> bool:
+    return result.get("status") == "open"
 
 
 def netns_owner(ctx: CheckContext, container: Container) -> Container:
@@ -132,12 +146,32 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
                     names = {name} if container.name == linked else set()
                 if container.running and endpoint.ip and name in names:
                     state.registrations.append(Registration(network, container, endpoint))
-    observed = ctx.observations.get(ctx.netns_placement(netns), _reach_task(ctx, state))
+    at = ctx.netns_placement(netns)
+    observed = ctx.observations.get(at, _reach_task(ctx, state))
     if observed and observed.get("status") == "ok":
         state.hosts_ips = list(observed.get("hosts_ips") or [])
         state.resolved = observed.get("resolve")
         state.connects = dict(observed.get("connects") or {})
+    for port in _any_port_ports(ctx, state):
+        result = ctx.observations.get(at, _reach_task(ctx, state, port))
+        if result and result.get("status") == "ok":
+            state.port_connects[port] = dict(result.get("connects") or {})
     return state
+
+
+def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
+    """The ports a port-less `reachable: false` rule is tried on: all the target serves."""
+    if state.edge.port or state.edge.expected is not False:
+        return []
+    ports: set[int] = set()
+    for holder in state.running_holders:
+        ports |= holder.exposed_tcp_ports()
+        ports |= {
+            int(sock["port"])
+            for sock in listening(ctx, holder) or []
+            if not is_loopback(str(sock["address"]))
+        }
+    return sorted(ports)
 
 
 def local_networks(ctx: CheckContext) -> tuple[str, ...]:
@@ -145,10 +179,12 @@ def local_networks(ctx: CheckContext) -> tuple[str, ...]:
     return tuple(sorted({s.subnet for n in ctx.topology.networks for s in n.subnets}))
 
 
-def _reach_task(ctx: CheckContext, state: EdgeState) -> Task:
+def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task:
     """One task does what the source would: hosts file, DNS, connect. DNS only for names the
     engine registers on the source's networks (answered locally, never forwarded)."""
-    return reach(state.edge.name, state.edge.port, bool(state.registrations), local_networks(ctx))
+    return reach(
+        state.edge.name, port or state.edge.port, bool(state.registrations), local_networks(ctx)
+    )
 
 
 def states(ctx: CheckContext) -> list[EdgeState]:
@@ -162,6 +198,7 @@ def plan(ctx: CheckContext) -> list[Planned]:
             continue
         at: Placement = ctx.netns_placement(state.netns)
         planned += [(at, RESOLV_CONF), (at, LISTENING), (at, _reach_task(ctx, state))]
+        planned += [(at, _reach_task(ctx, state, p)) for p in _any_port_ports(ctx, state)]
         planned += [(ctx.netns_placement(h), LISTENING) for h in state.running_holders]
     return planned
 
@@ -184,14 +221,26 @@ def verdicts(ctx: CheckContext) -> list[Verdict]:
     if cache is None:
         cache = []
         modules = [importlib.import_module(name) for name in PRIORITY]
+        reachable = importlib.import_module("checks.policy.unexpected_reachable")
+        unreachable = importlib.import_module("checks.policy.unexpected_unreachable")
         for state in states(ctx):
             if not state.netns.running:
                 continue
+            if state.edge.expected is False:  # declared unreachable: only success is news
+                result = reachable.explains(state, ctx)
+                if result is not None:
+                    cache.append(Verdict(reachable.ID, state, result))
+                continue
             for module in modules:
                 result = module.explains(state, ctx)
-                if result is not None:
+                if result is None:
+                    continue
+                if state.edge.expected:  # declared reachable: the rule is what failed
+                    result = unreachable.wrap(state, module.ID, result)
+                    cache.append(Verdict(unreachable.ID, state, result))
+                else:
                     cache.append(Verdict(module.ID, state, result))
-                    break
+                break
         ctx.memo["edge-verdicts"] = cache
     return cache
 

@@ -17,11 +17,12 @@ from rich.text import Text
 
 from checks.catalog import readme_block
 from checks.registry import all_checks, find, select
-from diag import __version__
+from diag import __version__, saved_runs
 from diag.compose import load_config, project_from_config, project_from_labels
 from diag.context import Target
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
+from diag.expectations import load_rules_file
 from diag.findings import Severity
 from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
@@ -231,6 +232,17 @@ def compose(
     project_directory: Annotated[
         str | None, typer.Option("--project-directory", help="As for docker compose.")
     ] = None,
+    expect: Annotated[
+        Path | None,
+        typer.Option(
+            "--expect",
+            help="Reachability rules (TOML [[expect]] or JSON), added to x-ddiag's `expect`.",
+        ),
+    ] = None,
+    matrix: Annotated[
+        bool,
+        typer.Option("--matrix", help="Also show the service x service reachability matrix."),
+    ] = False,
     fmt: FormatOpt = "rich",
     output: OutputOpt = None,
     fail_on: FailOnOpt = "error",
@@ -249,11 +261,14 @@ def compose(
     """
 
     def make_target(topology: Topology) -> Target:
+        rules = load_rules_file(expect) if expect else []
         model = load_config(files or [], project, project_directory)
         if model is None:
             assert project is not None  # load_config returns None only with -p
-            return compose_target(topology, project_from_labels(topology, project))
-        return compose_target(topology, project_from_config(model, files or []))
+            found = project_from_labels(topology, project)
+        else:
+            found = project_from_config(model, files or [])
+        return compose_target(topology, found, rules, matrix)
 
     run_diagnosis(
         make_target,
@@ -334,6 +349,75 @@ def cleanup(
     stderr.print(
         f"removed {len(removed)} probe(s)" + (f": {', '.join(removed)}" if removed else "")
     )
+
+
+SavedRunArg = Annotated[
+    Path,
+    typer.Argument(help="A report saved with --format json (- reads stdin).", show_default=False),
+]
+
+
+@app.command(
+    "report",
+    epilog="Examples:  ddiag report run.json  ·  ddiag report run.json --format markdown -o run.md",
+)
+def report_command(
+    run: SavedRunArg,
+    fmt: FormatOpt = "rich",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = "error",
+    no_color: NoColorOpt = False,
+) -> None:
+    """Render a saved JSON report in any format; the exit code follows its findings, as live."""
+    try:
+        rendered, code = saved_runs.render_saved(
+            run, fmt, fail_on, color=_use_color(fmt, output, no_color), width=_width(output)
+        )
+        saved_runs.write(rendered, output)
+    except DiagError as exc:
+        fail(str(exc))
+    raise typer.Exit(code)
+
+
+@app.command(
+    "diff",
+    epilog="Examples:  ddiag diff good.json now.json  ·  ddiag diff a.json b.json --format json",
+)
+def diff_command(
+    before: SavedRunArg,
+    after: SavedRunArg,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: rich, json, markdown.")
+    ] = "rich",
+    output: OutputOpt = None,
+    fail_on: Annotated[
+        str,
+        typer.Option(help="Exit 1 when a NEW finding is at or above: error|warning|info|never."),
+    ] = "error",
+    no_color: NoColorOpt = False,
+) -> None:
+    """What changed between two saved runs: new, resolved and unchanged findings."""
+    try:
+        rendered, code, warnings = saved_runs.diff_saved(
+            before,
+            after,
+            fmt,
+            fail_on,
+            color=_use_color(fmt, output, no_color),
+            width=_width(output),
+        )
+        saved_runs.write(rendered, output)
+    except DiagError as exc:
+        fail(str(exc))
+    for warning in warnings:
+        stderr.print(Text(f"ddiag: {warning}", style="yellow"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema (draft 2020-12) of the --format json report."""
+    sys.stdout.write(saved_runs.schema())
 
 
 def _version(value: bool) -> None:

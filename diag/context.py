@@ -25,6 +25,7 @@ class Target:
     containers: tuple[Container, ...] = ()
     edges: tuple[Edge, ...] = ()
     project: ComposeProject | None = None
+    matrix: bool = False  # also observe every service x service x port (ddiag compose --matrix)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from diag.topology import Container
 
@@ -111,6 +111,8 @@ class Edge:
     name: str
     port: int | None
     origins: tuple[str, ...]
+    expected: bool | None = None  # a declared rule's `reachable`; None: implied (reachable)
+    rule: str = ""  # where that rule is written, e.g. "x-ddiag expect[2]"
 
     @property
     def source_label(self) -> str:
@@ -139,10 +141,7 @@ def merge_edges(edges: Iterable[Edge]) -> tuple[Edge, ...]:
             del first[key]
     return tuple(
         sorted(
-            (
-                Edge(e.source, e.name, e.port, tuple(dict.fromkeys(origins[key])))
-                for key, e in first.items()
-            ),
+            (replace(e, origins=tuple(dict.fromkeys(origins[key]))) for key, e in first.items()),
             key=lambda e: (e.source_label, e.name, e.port or 0),
         )
     )

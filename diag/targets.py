@@ -11,6 +11,7 @@ from diag.compose import ComposeProject
 from diag.context import Target
 from diag.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
 from diag.errors import DiagError
+from diag.expectations import Rule, check_services, parse_rules
 from diag.topology import Container, Network, Topology
 
 
@@ -93,7 +94,48 @@ def _representative(containers: Sequence[Container]) -> Container | None:
     return (running or regular or [None])[0]
 
 
-def compose_target(topology: Topology, project: ComposeProject) -> Target:
+def _rule_matches(rule: Rule, edge: Edge) -> bool:
+    return (
+        rule.source in ("*", edge.source.service)
+        and rule.target.lower() == edge.name.lower()
+        and rule.port in (None, edge.port)
+        and not (rule.source == "*" and edge.source.service == rule.target)
+    )
+
+
+def _apply_rules(
+    topology: Topology, project: ComposeProject, edges: list[Edge], rules: Sequence[Rule]
+) -> tuple[Edge, ...]:
+    """Add an edge per rule and source, then give every edge the last rule that covers it."""
+    for rule in rules:
+        sources = [rule.source] if rule.source != "*" else list(project.services)
+        for service in sources:
+            source = _representative(project.containers(topology, service))
+            if source is not None and not (rule.source == "*" and service == rule.target):
+                edges.append(Edge(source, rule.target, rule.port, (rule.where,)))
+    governed = []
+    for edge in merge_edges(edges):
+        matching = [
+            (rule.source != "*", rule.port is not None, index, rule)
+            for index, rule in enumerate(rules)
+            if _rule_matches(rule, edge)
+        ]
+        if matching:  # the most specific rule wins; among equals, the last one
+            rule = max(matching, key=lambda item: item[:3])[3]
+            origins = tuple(dict.fromkeys((*edge.origins, rule.where)))
+            edge = replace(edge, expected=rule.reachable, rule=rule.where, origins=origins)
+        governed.append(edge)
+    return tuple(governed)
+
+
+def compose_target(
+    topology: Topology,
+    project: ComposeProject,
+    extra_rules: Sequence[Rule] = (),
+    matrix: bool = False,
+) -> Target:
+    """The project's containers, networks and edges; `expect` rules from x-ddiag and
+    `--expect` govern which edges must (not) work."""
     containers = project.containers(topology)
     if not containers:
         raise DiagError(
@@ -110,6 +152,10 @@ def compose_target(topology: Topology, project: ComposeProject) -> Target:
         if service.shares_netns_with:
             edges.append(Edge(source, service.shares_netns_with, None, ("network_mode",)))
         edges += _env_edges(topology, source, service.environment)
+    rules = [*parse_rules(project.ddiag_settings.get("expect"), "x-ddiag"), *extra_rules]
+    names = known_names(topology) | _engine_ips(topology)
+    check_services(rules, list(project.services), names)
+    governed = _apply_rules(topology, project, edges, rules)
     if not project.config_files:  # compose found the file itself; its labels remember it
         label = containers[0].labels.get("com.docker.compose.project.config_files", "")
         project = replace(project, config_files=tuple(filter(None, label.split(","))))
@@ -124,8 +170,9 @@ def compose_target(topology: Topology, project: ComposeProject) -> Target:
         (project.name,),
         networks,
         tuple(c for c in containers if not c.is_oneoff),
-        merge_edges(edges),
+        governed,
         project,
+        matrix,
     )
 
 

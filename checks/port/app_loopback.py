@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, clients_text, edges_by_port, target_listening
+from checks._edges import (
+    EdgeState,
+    clients_text,
+    edge_evidence,
+    edge_subjects,
+    edges_by_port,
+    target_listening,
+)
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import (
     connect_texts,
@@ -37,13 +44,31 @@ TITLE = "Service listens on loopback only"
 __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
+def _fix(port: int) -> str:
+    return (
+        "Bind the server to 0.0.0.0 (or ::) inside the container instead of loopback, "
+        f"e.g. `--host 0.0.0.0` / `--bind 0.0.0.0:{port}`."
+    )
+
+
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     """An edge refused because its target listens on loopback: merged into evaluate()'s
     per-port finding, which then names the edge's source as a client."""
     port = state.edge.port
     for owner, sockets in target_listening(ctx, state):
         if port and reach(sockets, port, own_ips(owner)) == "loopback":
-            return Result((), "", {}, "")
+            on_port = [sock for sock in sockets if sock["port"] == port]
+            return Result(
+                subjects=edge_subjects(state),
+                summary=(
+                    f"{owner.service or owner.name} listens on "
+                    f"{', '.join(listening_texts(on_port))} only"
+                ),
+                evidence=edge_evidence(
+                    state, listening=listening_texts(on_port), probe=state.connect_text()
+                ),
+                fix=_fix(port),
+            )
     return None
 
 
@@ -78,9 +103,6 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                     f"{', '.join(networks)} get connection refused"
                 ),
                 evidence=evidence,
-                fix=(
-                    f"Bind the server to 0.0.0.0 (or ::) inside the container instead of "
-                    f"loopback, e.g. `--host 0.0.0.0` / `--bind 0.0.0.0:{port}`."
-                ),
+                fix=_fix(port),
                 severity=None if meant else Severity.WARNING,
             )

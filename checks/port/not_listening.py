@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, clients_text, edges_by_port, target_listening
+from checks._edges import (
+    EdgeState,
+    clients_text,
+    edge_evidence,
+    edge_subjects,
+    edges_by_port,
+    target_listening,
+)
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import connect_texts, containers_with_sockets, listening_texts, reach
 from diag.context import CheckContext
@@ -34,9 +41,17 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     """An edge refused because nothing listens on its port: merged into evaluate()."""
     port = state.edge.port
-    for _owner, sockets in target_listening(ctx, state):
+    for owner, sockets in target_listening(ctx, state):
         if port and reach(sockets, port, set()) == "absent":
-            return Result((), "", {}, "")
+            others = listening_texts(sockets)
+            return Result(
+                subjects=edge_subjects(state),
+                summary=f"nothing listens on {port} in {owner.service or owner.name}"
+                + (f" (listening: {', '.join(others)})" if others else ""),
+                evidence=edge_evidence(state, listening=others, probe=state.connect_text()),
+                fix=f"Point {state.edge.source_label} at the port "
+                f"{owner.service or owner.name} listens on, or make it listen on {port}.",
+            )
     return None
 
 

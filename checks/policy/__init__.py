@@ -1,0 +1,1 @@
+"""policy checks: declared reachability (x-ddiag expect, --expect)."""

@@ -1,0 +1,63 @@
+"""A connection that a rule says must not work, works.
+
+Segmentation is a promise: the frontend talks to the API, never to the database. One
+network too many on one service (`networks: [front, back]` on web "just to debug") breaks
+that promise silently, and nothing fails: that is why it has to be asserted.
+
+Detected from the source's network namespace, like any dependency: for a rule
+`{from: web, to: db, reachable: false}` ddiag resolves and connects to db (on the rule's
+port, or on every port db listens on) from web's netns. A connect that succeeds is the
+finding; the evidence names the network that makes it possible.
+
+Fix: take the shared network away from one side (the snippet shows the networks to keep),
+or, if the access is intended, change the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
+from diag.context import CheckContext
+from diag.findings import Result
+
+ID = "policy.unexpected-reachable"
+SEVERITY = "error"
+TITLE = "Declared-unreachable connection works"
+
+__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+
+
+def _key(ctx: CheckContext, engine_name: str) -> str:
+    project = ctx.target.project
+    keys = {name: key for key, name in (project.networks.items() if project else ())}
+    return keys.get(engine_name, engine_name)
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    opened = state.open_connects()
+    if not opened:
+        return None
+    edge = state.edge
+    shared = sorted({r.network.name for r in state.registrations})
+    source_nets = [ep.network_name for ep in state.netns.endpoints]
+    keep = [_key(ctx, n) for n in source_nets if n not in shared]
+    rule = edge.rule or "a reachable: false rule"
+    return Result(
+        subjects=edge_subjects(state),
+        summary=(
+            f"{edge.source_label} reaches {edge.name} at {', '.join(opened)}, which {rule} "
+            f"forbids" + (f"; shared network: {', '.join(shared)}" if shared else "")
+        ),
+        evidence=edge_evidence(state, rule=rule, open=opened, shared_networks=shared),
+        fix=(
+            f"Split them: keep {edge.source_label} off "
+            f"{', '.join(_key(ctx, n) for n in shared) or 'the shared network'}:\n"
+            f"  {edge.source_label}:\n    networks: [{', '.join(keep) or '<its own network>'}]\n"
+            "(or, if this access is intended, change the rule)"
+        ),
+    )
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from results_for(ctx, ID)
