@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 import docker
 
+from checks import _matrix as matrix
 from checks._edges import netns_owner, verdicts
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
@@ -70,8 +71,9 @@ def _run_round(
 def observe(
     ctx: CheckContext, checks: Sequence[Check], session: ProbeSession, progress: Progress
 ) -> None:
+    planners = [check.plan for check in checks] + [matrix.plan]
     for _ in range(MAX_ROUNDS):
-        planned = [pair for check in checks for pair in check.plan(ctx)]
+        planned = [pair for plan in planners for pair in plan(ctx)]
         missing = ctx.observations.missing(planned)
         if not missing:
             return
@@ -156,6 +158,7 @@ def diagnose(
         inconclusive=_inconclusive(ctx.observations),
         listening=_listening_view(ctx),
         edges=_edge_outcomes(ctx),
+        matrix=matrix.cells(ctx) if target.matrix else None,
         probes_started=session.started,
         redactor=Redactor(secret_values(c.env for c in topology.containers)),
     )

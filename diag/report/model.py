@@ -56,6 +56,7 @@ class Report:
     edges: list[EdgeOutcome] = field(default_factory=list)
     probes_started: int = 0
     redactor: Redactor = field(default_factory=Redactor)
+    matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
@@ -127,4 +128,15 @@ class Report:
                 for e in self.edges
             ],
         }
+        if self.matrix is not None:
+            doc["matrix"] = [
+                {
+                    "from": c.source,
+                    "to": c.target,
+                    "port": c.port,
+                    "reachable": c.reachable,
+                    "detail": c.detail,
+                }
+                for c in self.matrix
+            ]
         return self.redactor.value(doc)

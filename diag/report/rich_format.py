@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -112,6 +113,33 @@ def _edges_tree(doc: ReportDoc) -> Tree | None:
     return tree
 
 
+def matrix_table(doc: ReportDoc) -> Table | None:
+    """`--matrix`: rows reach columns; each cell lists the target's ports, ✓ or ✗ why."""
+    cells = doc.get("matrix")
+    if cells is None:
+        return None
+    services = sorted({c["from"] for c in cells} | {c["to"] for c in cells})
+    table = Table(title="Reachability (row → column)", show_lines=True)
+    table.add_column("from \\ to", style="bold")
+    for service in services:
+        table.add_column(service)
+    for source in services:
+        row: list[Text | str] = [source]
+        for target in services:
+            text = Text()
+            for cell in (c for c in cells if c["from"] == source and c["to"] == target):
+                if text:
+                    text.append("\n")
+                mark = ("✓", "green") if cell["reachable"] else ("✗", "red")
+                text.append(f"{cell['port']} ")
+                text.append(*mark)
+                if not cell["reachable"]:
+                    text.append(f" {cell['detail']}", style="dim")
+            row.append(text if text else ("—" if source == target else ""))
+        table.add_row(*row)
+    return table
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("s" if count != 1 and word != "info" else "")
 
@@ -165,6 +193,9 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
     edges = _edges_tree(doc)
     if edges is not None:
         console.print(edges)
+    matrix = matrix_table(doc)
+    if matrix is not None:
+        console.print(matrix)
     console.print(_topology_tree(doc))
     console.print(summary_line(doc))
     return buffer.getvalue()
