@@ -300,6 +300,16 @@ def target_listening(
     return found
 
 
+def network_key(ctx: CheckContext, engine_name: str) -> str:
+    """The compose key of an engine network (`shop_back` → `back`), for YAML snippets."""
+    project = ctx.target.project
+    if project is not None:
+        for key, name in project.networks.items():
+            if name == engine_name:
+                return key
+    return engine_name
+
+
 def edge_subjects(state: EdgeState, *more: object) -> tuple[str, ...]:
     """Source service, target name, then containers and networks involved."""
     targets = state.running_holders or state.holders

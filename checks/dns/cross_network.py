@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
+from checks._edges import (
+    EdgeState,
+    edge_evidence,
+    edge_subjects,
+    network_key,
+    plan,
+    results_for,
+)
 from diag.context import CheckContext
 from diag.findings import Result
 
@@ -26,24 +33,14 @@ TITLE = "Source and target share no network"
 __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
-def _network_key(ctx: CheckContext, engine_name: str) -> str:
-    """The compose key of an engine network (`shop_back` → `back`), for the snippet."""
-    project = ctx.target.project
-    if project is not None:
-        for key, name in project.networks.items():
-            if name == engine_name:
-                return key
-    return engine_name
-
-
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     if not state.running_holders or state.registrations or state.hosts_ips:
         return None
     edge = state.edge
     source_nets = [ep.network_name for ep in state.netns.endpoints]
     target_nets = sorted({ep.network_name for c in state.running_holders for ep in c.endpoints})
-    keys = [_network_key(ctx, n) for n in source_nets]
-    add = _network_key(ctx, target_nets[0]) if target_nets else "<target's network>"
+    keys = [network_key(ctx, n) for n in source_nets]
+    add = network_key(ctx, target_nets[0]) if target_nets else "<target's network>"
     return Result(
         subjects=edge_subjects(state, source_nets, target_nets),
         summary=(

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
+from checks._edges import (
+    EdgeState,
+    edge_evidence,
+    edge_subjects,
+    network_key,
+    plan,
+    results_for,
+)
 from diag.context import CheckContext
 from diag.findings import Result
 
@@ -28,12 +35,6 @@ TITLE = "Declared-unreachable connection works"
 __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
-def _key(ctx: CheckContext, engine_name: str) -> str:
-    project = ctx.target.project
-    keys = {name: key for key, name in (project.networks.items() if project else ())}
-    return keys.get(engine_name, engine_name)
-
-
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     opened = state.open_connects()
     if not opened:
@@ -41,7 +42,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     edge = state.edge
     shared = sorted({r.network.name for r in state.registrations})
     source_nets = [ep.network_name for ep in state.netns.endpoints]
-    keep = [_key(ctx, n) for n in source_nets if n not in shared]
+    keep = [network_key(ctx, n) for n in source_nets if n not in shared]
     rule = edge.rule or "a reachable: false rule"
     return Result(
         subjects=edge_subjects(state),
@@ -52,7 +53,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         evidence=edge_evidence(state, rule=rule, open=opened, shared_networks=shared),
         fix=(
             f"Split them: keep {edge.source_label} off "
-            f"{', '.join(_key(ctx, n) for n in shared) or 'the shared network'}:\n"
+            f"{', '.join(network_key(ctx, n) for n in shared) or 'the shared network'}:\n"
             f"  {edge.source_label}:\n    networks: [{', '.join(keep) or '<its own network>'}]\n"
             "(or, if this access is intended, change the rule)"
         ),
