@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from diag.report import json_format, rich_format
+from diag.report import (
+    json_format,
+    junit_format,
+    markdown_format,
+    rich_format,
+    sarif_format,
+)
 from diag.report.model import Report, ReportDoc
 from diag.report.options import RenderOptions
 
@@ -17,6 +23,9 @@ Renderer = Callable[[ReportDoc, RenderOptions], str]
 FORMATS: dict[str, Renderer] = {
     "rich": rich_format.render,
     "json": json_format.render,
+    "markdown": markdown_format.render,
+    "junit": junit_format.render,
+    "sarif": sarif_format.render,
 }
 
 __all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "ReportDoc"]

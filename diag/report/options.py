@@ -9,3 +9,4 @@ from dataclasses import dataclass
 class RenderOptions:
     color: bool = False
     width: int = 100
+    fail_on: str = "error"  # junit: findings at or above it are failures (`never`: none)
