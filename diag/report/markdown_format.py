@@ -299,6 +299,28 @@ def _dependencies(doc: ReportDoc) -> list[str]:
     return [*lines, ""]
 
 
+def _matrix(doc: ReportDoc) -> list[str]:
+    """`ddiag compose --matrix`: rows reach columns; each cell lists ports with ✓ or ✗."""
+    cells = doc.get("matrix")
+    if cells is None:
+        return []
+    services = sorted({c["from"] for c in cells} | {c["to"] for c in cells})
+    lines = ["## Reachability matrix", "", "Rows reach columns, port by port.", ""]
+    lines.append("| from \\ to | " + " | ".join(code(s, table=True) for s in services) + " |")
+    lines.append("|---" * (len(services) + 1) + "|")
+    for source in services:
+        row = []
+        for target in services:
+            marks = [
+                f"{c['port']} " + ("✓" if c["reachable"] else f"✗ {text(c['detail'])}")
+                for c in cells
+                if c["from"] == source and c["to"] == target
+            ]
+            row.append("<br>".join(marks) if marks else ("—" if source == target else ""))
+        lines.append(f"| {code(source, table=True)} | " + " | ".join(row) + " |")
+    return [*lines, ""]
+
+
 def _member_label(member: dict[str, Any]) -> str:
     name = mermaid_label(member["container"])
     if member.get("service") and member["service"] != member["container"]:
@@ -393,6 +415,7 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
             lines += [*_finding(index, finding, doc, topo), ""]
     lines += [*_inconclusive(doc), ""]
     lines += _dependencies(doc)
+    lines += _matrix(doc)
     lines += _topology(doc)
     lines += _checks_run(doc)
     return "\n".join(lines) + "\n"

@@ -70,3 +70,6 @@ def test_matrix_in_json_and_rich(segmented) -> None:
     rich = _compose(segmented, "--matrix", "--no-color")
     assert "Reachability (row → column)" in rich.stdout
     assert "5432 ✗ no shared network" in rich.stdout
+    markdown = _compose(segmented, "--matrix", "--format", "markdown")
+    assert "## Reachability matrix" in markdown.stdout
+    assert "| `web` | 8000 ✓ | 5432 ✗ no shared network | — |" in markdown.stdout
