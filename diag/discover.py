@@ -81,11 +81,7 @@ def _port_key(key: str) -> tuple[int, str]:
     return int(port.split("-")[0]), proto or "tcp"
 
 
-def _published(raw: Mapping[str, Any]) -> tuple[PortBinding, ...]:
-    """Bindings as granted when the container runs, as asked when it does not."""
-    granted = (raw.get("NetworkSettings") or {}).get("Ports") or {}
-    asked = (raw.get("HostConfig") or {}).get("PortBindings") or {}
-    source = granted if any(granted.values()) else asked
+def _bindings(source: Mapping[str, Any]) -> tuple[PortBinding, ...]:
     bindings = []
     for key, hosts in sorted(source.items()):
         port, proto = _port_key(key)
@@ -94,6 +90,17 @@ def _published(raw: Mapping[str, Any]) -> tuple[PortBinding, ...]:
                 PortBinding(port, proto, host.get("HostIp") or "", host.get("HostPort") or "")
             )
     return tuple(bindings)
+
+
+def _asked(raw: Mapping[str, Any]) -> tuple[PortBinding, ...]:
+    """`HostConfig.PortBindings`: what was asked for, granted or not (host mode discards it)."""
+    return _bindings((raw.get("HostConfig") or {}).get("PortBindings") or {})
+
+
+def _published(raw: Mapping[str, Any]) -> tuple[PortBinding, ...]:
+    """Bindings as granted when the container runs, as asked when it does not."""
+    granted = (raw.get("NetworkSettings") or {}).get("Ports") or {}
+    return _bindings(granted) if any(granted.values()) else _asked(raw)
 
 
 def _health(state: Mapping[str, Any]) -> Health | None:
@@ -148,6 +155,12 @@ def container_from_inspect(
         last_logs=last_logs,
         healthcheck=_has_healthcheck(config.get("Healthcheck")),
         links=tuple(host_config.get("Links") or ()),
+        port_bindings=_asked(raw),
+        healthcheck_test=(
+            tuple(config["Healthcheck"]["Test"])
+            if _has_healthcheck(config.get("Healthcheck"))
+            else ()
+        ),
     )
 
 

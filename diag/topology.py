@@ -53,7 +53,8 @@ class Network:
 
 @dataclass(frozen=True)
 class PortBinding:
-    """A container port published on the host (`HostConfig.PortBindings`, as granted)."""
+    """A container port published on the host: `NetworkSettings.Ports` (as granted) or
+    `HostConfig.PortBindings` (as asked)."""
 
     container_port: int
     proto: str
@@ -106,6 +107,8 @@ class Container:
     last_logs: tuple[str, ...] = ()
     healthcheck: bool = False
     links: tuple[str, ...] = ()
+    port_bindings: tuple[PortBinding, ...] = ()  # HostConfig.PortBindings: as asked, always
+    healthcheck_test: tuple[str, ...] = ()  # the effective Healthcheck.Test, e.g. CMD-SHELL x
 
     @property
     def running(self) -> bool:

@@ -1,13 +1,15 @@
-"""A compose service's container on the network is not running.
+"""A compose service's container is not running.
 
 Exited, restarting (crash loop), paused or dead: its DNS names vanish from the embedded DNS
 and every dependent gets "name not found" or refused connections, which is often reported
 as a network problem. A one-shot container that exited with code 0 (a migration, an init
 job) is reported as info.
 
-Detected from the engine: containers of a compose project with an endpoint on the network
-and a state other than running, with the exit code, the engine's error and the last lines
-of their log as evidence.
+Detected from the engine: the target's containers of a compose project (those on the
+networks for `ddiag network`, the project's for `ddiag compose`, so a stopped service that
+holds no endpoint is still seen; the container for `ddiag container`) in a state other than
+running, with the exit code, the engine's error and the last lines of their log as
+evidence.
 
 Fix: read why it stopped (`docker compose logs SERVICE`), fix it, and start it again
 (`docker compose up -d SERVICE`).
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._members import members
 from diag.context import CheckContext
 from diag.findings import Result, Severity, subjects
 
@@ -28,14 +29,13 @@ TITLE = "Container is not running"
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     seen = set()
-    for member in members(ctx):
-        container = member.container
+    for container in ctx.target.containers:
         if container.running or not container.project or container.is_oneoff:
             continue
         if container.id in seen:
             continue
         seen.add(container.id)
-        networks = [m.network.name for m in members(ctx) if m.container == container]
+        networks = [n.name for n in ctx.target.networks if container.endpoint(n) is not None]
         completed = container.status == "exited" and container.exit_code == 0
         state = container.status + (
             f" (exit code {container.exit_code})" if container.status == "exited" else ""

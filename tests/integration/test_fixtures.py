@@ -4,7 +4,9 @@ A fixture directory holds `compose.yaml` and `expect.json`: the ddiag command (w
 `{project}` for the compose project name), the exit code, and the findings it must produce
 (check id and subjects that must be among the finding's). Any other finding that names
 the fixture's services, containers or networks fails the test, so a fixture proves both
-that its check fires and that nothing else does.
+that its check fires and that nothing else does. Optional keys: `after_up` (compose
+commands run after `up`, e.g. a `run -d` one-off), `up_may_fail` (the scenario itself makes
+`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print).
 """
 
 from __future__ import annotations

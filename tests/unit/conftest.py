@@ -31,7 +31,8 @@ def topology144() -> Topology:
 
 @pytest.fixture
 def make_ctx() -> Callable[..., CheckContext]:
-    """`make_ctx(topology, "net-name", observations)`: a network-target context."""
+    """`make_ctx(topology, "net-name", observations)`: a network-target context, whose
+    containers are the networks' members (stopped ones included), as `ddiag network` has."""
 
     def make(
         topology: Topology, *names: str, observations: Observations | None = None
@@ -41,7 +42,13 @@ def make_ctx() -> Callable[..., CheckContext]:
             network = topology.network_named(name)
             assert network is not None, name
             networks.append(network)
-        target = Target("network", tuple(n.name for n in networks), tuple(networks))
+        members = {c.id: c for n in networks for c, _ in topology.members(n)}
+        target = Target(
+            "network",
+            tuple(n.name for n in networks),
+            tuple(networks),
+            tuple(sorted(members.values(), key=lambda c: c.name)),
+        )
         return CheckContext(topology, target, observations or Observations())
 
     return make

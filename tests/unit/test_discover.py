@@ -200,6 +200,25 @@ def test_published_falls_back_to_asked_bindings_when_not_granted() -> None:
     assert _container(topology, WEB).published == (PortBinding(8080, "tcp", "127.0.0.1", ""),)
 
 
+def test_port_bindings_are_always_as_asked(any_topology: Topology) -> None:
+    """`port_bindings` is HostConfig.PortBindings whatever the engine granted."""
+    web = _container(any_topology, WEB)
+    assert web.port_bindings == (PortBinding(8080, "tcp", "127.0.0.1", ""),)
+    assert _container(any_topology, API).port_bindings == ()
+
+
+def test_host_mode_keeps_asked_bindings_that_nothing_grants() -> None:
+    version, networks, containers = load_inspect("inspect-api141")
+    web = copy.deepcopy(next(c for c in containers if c["Name"] == f"/{WEB}"))
+    web["HostConfig"]["NetworkMode"] = "host"
+    web["HostConfig"]["PortBindings"] = {"8080/tcp": [{"HostIp": "", "HostPort": "48125"}]}
+    web["NetworkSettings"]["Ports"] = {}
+    container = _container(topology_from_inspect(version, networks, [web]), WEB)
+    assert container.network_mode == "host"
+    assert container.port_bindings == (PortBinding(8080, "tcp", "", "48125"),)
+    assert container.published == container.port_bindings
+
+
 def test_running_container_state_and_ip(any_topology: Topology) -> None:
     web = _container(any_topology, WEB)
     assert web.running and web.status == "running" and web.exit_code == 0
@@ -266,3 +285,16 @@ def test_env_and_health_parsed() -> None:
     assert container.health is not None
     assert (container.health.status, container.health.failing_streak) == ("unhealthy", 4)
     assert container.health.last_output == "connection refused"
+    assert not container.healthcheck and container.healthcheck_test == ()
+
+
+def test_healthcheck_test_is_the_effective_one() -> None:
+    version, networks, containers = load_inspect("inspect-api141")
+    web = copy.deepcopy(next(c for c in containers if c["Name"] == f"/{WEB}"))
+    web["Config"]["Healthcheck"] = {"Test": ["CMD-SHELL", "wget -q -O- localhost:8080"]}
+    container = _container(topology_from_inspect(version, networks, [web]), WEB)
+    assert container.healthcheck
+    assert container.healthcheck_test == ("CMD-SHELL", "wget -q -O- localhost:8080")
+    web["Config"]["Healthcheck"] = {"Test": ["NONE"]}  # disabled: no check at all
+    container = _container(topology_from_inspect(version, networks, [web]), WEB)
+    assert not container.healthcheck and container.healthcheck_test == ()
