@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,9 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from checks.catalog import readme_block
-from checks.registry import all_checks, find, select
-from diag import __version__, saved_runs
+from checks.registry import all_checks, find
+from diag import __version__, completion, saved_runs
 from diag.compose import load_config, project_from_config, project_from_labels
+from diag.config import Settings, Sources, command_line_layer, select_checks
 from diag.context import Target
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
@@ -28,6 +29,7 @@ from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
 from diag.runner import RunOptions, diagnose
+from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
 from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
 
@@ -50,9 +52,11 @@ OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
 ]
 FailOnOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
-        help="Exit 1 when a finding is at or above this severity: error|warning|info|never."
+        help="Exit 1 when a finding is at or above this severity: error|warning|info|never "
+        "(default error).",
+        show_default=False,
     ),
 ]
 SelectOpt = Annotated[
@@ -62,14 +66,21 @@ IgnoreOpt = Annotated[
     list[str] | None, typer.Option("--ignore", help="Skip these check ids or families.")
 ]
 ProbeImageOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         envvar="DDIAG_PROBE_IMAGE",
-        help="Image for probe containers: any image with python3 >= 3.10.",
+        help=f"Image for probe containers: any image with python3 >= 3.10 "
+        f"(default {DEFAULT_PROBE_IMAGE}).",
+        show_default=False,
     ),
 ]
 TimeoutOpt = Annotated[
-    float, typer.Option(min=0.1, help="Seconds to wait for each DNS answer or TCP connect.")
+    float | None,
+    typer.Option(
+        min=0.1,
+        help="Seconds to wait for each DNS answer or TCP connect (default 2).",
+        show_default=False,
+    ),
 ]
 PullOpt = Annotated[
     str,
@@ -79,6 +90,25 @@ PullOpt = Annotated[
     ),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colours.")]
+SeverityOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--severity",
+        metavar="CHECK=LEVEL",
+        help="Override the severity of a check id or family: e.g. dns.ndots=info (repeatable).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Settings file (TOML). Default: ddiag.toml in the current directory, if any.",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
+]
 
 
 def fail(message: str) -> NoReturn:
@@ -99,9 +129,14 @@ def _use_color(fmt: str, output: Path | None, no_color: bool) -> bool:
         fmt == "rich"
         and output is None
         and not no_color
-        and "NO_COLOR" not in os.environ
+        and not os.environ.get("NO_COLOR")
         and sys.stdout.isatty()
     )
+
+
+def _progress_wanted(quiet: bool) -> bool:
+    """Progress goes to stderr only when it is a terminal (not a CI log, even with FORCE_COLOR)."""
+    return not quiet and sys.stderr.isatty() and stderr.is_terminal
 
 
 class _Terminated(KeyboardInterrupt):
@@ -118,46 +153,79 @@ class CommonOptions:
 
     fmt: str
     output: Path | None
-    fail_on: str
+    fail_on: str | None  # None: not given (config files, then the default, decide)
     select_ids: list[str] | None
     ignore_ids: list[str] | None
-    probe_image: str
+    probe_image: str | None
     pull: str
-    timeout: float
+    timeout: float | None
     no_color: bool
+    severity: list[str] | None = None
+    config: Path | None = None
+    quiet: bool = False
+
+    def sources(self) -> Sources:
+        """The command line over x-ddiag over ddiag.toml (diag.config)."""
+        layer = command_line_layer(
+            self.select_ids,
+            self.ignore_ids,
+            self.severity,
+            self.fail_on,
+            self.timeout,
+            self.probe_image,
+        )
+        return Sources(layer, self.config)
+
+    def resolved(self, settings: Settings) -> CommonOptions:
+        return replace(
+            self,
+            fail_on=settings.fail_on,
+            select_ids=list(settings.select),
+            ignore_ids=list(settings.ignore),
+            probe_image=settings.probe_image,
+            timeout=settings.timeout,
+        )
 
 
 def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOptions) -> None:
-    """What every diagnosing command shares: validate, discover, probe, report, exit."""
-    fmt, output, fail_on = options.fmt, options.output, options.fail_on
-    probe_image, pull = options.probe_image, options.pull
+    """What every diagnosing command shares: settings, discover, probe, report, exit."""
+    fmt, output, pull = options.fmt, options.output, options.pull
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if pull not in PULL_POLICIES:
         fail(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {pull!r}")
-    if fail_on not in FAIL_ON:
-        fail(f"--fail-on takes one of {', '.join(FAIL_ON)}, not {fail_on!r}")
-    checks = select(all_checks(), options.select_ids or [], options.ignore_ids or [])
-    if not checks:
-        fail("--select/--ignore leave no check to run; `ddiag checks` lists the ids")
+    if options.no_color:
+        stderr.no_color = True
+    try:  # the command line and ddiag.toml: their mistakes stop us before the engine is asked
+        sources = options.sources()
+        settings = sources.resolve()
+        checks = select_checks(settings)
+    except DiagError as exc:
+        fail(str(exc))
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         client = connect()
         remove_probes(client)  # probes orphaned by a killed ddiag
         topology = read_topology(client)
         target = make_target(topology)
+        project = target.project
+        x_ddiag = project.extensions.get("x-ddiag") if project is not None else None
+        if project is not None and x_ddiag:  # the compose file's own settings
+            settings = sources.resolve(x_ddiag, project.config_files)
+            checks = select_checks(settings)
+        options = options.resolved(settings)
         status = stderr.status("Starting probes", spinner="dots")
-        show = stderr.is_terminal
+        show = _progress_wanted(options.quiet)
         if show:
             status.start()
         try:
-            ensure_image(client, probe_image, status.update, pull=pull == "missing")
+            ensure_image(client, settings.probe_image, status.update, pull=pull == "missing")
             report = diagnose(
                 client,
                 topology,
                 target,
                 checks,
-                RunOptions(probe_image, options.timeout),
+                RunOptions(settings.probe_image, settings.timeout, settings.severity),
                 status.update,
             )
         finally:
@@ -172,9 +240,14 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
         stderr.print("ddiag: interrupted; probes removed")
         raise typer.Exit(130) from None
     doc = report.to_dict()
+    fail_on = settings.fail_on
     rendered = FORMATS[fmt](
         doc,
-        RenderOptions(color=_use_color(fmt, output, options.no_color), width=_width(output)),
+        RenderOptions(
+            color=_use_color(fmt, output, options.no_color),
+            width=_width(output),
+            fail_on=fail_on,
+        ),
     )
     if output is None:
         sys.stdout.write(rendered)
@@ -197,29 +270,50 @@ def _width(output: Path | None) -> int:
     "ddiag network shop_front shop_back --format json -o report.json",
 )
 def network(
-    names: Annotated[list[str], typer.Argument(help="Network names or ids.", show_default=False)],
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            help="Network names or ids.", show_default=False, autocompletion=completion.networks
+        ),
+    ],
     fmt: FormatOpt = "rich",
     output: OutputOpt = None,
-    fail_on: FailOnOpt = "error",
+    fail_on: FailOnOpt = None,
     select_ids: SelectOpt = None,
     ignore_ids: IgnoreOpt = None,
-    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    severity: SeverityOpt = None,
+    probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     no_color: NoColorOpt = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
     run_diagnosis(
         lambda topology: network_target(topology, names),
         CommonOptions(
-            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+            fmt,
+            output,
+            fail_on,
+            select_ids,
+            ignore_ids,
+            probe_image,
+            pull,
+            timeout,
+            no_color,
+            severity=severity,
+            config=config,
+            quiet=quiet,
         ),
     )
 
 
 @app.command(
     epilog="Examples:  ddiag compose  ·  ddiag compose -f compose.yaml -f compose.prod.yaml  ·  "
-    "ddiag compose -p shop --format json",
+    "ddiag compose -p shop --format json  ·  ddiag compose --fail-on warning --severity "
+    "dns.ndots=info  ·  settings also come from the compose file's top-level x-ddiag and "
+    "from ddiag.toml",
 )
 def compose(
     files: Annotated[
@@ -227,7 +321,13 @@ def compose(
         typer.Option("--file", "-f", help="Compose file(s), as for docker compose."),
     ] = None,
     project: Annotated[
-        str | None, typer.Option("--project-name", "-p", help="Compose project name.")
+        str | None,
+        typer.Option(
+            "--project-name",
+            "-p",
+            help="Compose project name.",
+            autocompletion=completion.projects,
+        ),
     ] = None,
     project_directory: Annotated[
         str | None, typer.Option("--project-directory", help="As for docker compose.")
@@ -245,13 +345,16 @@ def compose(
     ] = False,
     fmt: FormatOpt = "rich",
     output: OutputOpt = None,
-    fail_on: FailOnOpt = "error",
+    fail_on: FailOnOpt = None,
     select_ids: SelectOpt = None,
     ignore_ids: IgnoreOpt = None,
-    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    severity: SeverityOpt = None,
+    probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     no_color: NoColorOpt = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose a running compose project, service to service, from each source's netns.
 
@@ -273,7 +376,18 @@ def compose(
     run_diagnosis(
         make_target,
         CommonOptions(
-            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+            fmt,
+            output,
+            fail_on,
+            select_ids,
+            ignore_ids,
+            probe_image,
+            pull,
+            timeout,
+            no_color,
+            severity=severity,
+            config=config,
+            quiet=quiet,
         ),
     )
 
@@ -282,27 +396,49 @@ def compose(
     epilog="Examples:  ddiag container shop-web-1  ·  ddiag container web --format json",
 )
 def container(
-    name: Annotated[str, typer.Argument(help="Container name or id.", show_default=False)],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Container name or id.", show_default=False, autocompletion=completion.containers
+        ),
+    ],
     fmt: FormatOpt = "rich",
     output: OutputOpt = None,
-    fail_on: FailOnOpt = "error",
+    fail_on: FailOnOpt = None,
     select_ids: SelectOpt = None,
     ignore_ids: IgnoreOpt = None,
-    probe_image: ProbeImageOpt = DEFAULT_PROBE_IMAGE,
+    severity: SeverityOpt = None,
+    probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
-    timeout: TimeoutOpt = 2.0,
+    timeout: TimeoutOpt = None,
     no_color: NoColorOpt = False,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Diagnose one container: its networks and the dependencies its configuration names."""
     run_diagnosis(
         lambda topology: container_target(topology, name),
         CommonOptions(
-            fmt, output, fail_on, select_ids, ignore_ids, probe_image, pull, timeout, no_color
+            fmt,
+            output,
+            fail_on,
+            select_ids,
+            ignore_ids,
+            probe_image,
+            pull,
+            timeout,
+            no_color,
+            severity=severity,
+            config=config,
+            quiet=quiet,
         ),
     )
 
 
-@app.command("checks")
+@app.command(
+    "checks",
+    epilog="Examples:  ddiag checks  ·  ddiag checks --markdown > catalog.md",
+)
 def list_checks(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the catalog as the README's table.")
@@ -318,7 +454,9 @@ def list_checks(
     Console(highlight=False).print(table)
 
 
-@app.command()
+@app.command(
+    epilog="Examples:  ddiag explain port.app-loopback  ·  ddiag explain dns.cross-network",
+)
 def explain(
     check_id: Annotated[str, typer.Argument(help="A check id, e.g. port.app-loopback")],
 ) -> None:
@@ -335,7 +473,9 @@ def explain(
     )
 
 
-@app.command()
+@app.command(
+    epilog="Examples:  ddiag cleanup  ·  ddiag cleanup --all (also probes of runs still going)",
+)
 def cleanup(
     all_probes: Annotated[
         bool, typer.Option("--all", help="Also remove probes of runs that may still be going.")
@@ -349,6 +489,68 @@ def cleanup(
     stderr.print(
         f"removed {len(removed)} probe(s)" + (f": {', '.join(removed)}" if removed else "")
     )
+
+
+@app.command(
+    epilog="Examples:  ddiag shell shop_back  ·  ddiag shell container:shop-api-1  ·  "
+    "ddiag shell shop_back --probe-image nicolaka/netshoot  ·  "
+    "echo 'cat /etc/resolv.conf' | ddiag shell shop_back",
+)
+def shell(
+    where: Annotated[
+        str,
+        typer.Argument(
+            help="A network (to join it as a peer), or container:NAME (to share its netns).",
+            metavar="NETWORK|container:NAME",
+            autocompletion=completion.shell_targets,
+            show_default=False,
+        ),
+    ],
+    probe_image: ProbeImageOpt = None,
+    pull: PullOpt = "missing",
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """An interactive shell in a probe on a network or in a container's netns, removed on exit.
+
+    The probe has the same limits as ddiag's own probes, plus NET_RAW for ping and
+    traceroute; what tools it has depends on the image (nicolaka/netshoot has them all).
+    """
+    import shutil
+
+    if pull not in PULL_POLICIES:
+        fail(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {pull!r}")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        image = Sources(command_line_layer(probe_image=probe_image), config).resolve().probe_image
+        client = connect()
+        remove_probes(client)
+        target = resolve_target(read_topology(client), where)
+        docker_cli = shutil.which("docker")
+        run = plan_shell(image, target, sys.stdin.isatty(), docker_cli or "docker")
+        if docker_cli is None:
+            raise DiagError(no_docker_cli(run.command))
+        status = stderr.status("Preparing the probe image", spinner="dots")
+        show = _progress_wanted(quiet)
+        if show:
+            status.start()
+        try:
+            ensure_image(client, image, status.update, pull=pull == "missing")
+        finally:
+            if show:
+                status.stop()
+        if show:
+            stderr.print(
+                Text(f"ddiag: shell on {target.label} ({image}); exit to remove it", style="dim")
+            )
+        code = run_shell(client, run)
+    except DiagError as exc:
+        fail(str(exc))
+    except _Terminated:
+        raise typer.Exit(143) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
 
 
 SavedRunArg = Annotated[
@@ -414,7 +616,10 @@ def diff_command(
     raise typer.Exit(code)
 
 
-@app.command("schema")
+@app.command(
+    "schema",
+    epilog="Examples:  ddiag schema > ddiag-report.schema.json",
+)
 def schema_command() -> None:
     """Print the JSON Schema (draft 2020-12) of the --format json report."""
     sys.stdout.write(saved_runs.schema())

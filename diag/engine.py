@@ -1,7 +1,8 @@
 """Connect to the Docker engine the way the docker CLI does, and read it once.
 
 Order: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), else the current docker
-context (`DOCKER_CONTEXT` or `currentContext` in the CLI config), else the local socket.
+context (`DOCKER_CONTEXT` or `currentContext` in the CLI config), else the local socket; the
+decision is `diag.endpoint.resolve_endpoint`, ssh:// and tcp+TLS contexts included.
 Every way a connection can fail becomes a `DiagError` that says what to do.
 """
 
@@ -13,35 +14,31 @@ from typing import Any
 
 import docker
 import docker.errors
-from docker.context import ContextAPI
 
 from diag.discover import PROBE_LABEL, topology_from_inspect
+from diag.endpoint import client_kwargs, resolve_endpoint
 from diag.errors import DiagError
 from diag.topology import Topology
 
 LOG_LINES_OF_STOPPED = 5
 
 
-def _describe_host(client_kwargs: dict[str, Any]) -> str:
-    return str(client_kwargs.get("base_url") or os.environ.get("DOCKER_HOST") or "the local socket")
+def _describe_host() -> str:
+    try:
+        return resolve_endpoint(os.environ).describe()
+    except DiagError:
+        return os.environ.get("DOCKER_HOST") or "the local socket"
 
 
 def connect() -> docker.DockerClient:
     """A client for the engine the docker CLI would use, or a `DiagError` saying why not."""
-    kwargs: dict[str, Any] = {}
-    if not os.environ.get("DOCKER_HOST"):
-        try:
-            context = ContextAPI.get_current_context()
-        except Exception:  # a broken CLI config must not hide a working local socket
-            context = None
-        if context is not None and context.name != "default" and context.Host:
-            kwargs = {"base_url": context.Host, "tls": context.TLSConfig or False}
-    where = _describe_host(kwargs)
+    endpoint = resolve_endpoint(os.environ)
+    kwargs = client_kwargs(endpoint)
     try:
-        client = docker.DockerClient(**kwargs) if kwargs else docker.from_env()
+        client = docker.DockerClient(**kwargs)
         client.ping()
     except docker.errors.DockerException as exc:
-        raise DiagError(_unreachable_message(where, exc)) from None
+        raise DiagError(_unreachable_message(endpoint.describe(), exc)) from None
     return client
 
 
@@ -94,7 +91,7 @@ def read_topology(client: docker.DockerClient) -> Topology:
                 zip(stopped, pool.map(_logs_tail, [client] * len(stopped), stopped), strict=True)
             )
     except docker.errors.DockerException as exc:
-        raise DiagError(_unreachable_message(_describe_host({}), exc)) from None
+        raise DiagError(_unreachable_message(_describe_host(), exc)) from None
     return topology_from_inspect(version, networks, inspects, logs)
 
 

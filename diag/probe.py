@@ -34,6 +34,7 @@ DEFAULT_PROBE_IMAGE = "python:3.12-alpine"
 RUN_LABEL = "ddiag.run"
 OWNER_LABEL = "ddiag.owner"
 CREATED_LABEL = "ddiag.created"
+SHELL_LABEL = "ddiag.shell"  # an interactive `ddiag shell`: lives as long as its ddiag does
 ORPHAN_AGE_S = 3600
 PROBE_GRACE_S = 30
 PROBE_LIMITS: dict[str, Any] = {
@@ -67,10 +68,22 @@ def is_orphan(labels: dict[str, str], now: float, hostname: str) -> bool:
         created = float(labels.get(CREATED_LABEL, "0"))
     except ValueError:
         created = 0.0
+    host, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
+    if labels.get(SHELL_LABEL) and host == hostname and pid.isdigit() and _pid_alive(int(pid)):
+        return False  # a shell may be open for hours; its ddiag removes it on exit
     if now - created > ORPHAN_AGE_S:
         return True
-    host, _, pid = labels.get(OWNER_LABEL, "").rpartition(":")
     return host == hostname and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def probe_labels(run_id: str) -> dict[str, str]:
+    """The labels that let this run, the next run's reaper and `ddiag cleanup` find a probe."""
+    return {
+        PROBE_LABEL: "1",
+        RUN_LABEL: run_id,
+        OWNER_LABEL: owner_id(),
+        CREATED_LABEL: str(int(time.time())),
+    }
 
 
 def remove_probes(client: docker.DockerClient, everything: bool = False) -> list[str]:
@@ -139,12 +152,7 @@ class ProbeSession:
         self.started = 0
 
     def _labels(self) -> dict[str, str]:
-        return {
-            PROBE_LABEL: "1",
-            RUN_LABEL: self.run_id,
-            OWNER_LABEL: owner_id(),
-            CREATED_LABEL: str(int(time.time())),
-        }
+        return probe_labels(self.run_id)
 
     def _next_name(self) -> str:
         with self._lock:

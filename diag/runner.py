@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import docker
@@ -21,8 +21,9 @@ from checks import _matrix as matrix
 from checks._edges import netns_owner, verdicts
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
+from diag.config import apply_severity
 from diag.context import CheckContext, Target
-from diag.findings import Finding
+from diag.findings import Finding, Severity
 from diag.probe import ProbeFailed, ProbeSession
 from diag.redact import Redactor, secret_values
 from diag.report.model import EdgeOutcome, Inconclusive, Report
@@ -40,6 +41,7 @@ Progress = Callable[[str], None]
 class RunOptions:
     probe_image: str
     timeout: float
+    severity: Mapping[str, Severity] = field(default_factory=dict)  # overrides by id/family
 
 
 def _run_round(
@@ -147,7 +149,9 @@ def diagnose(
         observe(ctx, checks, session, progress)
     finally:
         session.close()
-    findings: list[Finding] = [finding for check in checks for finding in check.evaluate(ctx)]
+    findings: list[Finding] = apply_severity(  # severity overrides (diag.config), once for all
+        (finding for check in checks for finding in check.evaluate(ctx)), options.severity
+    )
     return Report(
         target=target,
         topology=topology,

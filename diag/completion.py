@@ -1,0 +1,76 @@
+"""Shell completion of engine names: networks, containers, compose projects, shell targets.
+
+Called by the shell on TAB (typer's `autocompletion`), so it must be quick and quiet: one
+short read of the engine, and no completions at all (never an error) when it does not answer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import docker
+
+from diag.endpoint import client_kwargs, resolve_endpoint
+
+TIMEOUT_S = 3
+CONTAINER_PREFIX = "container:"
+
+
+def _ask(read: Callable[[docker.APIClient], list[str]]) -> list[str]:
+    try:
+        client = docker.DockerClient(
+            **client_kwargs(resolve_endpoint(os.environ)), timeout=TIMEOUT_S
+        )
+        try:
+            return sorted(set(read(client.api)))
+        finally:
+            client.close()
+    except Exception:  # completion never fails loudly
+        return []
+
+
+def _networks(api: docker.APIClient) -> list[str]:
+    return [n["Name"] for n in api.networks()]
+
+
+def _containers(api: docker.APIClient, running: bool = False) -> list[str]:
+    found = api.containers(all=not running)
+    return [
+        name.lstrip("/")
+        for c in found
+        if "ddiag.probe" not in (c.get("Labels") or {})
+        for name in (c.get("Names") or [])[:1]
+    ]
+
+
+def _projects(api: docker.APIClient) -> list[str]:
+    return [
+        c["Labels"]["com.docker.compose.project"]
+        for c in api.containers(all=True, filters={"label": "com.docker.compose.project"})
+    ]
+
+
+def networks(incomplete: str) -> list[str]:
+    return [n for n in _ask(_networks) if n.startswith(incomplete)]
+
+
+def containers(incomplete: str) -> list[str]:
+    return [n for n in _ask(_containers) if n.startswith(incomplete)]
+
+
+def projects(incomplete: str) -> list[str]:
+    return [n for n in _ask(_projects) if n.startswith(incomplete)]
+
+
+def shell_targets(incomplete: str) -> list[str]:
+    """Networks, or `container:NAME` of running containers once `container:` is typed."""
+    if incomplete.startswith(CONTAINER_PREFIX):
+        names = _ask(lambda api: _containers(api, running=True))
+        return [
+            f"{CONTAINER_PREFIX}{n}"
+            for n in names
+            if n.startswith(incomplete[len(CONTAINER_PREFIX) :])
+        ]
+    found = [n for n in _ask(_networks) if n.startswith(incomplete)]
+    return [*found, CONTAINER_PREFIX] if CONTAINER_PREFIX.startswith(incomplete) else found
