@@ -336,7 +336,7 @@ def compose(
         Path | None,
         typer.Option(
             "--expect",
-            help="Reachability rules (TOML [[expect]] or JSON), added to x-ddiag's `expect`.",
+            help="Reachability rules file (TOML expect tables, or JSON), added to x-ddiag's.",
         ),
     ] = None,
     matrix: Annotated[
