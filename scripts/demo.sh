@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo: bring up the sample "shop" stack (compose-fixtures/shop), diagnose its network
-# with ddiag, show the report, and take the stack down again.
+# The demo: bring up the sample "shop" stack (compose-fixtures/shop), diagnose it service to
+# service with `ddiag compose`, show the report, and take the stack down again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,7 +11,7 @@ compose=(docker compose -p "$project" -f compose-fixtures/shop/compose.yaml)
 trap '"${compose[@]}" down -v -t 0 >/dev/null 2>&1 || true' EXIT
 "${compose[@]}" up -d --quiet-pull 2>&1 | tail -n 3
 sleep 1
-echo "\$ ddiag network ${project}_back ${project}_front"
+echo "\$ ddiag compose -p $project -f compose-fixtures/shop/compose.yaml"
 status=0
-.venv/bin/ddiag network "${project}_back" "${project}_front" || status=$?
+.venv/bin/ddiag compose -p "$project" -f compose-fixtures/shop/compose.yaml || status=$?
 echo "(ddiag exited with $status: 1 means findings at or above --fail-on)"
