@@ -24,7 +24,7 @@ from diag.context import Target
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
 from diag.expectations import load_rules_file
-from diag.findings import Severity
+from diag.findings import reaches
 from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
@@ -35,7 +35,6 @@ from diag.topology import Topology
 
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
-FAIL_ON = ("error", "warning", "info", "never")
 PULL_POLICIES = ("missing", "never")
 
 app = typer.Typer(
@@ -117,11 +116,7 @@ def fail(message: str) -> NoReturn:
 
 
 def _exit_code(doc: ReportDoc, fail_on: str) -> int:
-    if fail_on == "never":
-        return 0
-    threshold = Severity(fail_on).rank
-    failing = any(Severity(f["severity"]).rank >= threshold for f in doc["findings"])
-    return EXIT_FINDINGS if failing else 0
+    return EXIT_FINDINGS if reaches(doc["findings"], fail_on) else 0
 
 
 def _use_color(fmt: str, output: Path | None, no_color: bool) -> bool:

@@ -31,7 +31,7 @@ from typing import Any
 
 from checks.registry import Check, all_checks, matches, select
 from diag.errors import DiagError
-from diag.findings import Finding, Severity
+from diag.findings import DEFAULT_FAIL_ON, FAIL_ON, Finding, Severity
 from diag.probe import DEFAULT_PROBE_IMAGE
 
 if sys.version_info >= (3, 11):
@@ -40,14 +40,12 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_FILE = "ddiag.toml"
-FAIL_ON = ("error", "warning", "info", "never")
 LEVELS = tuple(s.value for s in Severity)
 KEYS = ("select", "ignore", "severity", "fail-on", "timeout", "probe-image")
 NOT_OURS = ("expect",)  # in x-ddiag: read by diag.expectations (`ddiag compose` rules)
 COMMAND_LINE = "the command line"
 MIN_TIMEOUT = 0.1
 DEFAULT_TIMEOUT = 2.0
-DEFAULT_FAIL_ON = "error"
 
 Layer = dict[str, Any]  # validated settings of one source, keys as in KEYS
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,18 @@ class Severity(str, enum.Enum):
     @property
     def rank(self) -> int:
         return {"error": 3, "warning": 2, "info": 1}[self.value]
+
+
+FAIL_ON = ("error", "warning", "info", "never")
+DEFAULT_FAIL_ON = "error"
+
+
+def reaches(findings: Iterable[Mapping[str, Any]], fail_on: str) -> bool:
+    """Whether any finding (as a report dict) is at or above `fail_on`; `never`: none is."""
+    if fail_on == "never":
+        return False
+    threshold = Severity(fail_on).rank
+    return any(Severity(f["severity"]).rank >= threshold for f in findings)
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from diag.errors import DiagError
+from diag.findings import DEFAULT_FAIL_ON, FAIL_ON, reaches
 from diag.report import FORMATS, RenderOptions
-from diag.report.diff import diff, reaches
+from diag.report.diff import diff
 from diag.report.diff_render import DIFF_FORMATS
 from diag.report.saved import load_report
 from diag.report.schema import schema_text
 
 EXIT_FINDINGS = 1
-FAIL_ON = ("error", "warning", "info", "never")
-DEFAULT_FAIL_ON = "error"
 
 
 def _check_choice(option: str, value: str, choices: Iterable[str]) -> None:

@@ -14,12 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from diag.findings import Severity
 from diag.report.model import SEVERITY_ORDER, ReportDoc
 
 FindingDoc = dict[str, Any]
 Identity = tuple[str, tuple[str, ...]]
-NEVER = "never"
 
 
 def identity(finding: FindingDoc) -> Identity:
@@ -76,14 +74,6 @@ def diff(before: ReportDoc, after: ReportDoc) -> FindingsDiff:
     left = {id(f) for queue in waiting.values() for f in queue}
     resolved = [f for f in before["findings"] if id(f) in left]
     return FindingsDiff(RunInfo.of(before), RunInfo.of(after), new, resolved, unchanged)
-
-
-def reaches(findings: Iterable[FindingDoc], fail_on: str) -> bool:
-    """Whether any finding is at or above `fail_on` (error|warning|info; never: none is)."""
-    if fail_on == NEVER:
-        return False
-    threshold = Severity(fail_on).rank
-    return any(Severity(f["severity"]).rank >= threshold for f in findings)
 
 
 def severity_counts(findings: Iterable[FindingDoc]) -> dict[str, int]:

@@ -16,8 +16,9 @@ from diag.cli import app
 from diag.compose import ComposeProject
 from diag.context import Target
 from diag.errors import DiagError
+from diag.findings import reaches
 from diag.report import FORMATS
-from diag.report.diff import diff, identity, reaches
+from diag.report.diff import diff, identity
 from diag.report.diff_render import DIFF_FORMATS
 from diag.report.model import EdgeOutcome, Inconclusive, ReportDoc
 from diag.report.saved import load_report
