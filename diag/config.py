@@ -193,15 +193,20 @@ def merge(*layers: Layer | None, sources: Sequence[str] = ()) -> Settings:
 
 
 def check_patterns(settings: Settings, check_ids: Sequence[str]) -> None:
-    """A severity override that matches no check is a typo: say so, with the close ids."""
+    """A `select`, `ignore` or severity pattern that matches no check is a typo (a CI job
+    would otherwise silently run everything, or nothing less): say so, with close ids."""
     families = sorted({i.split(".", 1)[0] for i in check_ids})
-    for pattern in settings.severity:
+    named = [
+        *(("select", p) for p in settings.select),
+        *(("ignore", p) for p in settings.ignore),
+        *(("severity override", p) for p in settings.severity),
+    ]
+    for what, pattern in named:
         if not any(matches(check_id, pattern) for check_id in check_ids):
             close = difflib.get_close_matches(pattern, [*families, *check_ids], n=3, cutoff=0.6)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             raise DiagError(
-                f"The severity override {pattern!r} matches no check.{hint} "
-                "`ddiag checks` lists the ids."
+                f"The {what} {pattern!r} matches no check.{hint} `ddiag checks` lists the ids."
             )
 
 

@@ -191,10 +191,18 @@ def test_cli_config_errors_exit_2_before_touching_the_engine(tmp_path) -> None:
     assert "fail_on" in result.output and "bad.toml" in result.output
 
 
+def test_select_everything_away_is_an_error(tmp_path, monkeypatch) -> None:
+    (tmp_path / "ddiag.toml").write_text('select = ["port"]\nignore = ["port"]\n')
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["network", "n"], env={"DOCKER_HOST": "unix:///x.sock"})
+    assert result.exit_code == 2
+    assert "leave no check to run" in result.output
+
+
 def test_cli_reads_ddiag_toml_from_the_current_directory(tmp_path, monkeypatch) -> None:
     (tmp_path / "ddiag.toml").write_text('select = ["nothing-matches"]\n')
     monkeypatch.chdir(tmp_path)
     env = {"DOCKER_HOST": "unix:///nonexistent.sock"}
     result = CliRunner().invoke(app, ["network", "n"], env=env)
     assert result.exit_code == 2
-    assert "leave no check to run" in result.output
+    assert "The select 'nothing-matches' matches no check" in result.output
