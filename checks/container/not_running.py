@@ -48,7 +48,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         project = f"-p {container.project} "
         yield Result(
             subjects=subjects(container.subjects, networks),
-            summary=f"{container.service or container.name} is {state}",
+            summary=f"{container.service or container.name} is {state}"
+            + (f": {container.error}" if container.error else ""),
             evidence=evidence,
             fix=(
                 f"See why: `docker compose {project}logs {container.service}`; after fixing "
