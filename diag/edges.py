@@ -46,7 +46,7 @@ def is_localhost(host: str) -> bool:
 
 
 def _port(text: str | None) -> int | None:
-    if not text or not text.isdigit():
+    if not text or not (text.isascii() and text.isdigit()):
         return None
     value = int(text)
     return value if 0 < value < 65536 else None

@@ -38,8 +38,10 @@ AUTH_HEADER = re.compile(
     re.IGNORECASE,
 )
 SECRET_PAIR = re.compile(
-    r"(?P<name>[\"']?\b[A-Za-z_][\w.-]*[\"']?)(?P<sep>\s*[=:]\s*)(?P<quote>[\"']?)"
-    r"(?P<value>[^\s,;'\"]+)"
+    r"(?P<name>[\"']?\b[A-Za-z_][\w.-]*[\"']?)(?P<sep>\s*[=:]\s*)(?P<quote>[\"']*)"
+    # A value ends at a blank or quote, and at `,`/`;` only where a new `key=`/`key:` (or a
+    # blank) follows: `PASSWORD=hun,ter2` is one secret, `KEY=abc;retry=3` is two pairs.
+    r"(?P<value>[,;]*[^\s'\",;]+(?:[,;](?![^\s'\",;]*[=:])[^\s'\",;]+)*)"
 )
 MIN_SECRET_LEN = 4
 
@@ -74,19 +76,24 @@ class Redactor:
     def __init__(self, known_secrets: Iterable[str] = ()) -> None:
         self.known = sorted(set(known_secrets), key=len, reverse=True)
 
+    def _pairs(self, value: str) -> str:
+        """Mask the value of every secret-named pair, also inside other pairs' values
+        (`DATABASE_URL=postgres://db/app?password=x`)."""
+
+        def one(match: re.Match[str]) -> str:
+            head = f"{match['name']}{match['sep']}{match['quote']}"
+            if is_secret_name(match["name"]):
+                return head + (match["value"] if match["value"] == MASK else MASK)
+            return head + self._pairs(match["value"])
+
+        return SECRET_PAIR.sub(one, value)
+
     def text(self, value: str) -> str:
         value = URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
         value = AUTH_HEADER.sub(
             lambda m: f"{m['head']}{m['scheme'] + ' ' if m['scheme'] else ''}{MASK}", value
         )
-        value = SECRET_PAIR.sub(
-            lambda m: (
-                f"{m['name']}{m['sep']}{m['quote']}{MASK}"
-                if is_secret_name(m["name"]) and m["value"] != MASK
-                else m[0]
-            ),
-            value,
-        )
+        value = self._pairs(value)
         for secret in self.known:
             value = value.replace(secret, MASK)
         return value

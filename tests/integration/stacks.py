@@ -144,3 +144,25 @@ def ddiag(
         timeout=timeout,
         check=False,
     )
+
+
+def probes(engine: docker.DockerClient) -> list:
+    """Probe containers on the engine (the low-level list: no inspect that could race)."""
+    return engine.api.containers(all=True, filters={"label": "ddiag.probe"})
+
+
+def slow_run_with_probes(engine: docker.DockerClient, network: str) -> subprocess.Popen:
+    """Start ddiag against a port that times out, and return once its probes exist."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "diag", "network", network, "--timeout", "20"],
+        env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE, "DDIAG_PULL": "never"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not probes(engine) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert probes(engine), "no probe appeared"
+    time.sleep(0.5)
+    return proc

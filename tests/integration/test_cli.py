@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
-import docker
 import pytest
 
-from tests.integration.stacks import PROBE_IMAGE, ddiag, running
+from tests.integration.stacks import ddiag, probes, running, slow_run_with_probes
 
 TOP_LEVEL_KEYS = {
     "schema_version",
@@ -117,51 +112,29 @@ def test_missing_probe_image_is_a_clear_error(healthy) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _probes(engine: docker.DockerClient) -> list:
-    """Probe containers on the engine (the low-level list: no inspect that could race)."""
-    return engine.api.containers(all=True, filters={"label": "ddiag.probe"})
-
-
-def _slow_run_with_probes(engine: docker.DockerClient, network: str) -> subprocess.Popen:
-    """Start ddiag against a port that times out, and return once its probes exist."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "diag", "network", network, "--timeout", "20"],
-        env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE, "DDIAG_PULL": "never"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not _probes(engine) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _probes(engine), "no probe appeared"
-    time.sleep(0.5)
-    return proc
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
     with running("filtered-port") as stack:
-        proc = _slow_run_with_probes(engine, f"{stack.project}_default")
+        proc = slow_run_with_probes(engine, f"{stack.project}_default")
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == code, err
         assert "Traceback" not in err
-        assert _probes(engine) == []
+        assert probes(engine) == []
 
 
 def test_cleanup_reaps_orphans_of_a_killed_run(engine) -> None:
     with running("filtered-port") as stack:
-        proc = _slow_run_with_probes(engine, f"{stack.project}_default")
+        proc = slow_run_with_probes(engine, f"{stack.project}_default")
         proc.kill()
         proc.communicate()
-        assert _probes(engine), "SIGKILL should leave the probe for the reaper"
+        assert probes(engine), "SIGKILL should leave the probe for the reaper"
         result = ddiag("cleanup")
         assert result.returncode == 0, result.stderr
         assert "removed" in result.stderr
-        assert _probes(engine) == []
+        assert probes(engine) == []
 
 
 def test_no_probe_left_behind(engine) -> None:
     """Runs last (conftest): the whole suite must not leak a probe."""
-    assert _probes(engine) == []
+    assert probes(engine) == []
