@@ -41,7 +41,7 @@ SECRET_PAIR = re.compile(
     r"(?P<name>[\"']?\b[A-Za-z_][\w.-]*[\"']?)(?P<sep>\s*[=:]\s*)(?P<quote>[\"']*)"
     # A value ends at a blank or quote, and at `,`/`;` only where a new `key=`/`key:` (or a
     # blank) follows: `PASSWORD=hun,ter2` is one secret, `KEY=abc;retry=3` is two pairs.
-    r"(?P<value>[,;]*[^\s'\",;]+(?:[,;](?![^\s'\",;]*[=:])[^\s'\",;]+)*)"
+    r"(?P<value>[,;'\"]*[^\s'\",;]+(?:[,;](?![^\s'\",;]*[=:])[^\s'\",;]+)*)"
 )
 MIN_SECRET_LEN = 4
 
