@@ -11,12 +11,12 @@ import json
 import re
 from collections.abc import Callable
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from diag.report.diff import FindingDoc, FindingsDiff, severity_counts
 from diag.report.options import RenderOptions
+from diag.report.rich_format import text_console
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -49,16 +49,7 @@ def headline(result: FindingsDiff) -> str:
 
 def render_rich(result: FindingsDiff, options: RenderOptions) -> str:
     buffer = io.StringIO()
-    console = Console(
-        file=buffer,
-        force_terminal=options.color,
-        no_color=not options.color,
-        color_system="standard" if options.color else None,
-        width=options.width,
-        highlight=False,
-        emoji=False,
-        markup=False,
-    )
+    console = text_console(buffer, options)
     table = Table("", "severity", "check")
     table.add_column("subjects", overflow="fold")
     table.add_column("summary", overflow="fold")

@@ -167,9 +167,10 @@ def summary_line(doc: ReportDoc) -> Text:
     return text
 
 
-def render(doc: ReportDoc, options: RenderOptions) -> str:
-    buffer = io.StringIO()
-    console = Console(
+def text_console(buffer: io.StringIO, options: RenderOptions) -> Console:
+    """A console that writes to `buffer`: colour only when asked, and never markup, so
+    untrusted text cannot restyle the output. Shared by every Rich rendering."""
+    return Console(
         file=buffer,
         force_terminal=options.color,
         no_color=not options.color,
@@ -179,6 +180,11 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
         emoji=False,
         markup=False,
     )
+
+
+def render(doc: ReportDoc, options: RenderOptions) -> str:
+    buffer = io.StringIO()
+    console = text_console(buffer, options)
     for severity in SEVERITY_ORDER:
         group = [f for f in doc["findings"] if f["severity"] == severity.value]
         if group:
