@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
 from diag.runner import RunOptions, diagnose
+from diag.session import DEFAULT_MEMORY
 from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
 from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
@@ -78,6 +80,26 @@ TimeoutOpt = Annotated[
     typer.Option(
         min=0.1,
         help="Seconds to wait for each DNS answer or TCP connect (default 2).",
+        show_default=False,
+    ),
+]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=1.0,
+        envvar="DDIAG_DEADLINE",
+        help="Seconds for the whole run (default 120): what is not observed by then is "
+        "reported inconclusive, and the exit code is 2 unless findings already make it 1.",
+        show_default=False,
+    ),
+]
+ProbeModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DDIAG_PROBE_MODE",
+        help="shared (default): one probe enters every container's netns (CAP_SYS_ADMIN, "
+        "CAP_SYS_PTRACE, host pid namespace); isolated: one unprivileged probe per place, "
+        "slower. See SECURITY.md.",
         show_default=False,
     ),
 ]
@@ -158,6 +180,8 @@ class CommonOptions:
     severity: list[str] | None = None
     config: Path | None = None
     quiet: bool = False
+    deadline: float | None = None
+    probe_mode: str | None = None
 
     def sources(self) -> Sources:
         """The command line over x-ddiag over ddiag.toml (diag.config)."""
@@ -168,6 +192,8 @@ class CommonOptions:
             self.fail_on,
             self.timeout,
             self.probe_image,
+            self.probe_mode,
+            self.deadline,
         )
         return Sources(layer, self.config)
 
@@ -179,6 +205,8 @@ class CommonOptions:
             ignore_ids=list(settings.ignore),
             probe_image=settings.probe_image,
             timeout=settings.timeout,
+            deadline=settings.deadline,
+            probe_mode=settings.probe_mode,
         )
 
 
@@ -220,7 +248,14 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
                 topology,
                 target,
                 checks,
-                RunOptions(settings.probe_image, settings.timeout, settings.severity),
+                RunOptions(
+                    settings.probe_image,
+                    settings.timeout,
+                    settings.severity,
+                    deadline=settings.deadline,
+                    probe_mode=settings.probe_mode,  # type: ignore[arg-type]
+                    probe_memory=_probe_memory(),
+                ),
                 status.update,
             )
         finally:
@@ -251,7 +286,22 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
             output.write_text(rendered, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write the report to {output}: {exc.strerror}")
+    if doc["run"]["deadline_reached"]:
+        stderr.print(
+            f"ddiag: the run's deadline ({settings.deadline:g} s) came before every "
+            "observation; what is missing is listed as inconclusive",
+            style="yellow",
+        )
+        raise typer.Exit(_exit_code(doc, fail_on) or EXIT_ERROR)
     raise typer.Exit(_exit_code(doc, fail_on))
+
+
+def _probe_memory() -> str:
+    """DDIAG_PROBE_MEMORY: the probes' memory limit, as docker takes it (e.g. 64m, 1g)."""
+    value = os.environ.get("DDIAG_PROBE_MEMORY", "").strip().lower() or DEFAULT_MEMORY
+    if not re.fullmatch(r"[0-9]+[bkmg]?", value):
+        raise DiagError(f"DDIAG_PROBE_MEMORY takes a size such as 64m or 1g, not {value!r}.")
+    return value
 
 
 def _width(output: Path | None) -> int:
@@ -280,6 +330,8 @@ def network(
     probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
     timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    probe_mode: ProbeModeOpt = None,
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -300,6 +352,8 @@ def network(
             severity=severity,
             config=config,
             quiet=quiet,
+            deadline=deadline,
+            probe_mode=probe_mode,
         ),
     )
 
@@ -347,6 +401,8 @@ def compose(
     probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
     timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    probe_mode: ProbeModeOpt = None,
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -383,6 +439,8 @@ def compose(
             severity=severity,
             config=config,
             quiet=quiet,
+            deadline=deadline,
+            probe_mode=probe_mode,
         ),
     )
 
@@ -406,6 +464,8 @@ def container(
     probe_image: ProbeImageOpt = None,
     pull: PullOpt = "missing",
     timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    probe_mode: ProbeModeOpt = None,
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -426,6 +486,8 @@ def container(
             severity=severity,
             config=config,
             quiet=quiet,
+            deadline=deadline,
+            probe_mode=probe_mode,
         ),
     )
 

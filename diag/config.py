@@ -7,6 +7,8 @@ Keys (the same in both files; the command line has an option for each):
     fail-on = "warning"                    # error | warning | info | never
     timeout = 3                            # seconds per DNS query / TCP connect
     probe-image = "nicolaka/netshoot"      # any image with python3 >= 3.10
+    probe-mode = "isolated"                # shared (default) | isolated: see SECURITY.md
+    deadline = 60                          # seconds for the whole run (default 120)
 
     [severity]                             # overrides: check id or family prefix -> level
     "dns.ndots" = "info"
@@ -41,11 +43,23 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_FILE = "ddiag.toml"
 LEVELS = tuple(s.value for s in Severity)
-KEYS = ("select", "ignore", "severity", "fail-on", "timeout", "probe-image")
+KEYS = (
+    "select",
+    "ignore",
+    "severity",
+    "fail-on",
+    "timeout",
+    "probe-image",
+    "probe-mode",
+    "deadline",
+)
+PROBE_MODES = ("shared", "isolated")
 NOT_OURS = ("expect",)  # in x-ddiag: read by diag.expectations (`ddiag compose` rules)
 COMMAND_LINE = "the command line"
 MIN_TIMEOUT = 0.1
 DEFAULT_TIMEOUT = 2.0
+DEFAULT_DEADLINE = 120.0
+MIN_DEADLINE = 1.0
 
 Layer = dict[str, Any]  # validated settings of one source, keys as in KEYS
 
@@ -58,6 +72,8 @@ class Settings:
     fail_on: str = DEFAULT_FAIL_ON
     timeout: float = DEFAULT_TIMEOUT
     probe_image: str = DEFAULT_PROBE_IMAGE
+    probe_mode: str = "shared"
+    deadline: float = DEFAULT_DEADLINE
     sources: tuple[str, ...] = ()  # the files that contributed, for messages
 
 
@@ -132,12 +148,19 @@ def parse_layer(raw: Mapping[str, Any], source: str, not_ours: Sequence[str] = (
                     f"{_where(key, source)} takes one of {', '.join(FAIL_ON)}, not {value!r}."
                 )
             layer[key] = value
-        elif key == "timeout":
+        elif key in ("timeout", "deadline"):
+            least = MIN_TIMEOUT if key == "timeout" else MIN_DEADLINE
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise DiagError(f"{_where(key, source)} takes seconds (a number), not {value!r}.")
-            if value < MIN_TIMEOUT:
-                raise DiagError(f"{_where(key, source)} must be at least {MIN_TIMEOUT} s.")
+            if value < least:
+                raise DiagError(f"{_where(key, source)} must be at least {least:g} s.")
             layer[key] = float(value)
+        elif key == "probe-mode":
+            if value not in PROBE_MODES:
+                raise DiagError(
+                    f"{_where(key, source)} takes one of {', '.join(PROBE_MODES)}, not {value!r}."
+                )
+            layer[key] = value
         elif key == "probe-image":
             if not isinstance(value, str) or not value.strip():
                 raise DiagError(f"{_where(key, source)} takes an image name, not {value!r}.")
@@ -188,6 +211,8 @@ def merge(*layers: Layer | None, sources: Sequence[str] = ()) -> Settings:
             fail_on=layer.get("fail-on", settings.fail_on),
             timeout=layer.get("timeout", settings.timeout),
             probe_image=layer.get("probe-image", settings.probe_image),
+            probe_mode=layer.get("probe-mode", settings.probe_mode),
+            deadline=layer.get("deadline", settings.deadline),
         )
     return replace(settings, severity=severity)
 
@@ -266,6 +291,8 @@ def command_line_layer(
     fail_on: str | None = None,
     timeout: float | None = None,
     probe_image: str | None = None,
+    probe_mode: str | None = None,
+    deadline: float | None = None,
 ) -> Layer:
     """What was given on the command line (None: not given), validated like a file."""
     raw: dict[str, Any] = {
@@ -275,5 +302,7 @@ def command_line_layer(
         "fail-on": fail_on,
         "timeout": timeout,
         "probe-image": probe_image,
+        "probe-mode": probe_mode,
+        "deadline": deadline,
     }
     return parse_layer(raw, COMMAND_LINE)

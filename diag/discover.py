@@ -156,6 +156,7 @@ def container_from_inspect(
         healthcheck=_has_healthcheck(config.get("Healthcheck")),
         links=tuple(host_config.get("Links") or ()),
         port_bindings=_asked(raw),
+        pid=int(state.get("Pid") or 0),
         healthcheck_test=(
             tuple(config["Healthcheck"]["Test"])
             if _has_healthcheck(config.get("Healthcheck"))

@@ -1,17 +1,18 @@
-"""Plan → observe → evaluate, in rounds, with every probe removed at the end.
+"""Plan → observe → evaluate, as a stream: plan again whenever answers arrive.
 
-Checks plan from what is already known, so a run is a few rounds: round 1 reads listening
-sockets and resolves names, round 2 connects to the ports round 1 found listening. Each
-round runs one probe per placement, all placements at once; a round that plans nothing new
-ends the loop.
+Checks plan from what is already known: first listening sockets, names and reaches, then
+connects to the ports found listening. Instead of rounds that each wait for their slowest
+observation, every answer is applied as it arrives and the checks plan again at once, so
+the connects of "round 2" run while round 1's timeouts are still being waited out. A run
+costs about one timeout, however many rounds its checks need. A deadline bounds the whole
+run: what is not observed by then is reported inconclusive, with the reason.
 """
 
 from __future__ import annotations
 
+import queue
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -24,14 +25,15 @@ from checks.registry import Check
 from diag.config import apply_severity
 from diag.context import CheckContext, Target
 from diag.findings import Finding, Severity
-from diag.probe import ProbeFailed, ProbeSession
 from diag.redact import Redactor, secret_values
 from diag.report.model import EdgeOutcome, Inconclusive, Report
-from diag.tasks import Observations, Placement, Planned, Task
+from diag.session import Answered, Event, Fatal, ProbeMode, ProbeSession
+from diag.tasks import Observations, Planned
 from diag.topology import Topology
 
-MAX_ROUNDS = 4
-MAX_PARALLEL_PROBES = 16
+MAX_WAVES = 12  # planning is monotone; this only bounds a check that keeps asking
+SETTLE_S = 0.05  # answers that arrive together are applied together before planning
+DEFAULT_DEADLINE_S = 120.0
 UNANSWERED = {"timeout", "error"}  # SERVFAIL is an answer: dns.wrong-address judges it
 
 Progress = Callable[[str], None]
@@ -42,48 +44,66 @@ class RunOptions:
     probe_image: str
     timeout: float
     severity: Mapping[str, Severity] = field(default_factory=dict)  # overrides by id/family
+    deadline: float = DEFAULT_DEADLINE_S
+    probe_mode: ProbeMode = "shared"
+    probe_memory: str = "64m"
 
 
-def _run_round(
-    session: ProbeSession, missing: list[Planned], observations: Observations, progress: Progress
-) -> None:
-    by_placement: dict[Placement, list[Task]] = defaultdict(list)
-    for placement, task in missing:
-        by_placement[placement].append(task)
-    progress(f"Running {len(by_placement)} probe(s), {len(missing)} observation(s)")
-    pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_PROBES, len(by_placement)))
-    try:
-        futures: dict[Future, Placement] = {
-            pool.submit(session.run, placement, tasks): placement
-            for placement, tasks in by_placement.items()
-        }
-        for future in as_completed(futures):
-            placement = futures[future]
-            try:
-                results = future.result()
-            except ProbeFailed as exc:
-                observations.failures[placement] = str(exc)
-                continue
-            for task, result in results.items():
-                observations.results[(placement, task)] = result
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+def _apply(event: Event, observations: Observations, in_flight: set[Planned]) -> None:
+    if isinstance(event, Fatal):
+        raise event.error
+    pair = (event.placement, event.task)
+    in_flight.discard(pair)
+    if isinstance(event, Answered):
+        observations.results[pair] = event.result
+    else:
+        observations.failures.setdefault(event.placement, event.reason)
 
 
 def observe(
-    ctx: CheckContext, checks: Sequence[Check], session: ProbeSession, progress: Progress
-) -> None:
+    ctx: CheckContext,
+    checks: Sequence[Check],
+    session: ProbeSession,
+    progress: Progress,
+    deadline: float,
+) -> list[Planned]:
+    """Observe until nothing is missing; returns what the deadline (monotonic) cut short."""
     planners = [check.plan for check in checks] + [matrix.plan]
-    for _ in range(MAX_ROUNDS):
+    events: queue.Queue[Event] = queue.Queue()
+    in_flight: set[Planned] = set()
+    waves = 0
+    while True:
         planned = [pair for plan in planners for pair in plan(ctx)]
-        missing = ctx.observations.missing(planned)
-        if not missing:
-            return
-        _run_round(session, missing, ctx.observations, progress)
+        missing = [p for p in ctx.observations.missing(planned) if p not in in_flight]
+        if missing and waves < MAX_WAVES:
+            waves += 1
+            progress(f"Probes observing {len(missing)} more ({len(in_flight)} under way)")
+            in_flight.update(missing)
+            session.dispatch(missing, events.put)
+        if not in_flight:
+            return []
+        try:
+            first = events.get(timeout=max(0.0, deadline - time.monotonic()))
+            _apply(first, ctx.observations, in_flight)
+            settle = time.monotonic() + SETTLE_S
+            while (left := settle - time.monotonic()) > 0:
+                _apply(events.get(timeout=left), ctx.observations, in_flight)
+        except queue.Empty:
+            if time.monotonic() >= deadline:
+                return sorted(in_flight, key=lambda pair: (pair[0].describe(), pair[1].describe()))
 
 
-def _inconclusive(observations: Observations) -> list[Inconclusive]:
+def _inconclusive(
+    observations: Observations, cut_short: list[Planned], deadline_s: float
+) -> list[Inconclusive]:
     found = [
+        Inconclusive(
+            where=placement.describe(),
+            reason=f"{task.describe()}: the run's deadline ({deadline_s:g} s) came first",
+        )
+        for placement, task in cut_short
+    ]
+    found += [
         Inconclusive(where=placement.describe(), reason=reason)
         for placement, reason in observations.failures.items()
     ]
@@ -144,9 +164,12 @@ def diagnose(
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
     ctx = CheckContext(topology, target, timeout=options.timeout)
-    session = ProbeSession(client, options.probe_image, options.timeout)
+    pids = {container.id: container.pid for container in topology.containers}
+    session = ProbeSession(
+        client, options.probe_image, options.timeout, pids, options.probe_mode, options.probe_memory
+    )
     try:
-        observe(ctx, checks, session, progress)
+        cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     finally:
         session.close()
     findings: list[Finding] = apply_severity(  # severity overrides (diag.config), once for all
@@ -159,10 +182,13 @@ def diagnose(
         duration_s=time.monotonic() - started,
         checks_run=[check.id for check in checks],
         findings=findings,
-        inconclusive=_inconclusive(ctx.observations),
+        inconclusive=_inconclusive(ctx.observations, cut_short, options.deadline),
         listening=_listening_view(ctx),
         edges=_edge_outcomes(ctx),
         matrix=matrix.cells(ctx) if target.matrix else None,
         probes_started=session.started,
+        probe_memory_peak=session.memory_peak,
+        probe_mode=session.mode,
+        deadline_reached=bool(cut_short),
         redactor=Redactor(secret_values(c.env for c in topology.containers)),
     )

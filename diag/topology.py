@@ -109,6 +109,7 @@ class Container:
     links: tuple[str, ...] = ()
     port_bindings: tuple[PortBinding, ...] = ()  # HostConfig.PortBindings: as asked, always
     healthcheck_test: tuple[str, ...] = ()  # the effective Healthcheck.Test, e.g. CMD-SHELL x
+    pid: int = field(default=0, compare=False)  # State.Pid: where a shared probe enters its netns
 
     @property
     def running(self) -> bool:

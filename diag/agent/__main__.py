@@ -1,32 +1,116 @@
-"""Agent entry point: tasks in (env DDIAG_TASKS), one JSON document out (stdout).
+"""Agent entry point: a small server on the probe's stdin and stdout.
 
-The task list arrives base64(zlib(JSON)) in an environment variable because the probe's
-root filesystem is read-only and nothing else reaches a container before it starts.
+ddiag attaches to the probe and writes one JSON request per line; the agent answers each
+task on its own line as soon as it is known, so ddiag can plan the next observations while
+slow ones (timeouts) are still running. One process serves the whole run: no start-up per
+round, one Python's worth of memory.
+
+Request:  {"timeout": 2.0, "tasks": [{"k": 7, "pid": 123, "container": "ID", "kind": ...}]}
+          (pid 0: observe from the probe's own namespace)
+Answers:  {"k": 7, "r": {...}}          the task's observation
+          {"k": 7, "fail": "why"}       the place it was to be observed from is unobservable
+          {"done": N, "memory_peak_bytes": M}   after every task of request N
+The first line is {"ready": "PYTHON VERSION"}.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
-import os
 import platform
 import sys
-import zlib
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from typing import Any
 
-from .tasks import run_task
+from .tasks import Result, run_task
+from .view import OWN, View, ViewError, open_view
 
 MIN_PYTHON = (3, 10)
 EXIT_OLD_PYTHON = 3
-MAX_WORKERS = 64
+MAX_IN_FLIGHT = 512  # sockets open at once, far below any container's file limit
+MEMORY_PEAK_FILES = (
+    "/sys/fs/cgroup/memory.peak",  # cgroup v2, Linux >= 5.19
+    "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",  # cgroup v1
+)
 
 
-def decode_request(blob: str) -> dict:
-    return json.loads(zlib.decompress(base64.b64decode(blob)))
+def memory_peak_bytes() -> int | None:
+    """The probe's peak memory as its cgroup counts it (all its processes), if readable."""
+    for path in MEMORY_PEAK_FILES:
+        try:
+            with open(path, encoding="ascii") as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
-def encode_request(request: dict) -> str:
-    return base64.b64encode(zlib.compress(json.dumps(request).encode(), 9)).decode()
+def emit(line: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+class Agent:
+    """Serves requests; views of other containers are opened once and kept for the run."""
+
+    def __init__(self) -> None:
+        self.views: dict[tuple[int, str], View | ViewError] = {}
+        self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    def view(self, pid: int, container: str) -> View:
+        if not pid:
+            return OWN
+        key = (pid, container)
+        if key not in self.views:
+            try:
+                self.views[key] = open_view(pid, container)
+            except ViewError as exc:
+                self.views[key] = exc
+        found = self.views[key]
+        if isinstance(found, ViewError):
+            raise found
+        return found
+
+    async def answer(self, task: Result, timeout: float) -> None:
+        try:
+            view = self.view(int(task.get("pid") or 0), str(task.get("container") or ""))
+        except ViewError as exc:
+            emit({"k": task.get("k"), "fail": str(exc)})
+            return
+        async with self.limit:
+            emit({"k": task.get("k"), "r": await run_task(task, timeout, view)})
+
+    async def serve(self, number: int, request: dict[str, Any]) -> None:
+        timeout = float(request.get("timeout", 2.0))
+        await asyncio.gather(*(self.answer(task, timeout) for task in request["tasks"]))
+        emit({"done": number, "memory_peak_bytes": memory_peak_bytes()})
+
+
+def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+    for line in sys.stdin:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+    loop.call_soon_threadsafe(lines.put_nowait, None)
+
+
+async def main_loop() -> None:
+    import dns.message  # noqa: F401  (imported while ddiag still starts other probes)
+
+    agent = Agent()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_read_stdin, args=(loop, lines), daemon=True).start()
+    emit({"ready": platform.python_version()})
+    running: set[asyncio.Task[None]] = set()
+    number = 0
+    while (line := await lines.get()) is not None:
+        if not line.strip():
+            continue
+        number += 1
+        job = asyncio.create_task(agent.serve(number, json.loads(line)))
+        running.add(job)
+        job.add_done_callback(running.discard)
+    if running:
+        await asyncio.gather(*running)
 
 
 def main() -> int:
@@ -35,19 +119,7 @@ def main() -> int:
             f"ddiag agent needs python3 >= 3.10, found {platform.python_version()}", file=sys.stderr
         )
         return EXIT_OLD_PYTHON
-    request = decode_request(os.environ["DDIAG_TASKS"])
-    tasks = request["tasks"]
-    timeout = float(request.get("timeout", 2.0))
-    with ThreadPoolExecutor(max_workers=max(1, min(MAX_WORKERS, len(tasks)))) as pool:
-        results = list(pool.map(lambda task: run_task(task, timeout), tasks))
-    json.dump(
-        {
-            "python": platform.python_version(),
-            "results": dict(zip((t["id"] for t in tasks), results, strict=True)),
-        },
-        sys.stdout,
-    )
-    sys.stdout.write("\n")
+    asyncio.run(main_loop())
     return 0
 
 

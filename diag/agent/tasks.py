@@ -1,20 +1,26 @@
-"""The agent's task kinds. Each takes the task dict and a timeout and returns a JSON dict.
+"""The agent's task kinds. Each takes the task dict, a timeout and a view; returns a dict.
 
 Every failure is an observation, never an exception: a refused connect or an NXDOMAIN is
 exactly what the checks want to know, and one task's error must not lose the others'.
+Tasks are coroutines on one event loop, so a thousand connects that time out cost one
+timeout, not a thousand, and no thread per task (the probe's pids limit stays small).
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import ipaddress
+import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .hostsfile import parse_hosts
 from .procnet import listening_sockets
 from .resolvconf import parse_resolv_conf
+from .view import OWN, View
 
 Result = dict[str, Any]
 
@@ -24,55 +30,57 @@ CONNECT_ERRNO_STATUS = {
     errno.ENETUNREACH: "unreachable",
     errno.ETIMEDOUT: "timeout",
 }
+MAX_REACH_ADDRESSES = 4
 
 
 def _elapsed_ms(start: float) -> int:
     return round((time.monotonic() - start) * 1000)
 
 
-def connect(task: Result, timeout: float) -> Result:
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
+async def connect(task: Result, timeout: float, view: View = OWN) -> Result:
+    """A TCP connect to an address (never a name: names are resolved by `reach`)."""
     start = time.monotonic()
-    try:
-        with socket.create_connection((task["target"], int(task["port"])), timeout=timeout):
-            return {"status": "open", "elapsed_ms": _elapsed_ms(start)}
-    except TimeoutError:
-        return {"status": "timeout", "elapsed_ms": _elapsed_ms(start)}
-    except OSError as exc:
-        status = CONNECT_ERRNO_STATUS.get(exc.errno or 0, "error")
-        return {
-            "status": status,
-            "detail": exc.strerror or str(exc),
-            "elapsed_ms": _elapsed_ms(start),
-        }
-
-
-def read_file(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return handle.read()
-
-
-def resolv_conf(task: Result, timeout: float) -> Result:
-    text = read_file("/etc/resolv.conf")
-    return {"status": "ok", **parse_resolv_conf(text)}
-
-
-def hosts(task: Result, timeout: float) -> Result:
-    return {"status": "ok", "entries": parse_hosts(read_file("/etc/hosts"))}
-
-
-def listening(task: Result, timeout: float) -> Result:
-    sockets: list[dict[str, object]] = []
-    for family, path in (("tcp", "/proc/net/tcp"), ("tcp6", "/proc/net/tcp6")):
+    host, port = str(task["target"]), int(task["port"])
+    ipaddress.ip_address(host)  # a name would be resolved by the probe's own resolver
+    loop = asyncio.get_running_loop()
+    with view.socket(_family(host), socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
         try:
-            sockets.extend(listening_sockets(read_file(path), family))
+            await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
+        except asyncio.TimeoutError:
+            return {"status": "timeout", "elapsed_ms": _elapsed_ms(start)}
+        except OSError as exc:
+            return {
+                "status": CONNECT_ERRNO_STATUS.get(exc.errno or 0, "error"),
+                "detail": os.strerror(exc.errno) if exc.errno else str(exc),
+                "elapsed_ms": _elapsed_ms(start),
+            }
+    return {"status": "open", "elapsed_ms": _elapsed_ms(start)}
+
+
+def resolv_conf(task: Result, timeout: float, view: View = OWN) -> Result:
+    return {"status": "ok", **parse_resolv_conf(view.read("/etc/resolv.conf"))}
+
+
+def hosts(task: Result, timeout: float, view: View = OWN) -> Result:
+    return {"status": "ok", "entries": parse_hosts(view.read("/etc/hosts"))}
+
+
+def listening(task: Result, timeout: float, view: View = OWN) -> Result:
+    sockets: list[dict[str, object]] = []
+    for family, name in (("tcp", "net/tcp"), ("tcp6", "net/tcp6")):
+        try:
+            sockets.extend(listening_sockets(view.read_proc(name), family))
         except OSError:
             continue  # a kernel without IPv6 has no tcp6 file
     return {"status": "ok", "sockets": sockets}
 
 
 def _allowed(ip: str, networks: list[str]) -> bool:
-    import ipaddress
-
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -82,7 +90,7 @@ def _allowed(ip: str, networks: list[str]) -> bool:
     )
 
 
-def reach(task: Result, timeout: float) -> Result:
+async def reach(task: Result, timeout: float, view: View = OWN) -> Result:
     """Reach NAME[:PORT] as the C library would from here: /etc/hosts first, then DNS, then
     connect to what came back. DNS is asked only when the task says the engine registers
     the name (so nothing is forwarded off the machine), and only addresses inside the
@@ -91,37 +99,58 @@ def reach(task: Result, timeout: float) -> Result:
     try:
         hosts_ips = [
             str(entry["ip"])
-            for entry in parse_hosts(read_file("/etc/hosts"))
+            for entry in parse_hosts(view.read("/etc/hosts"))
             if name in {str(n).lower() for n in entry["names"]}  # type: ignore[union-attr]
         ]
     except OSError:
         hosts_ips = []
-    resolved = resolve({"target": name}, timeout) if task.get("dns") and not hosts_ips else None
+    resolved = None
+    if task.get("dns") and not hosts_ips:
+        resolved = await resolve({"target": name}, timeout, view)
     addresses = hosts_ips or list((resolved or {}).get("addresses") or [])
     port = int(task.get("port") or 0)
-    targets = [ip for ip in addresses if _allowed(ip, list(task.get("allow") or []))][:4]
+    allow = list(task.get("allow") or [])
+    targets = [ip for ip in addresses if _allowed(ip, allow)][:MAX_REACH_ADDRESSES]
     connects: dict[str, Result] = {}
-    if port:
-        for ip in targets:
-            connects[ip] = connect({"target": ip, "port": port}, timeout)
+    if port and targets:
+        answers = await asyncio.gather(
+            *(connect({"target": ip, "port": port}, timeout, view) for ip in targets)
+        )
+        connects = dict(zip(targets, answers, strict=True))
     return {"status": "ok", "hosts_ips": hosts_ips, "resolve": resolved, "connects": connects}
 
 
-def resolve(task: Result, timeout: float) -> Result:
-    """One query straight to one server, no search list, no retries: what the server says.
-
-    The server is the task's, else the first nameserver of the probe's resolv.conf (the
-    embedded DNS on user-defined networks, or the target's own when sharing its netns).
-    """
+async def _exchange(sock: socket.socket, query: Any, timeout: float) -> Any:
+    """Send one query on a connected UDP socket; the first matching response wins."""
     import dns.exception
     import dns.message
-    import dns.query
+
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(sock, query.to_wire())
+    deadline = loop.time() + timeout
+    while True:
+        data = await asyncio.wait_for(loop.sock_recv(sock, 65535), deadline - loop.time())
+        try:
+            response = dns.message.from_wire(data)
+        except dns.exception.DNSException:
+            continue  # garbage on the port is not the server's answer
+        if query.is_response(response):
+            return response
+
+
+async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
+    """One query straight to one server, no search list, no retries: what the server says.
+
+    The server is the task's, else the first nameserver of the viewed resolv.conf (the
+    embedded DNS on user-defined networks, or the container's own when viewing its netns).
+    """
+    import dns.message
     import dns.rcode
     import dns.rdatatype
 
     server = (
         task.get("server")
-        or (parse_resolv_conf(read_file("/etc/resolv.conf"))["nameservers"] or [""])[0]
+        or (parse_resolv_conf(view.read("/etc/resolv.conf"))["nameservers"] or [""])[0]
     )
     if not server:
         return {"status": "error", "detail": "no nameserver in /etc/resolv.conf"}
@@ -129,11 +158,14 @@ def resolve(task: Result, timeout: float) -> Result:
     query = dns.message.make_query(task["target"].rstrip(".") + ".", rdtype)
     start = time.monotonic()
     try:
-        response = dns.query.udp(query, server, timeout=timeout)
-    except dns.exception.Timeout:
+        with view.socket(_family(server), socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect((server, 53))  # UDP: no packet yet; lets ICMP errors reach us
+            response = await _exchange(sock, query, timeout)
+    except asyncio.TimeoutError:
         return {"status": "timeout", "server": server, "elapsed_ms": _elapsed_ms(start)}
     except OSError as exc:
-        return {"status": "error", "server": server, "detail": str(exc)}
+        return {"status": "error", "server": server, "detail": exc.strerror or str(exc)}
     rcode = dns.rcode.to_text(response.rcode())
     addresses = sorted(
         rdata.to_text() for rrset in response.answer if rrset.rdtype == rdtype for rdata in rrset
@@ -148,7 +180,8 @@ def resolve(task: Result, timeout: float) -> Result:
     }
 
 
-KINDS: dict[str, Callable[[Result, float], Result]] = {
+Handler = Callable[[Result, float, View], "Result | Awaitable[Result]"]
+KINDS: dict[str, Handler] = {
     "connect": connect,
     "hosts": hosts,
     "listening": listening,
@@ -158,11 +191,12 @@ KINDS: dict[str, Callable[[Result, float], Result]] = {
 }
 
 
-def run_task(task: Result, timeout: float) -> Result:
+async def run_task(task: Result, timeout: float, view: View = OWN) -> Result:
     handler = KINDS.get(task.get("kind", ""))
     if handler is None:
         return {"status": "error", "detail": f"unknown task kind {task.get('kind')!r}"}
     try:
-        return handler(task, timeout)
+        result = handler(task, timeout, view)
+        return await result if asyncio.iscoroutine(result) else result  # type: ignore[return-value]
     except Exception as exc:  # an agent bug must cost one observation, not the whole probe
         return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}

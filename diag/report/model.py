@@ -55,6 +55,9 @@ class Report:
     listening: dict[str, list[str]] = field(default_factory=dict)
     edges: list[EdgeOutcome] = field(default_factory=list)
     probes_started: int = 0
+    probe_memory_peak: int | None = None  # bytes, the largest of any probe's cgroup peak
+    probe_mode: str = "shared"  # as run: "isolated" when the engine refused the shared probe
+    deadline_reached: bool = False
     redactor: Redactor = field(default_factory=Redactor)
     matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
 
@@ -114,6 +117,9 @@ class Report:
             "run": {
                 "started_at": self.started_at.isoformat(timespec="seconds"),
                 "probes_started": self.probes_started,
+                "probe_mode": self.probe_mode,
+                "probe_memory_peak_bytes": self.probe_memory_peak,
+                "deadline_reached": self.deadline_reached,
             },
             "topology": {"networks": [self._network(n) for n in self.target.networks]},
             "edges": [

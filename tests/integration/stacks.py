@@ -151,10 +151,19 @@ def probes(engine: docker.DockerClient) -> list:
     return engine.api.containers(all=True, filters={"label": "ddiag.probe"})
 
 
-def slow_run_with_probes(engine: docker.DockerClient, network: str) -> subprocess.Popen:
+def probes_of(engine: docker.DockerClient, pid: int) -> list:
+    """Probe containers of the ddiag process `pid` (on this host): their `ddiag.owner`
+    label is `HOST:PID`. Unlike `probes()`, blind to other ddiag runs on the same engine."""
+    owner = f"{socket.gethostname()}:{pid}"
+    return engine.api.containers(all=True, filters={"label": f"ddiag.owner={owner}"})
+
+
+def slow_run_with_probes(
+    engine: docker.DockerClient, network: str, *options: str
+) -> subprocess.Popen:
     """Start ddiag against a port that times out, and return once its probes exist."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "diag", "network", network, "--timeout", "20"],
+        [sys.executable, "-m", "diag", "network", network, "--timeout", "20", *options],
         env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE, "DDIAG_PULL": "never"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,8 +15,16 @@ from typing import Any
 
 import docker
 import docker.errors
+import pytest
 
-from tests.integration.stacks import PROBE_IMAGE, ddiag, probes, running, slow_run_with_probes
+from tests.integration.stacks import (
+    PROBE_IMAGE,
+    ddiag,
+    probes,
+    probes_of,
+    running,
+    slow_run_with_probes,
+)
 
 MIB = 1024 * 1024
 
@@ -91,43 +99,58 @@ def test_a_run_changes_nothing_in_the_users_setup(engine) -> None:
         assert probes(engine) == []
 
 
-def _inspect_a_probe(engine: docker.DockerClient) -> dict[str, Any]:
-    """Inspect data of a live probe; probes come and go, so a vanished one is skipped."""
+def _inspect_probes(engine: docker.DockerClient, pid: int, count: int) -> list[dict[str, Any]]:
+    """Inspect data of `count` live probes of the ddiag `pid` (vanished ones are skipped)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for summary in probes(engine):
+        found = []
+        for summary in probes_of(engine, pid):
             try:
-                return engine.api.inspect_container(summary["Id"])
+                found.append(engine.api.inspect_container(summary["Id"]))
             except docker.errors.NotFound:
                 continue
+        if len(found) >= count:
+            return found
         time.sleep(0.05)
-    raise AssertionError("no probe could be inspected")
+    raise AssertionError(f"fewer than {count} probes could be inspected")
 
 
-def test_probes_run_with_least_privilege(engine) -> None:
+def _assert_least_privilege(attrs: dict[str, Any], caps: set[str]) -> None:
+    host = attrs["HostConfig"]
+    assert host["Privileged"] is False
+    assert "ALL" in (host.get("CapDrop") or [])
+    assert set(host.get("CapAdd") or []) == caps
+    assert "no-new-privileges" in (host.get("SecurityOpt") or [])
+    assert host["ReadonlyRootfs"] is True
+    assert "/tmp" in (host.get("Tmpfs") or {})
+    assert host["Memory"] == 64 * MIB
+    assert host["PidsLimit"] == 128
+    assert host["NanoCpus"] and host["NanoCpus"] > 0
+    assert not host.get("Binds")
+    assert not [m for m in host.get("Mounts") or [] if m.get("Type") == "bind"]
+    assert not [m for m in attrs.get("Mounts") or [] if m.get("Type") == "bind"]
+    labels = attrs["Config"]["Labels"]
+    for label in ("ddiag.probe", "ddiag.run", "ddiag.owner", "ddiag.created"):
+        assert labels.get(label), f"probe lacks label {label}"
+
+
+@pytest.mark.parametrize("mode", ["shared", "isolated"])
+def test_probes_run_with_least_privilege(engine, mode: str) -> None:
+    """Shared: the one probe that enters other netns has exactly SYS_ADMIN and SYS_PTRACE
+    and no network of its own; the network's anchor has nothing. Isolated: nothing at all."""
     with running("filtered-port") as stack:
-        proc = slow_run_with_probes(engine, f"{stack.project}_default")
+        proc = slow_run_with_probes(engine, f"{stack.project}_default", "--probe-mode", mode)
         try:
-            attrs = _inspect_a_probe(engine)
+            inspected = _inspect_probes(engine, proc.pid, 2)
         finally:
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=30)
-        host = attrs["HostConfig"]
-        assert host["Privileged"] is False
-        assert "ALL" in (host.get("CapDrop") or [])
-        assert not host.get("CapAdd")
-        assert "no-new-privileges" in (host.get("SecurityOpt") or [])
-        assert host["ReadonlyRootfs"] is True
-        assert "/tmp" in (host.get("Tmpfs") or {})
-        assert host["Memory"] == 64 * MIB
-        assert host["PidsLimit"] == 128
-        assert host["NanoCpus"] and host["NanoCpus"] > 0
-        assert not host.get("Binds")
-        assert not [m for m in host.get("Mounts") or [] if m.get("Type") == "bind"]
-        assert not [m for m in attrs.get("Mounts") or [] if m.get("Type") == "bind"]
-        labels = attrs["Config"]["Labels"]
-        for label in ("ddiag.probe", "ddiag.run", "ddiag.owner", "ddiag.created"):
-            assert labels.get(label), f"probe lacks label {label}"
+        for attrs in inspected:
+            shared = attrs["HostConfig"]["PidMode"] == "host"
+            assert shared == (mode == "shared" and attrs["HostConfig"]["NetworkMode"] == "none")
+            _assert_least_privilege(attrs, {"SYS_ADMIN", "SYS_PTRACE"} if shared else set())
+        if mode == "shared":
+            assert any(a["HostConfig"]["PidMode"] == "host" for a in inspected)
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         assert probes(engine) == []

@@ -1,17 +1,23 @@
-"""The agent's parsers (/proc/net/tcp*, resolv.conf), its request encoding, and `connect`."""
+"""The agent's parsers (/proc/net/tcp*, resolv.conf), its protocol, and `connect`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from diag.agent.__main__ import decode_request, encode_request
 from diag.agent.procnet import decode_address, listening_sockets
 from diag.agent.resolvconf import parse_resolv_conf
 from diag.agent.tasks import connect, run_task
 
 from .recorded import DATA
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TCP_HEADER = (
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
@@ -187,32 +193,54 @@ def test_parse_resolv_conf_empty() -> None:
     assert parse_resolv_conf("") == {"nameservers": [], "search": [], "options": []}
 
 
-# --- request encoding ----------------------------------------------------------------------
+# --- the agent's protocol: requests on stdin, one answer per line on stdout ---------------
 
 
-def test_request_round_trip() -> None:
-    request = {
-        "timeout": 1.5,
-        "tasks": [
-            {"id": "0", "kind": "resolve", "target": "web", "rdtype": "A"},
-            {"id": "1", "kind": "connect", "target": "10.213.200.4", "port": 8080},
-            {"id": "2", "kind": "listening"},
-            {"id": "3", "kind": "resolve", "target": "ünïcode.example"},
-        ],
-    }
-    blob = encode_request(request)
-    assert isinstance(blob, str)
-    assert blob.isascii() and "\n" not in blob  # safe in an environment variable
-    assert decode_request(blob) == request
+def _serve(*requests: dict) -> list[dict]:
+    """Run the real agent (own view: pid 0) on these request lines; its answer lines."""
+    feed = "".join(json.dumps(request) + "\n" for request in requests)
+    done = subprocess.run(
+        [sys.executable, "-m", "diag.agent"],
+        input=feed,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=ROOT,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def test_request_encoding_is_compressed() -> None:
-    tasks = [
-        {"id": str(i), "kind": "connect", "target": "10.213.200.4", "port": 8080}
-        for i in range(200)
-    ]
-    blob = encode_request({"tasks": tasks})
-    assert len(blob) < len(str(tasks)) / 4
+def test_agent_answers_each_task_then_says_done() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        lines = _serve(
+            {
+                "timeout": 1,
+                "tasks": [
+                    {"k": 1, "pid": 0, "kind": "connect", "target": "127.0.0.1", "port": port},
+                    {"k": 2, "pid": 0, "kind": "nonsense"},
+                ],
+            }
+        )
+    assert "ready" in lines[0]
+    answers = {line["k"]: line["r"] for line in lines if "k" in line}
+    assert answers[1]["status"] == "open"
+    assert answers[2] == {"status": "error", "detail": "unknown task kind 'nonsense'"}
+    assert lines[-1]["done"] == 1
+    assert set(lines[-1]) == {"done", "memory_peak_bytes"}
+
+
+def test_agent_fails_a_container_it_cannot_view() -> None:
+    """A pid that is not the container's (restarted, or gone) is never observed by mistake."""
+    lines = _serve(
+        {"timeout": 1, "tasks": [{"k": 5, "pid": 1, "container": "f" * 64, "kind": "listening"}]}
+    )
+    failure = next(line for line in lines if line.get("k") == 5)
+    assert "r" not in failure
+    assert "restarted" in failure["fail"] or "gone" in failure["fail"]
 
 
 # --- connect against loopback --------------------------------------------------------------
@@ -223,7 +251,9 @@ def test_connect_open_on_a_loopback_listener() -> None:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        result = connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+        result = asyncio.run(
+            connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+        )
     assert result["status"] == "open"
     assert isinstance(result["elapsed_ms"], int) and result["elapsed_ms"] >= 0
     assert "detail" not in result
@@ -233,16 +263,18 @@ def test_connect_refused_on_a_closed_loopback_port() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound but not listening: refuses connections
-        result = connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+        result = asyncio.run(
+            connect({"kind": "connect", "target": "127.0.0.1", "port": port}, timeout=2.0)
+        )
     assert result["status"] == "refused"
     assert result["detail"] == "Connection refused"
 
 
 def test_run_task_dispatches_and_never_raises() -> None:
-    assert run_task({"kind": "nonsense"}, 1.0) == {
+    assert asyncio.run(run_task({"kind": "nonsense"}, 1.0)) == {
         "status": "error",
         "detail": "unknown task kind 'nonsense'",
     }
-    broken = run_task({"kind": "connect", "target": "127.0.0.1"}, 1.0)  # no port
+    broken = asyncio.run(run_task({"kind": "connect", "target": "127.0.0.1"}, 1.0))  # no port
     assert broken["status"] == "error"
     assert broken["detail"].startswith("KeyError")

@@ -127,7 +127,13 @@ def test_json_report_schema_v1() -> None:
     assert data["schema_version"] == 1
     assert data["tool"] == {"name": "ddiag", "version": __version__}
     assert data["target"] == {"kind": "network", "names": ["shop_back"], "config_files": []}
-    assert data["run"] == {"started_at": "2026-11-29T03:30:00+00:00", "probes_started": 0}
+    assert data["run"] == {
+        "started_at": "2026-11-29T03:30:00+00:00",
+        "probes_started": 0,
+        "probe_mode": "shared",
+        "probe_memory_peak_bytes": None,
+        "deadline_reached": False,
+    }
     assert [n["name"] for n in data["topology"]["networks"]] == ["shop_back"]
     assert data["edges"] == []
     assert data["engine"] == {"version": "20.10.24+dfsg1", "api_version": "1.41"}

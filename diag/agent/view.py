@@ -1,0 +1,82 @@
+"""Where a task looks from: the probe's own namespace, or another container's.
+
+A shared probe (see diag.probe) answers for every container from one process: it enters
+each container's network namespace with setns(2) just long enough to create a socket (a
+socket stays in the namespace it was created in), and reads that container's files through
+/proc/PID/root and its sockets through /proc/PID/net. An isolated probe lives in the
+namespace it observes and uses its own files: the default view.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+from dataclasses import dataclass
+
+CLONE_NEWNET = 0x40000000
+
+
+class ViewError(Exception):
+    """The container cannot be observed from here (gone, restarted, or no permission)."""
+
+
+def _setns(fd: int) -> None:
+    if hasattr(os, "setns"):  # Python >= 3.12
+        os.setns(fd, CLONE_NEWNET)
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+@dataclass(frozen=True)
+class View:
+    root: str = "/"  # the file system whose /etc/hosts and /etc/resolv.conf count
+    proc: str = "/proc/self"  # whose net/tcp lists the listening sockets
+    netns: int | None = None  # fd of the netns new sockets are made in; None: our own
+
+    def path(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read(self, path: str) -> str:
+        with open(self.path(path), encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def read_proc(self, name: str) -> str:
+        with open(f"{self.proc}/{name}", encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def socket(self, family: int, kind: int) -> socket.socket:
+        """A socket in the viewed netns. The agent is single-threaded (asyncio), so entering
+        the namespace and creating the socket cannot interleave with another task's."""
+        if self.netns is not None:
+            _setns(self.netns)
+        return socket.socket(family, kind)
+
+
+OWN = View()
+
+
+def open_view(pid: int, container: str) -> View:
+    """The view of the container whose init process is `pid` (from the engine's inspect).
+
+    The pid is checked against the container id in /proc/PID/cgroup, so that a container
+    restarted since ddiag read it (its pid now someone else's) is never observed by mistake.
+    """
+    if pid <= 0:
+        raise ViewError("not running")
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
+            cgroups = handle.read()
+    except OSError:
+        raise ViewError("its process is gone (stopped or restarted since ddiag read it)") from None
+    if container not in cgroups:
+        raise ViewError("restarted since ddiag read it (its process belongs to another)")
+    try:
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        _setns(fd)  # fail here, once, if the probe may not enter it (EPERM)
+    except OSError as exc:
+        raise ViewError(f"cannot enter its network namespace: {exc.strerror or exc}") from None
+    return View(root=f"/proc/{pid}/root", proc=f"/proc/{pid}", netns=fd)

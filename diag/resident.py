@@ -1,0 +1,107 @@
+"""One long-lived probe container, and the agent attached to it over stdin/stdout.
+
+A resident serves a whole run: ddiag writes requests to the agent's stdin and a reader
+thread turns each answer line into an event the moment it arrives. Compared with one
+container per placement and round, a run costs a few container starts instead of dozens,
+and later rounds cost a line of JSON instead of a container start.
+
+An *anchor* is a resident without an agent: a sleeping container whose only job is to be a
+member of a network, so that the shared probe can enter its netns and see the network as a
+fresh peer does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import docker
+import docker.errors
+from docker.utils.socket import STDERR, STDOUT, frames_iter
+
+from diag.agent.__main__ import EXIT_OLD_PYTHON
+
+ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
+STDERR_TAIL = 5
+
+Answer = Callable[[dict[str, Any]], None]
+Ended = Callable[[str, bool], None]  # (reason, unusable image)
+
+
+def _lines(frames: Iterator[tuple[int, bytes]], stderr: list[str]) -> Iterator[str]:
+    """stdout split into lines; stderr's last lines kept to say why a probe died."""
+    pending = b""
+    for stream, data in frames:
+        if stream == STDERR:
+            stderr.extend(data.decode("utf-8", "replace").splitlines())
+            del stderr[:-STDERR_TAIL]
+        elif stream == STDOUT:
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            yield from (line.decode("utf-8", "replace") for line in complete)
+
+
+class Resident:
+    """A started probe container; with `attach`, its agent's answers feed `on_answer`."""
+
+    def __init__(self, api: docker.APIClient, container_id: str, where: str) -> None:
+        self.api = api
+        self.id = container_id
+        self.where = where
+        self.pid = 0
+        self._socket: Any = None
+        self._write_lock = threading.Lock()
+        self.stderr: list[str] = []
+
+    def attach(self) -> None:
+        """Attach before start, so that not a byte of the agent's output is missed."""
+        self._socket = self.api.attach_socket(
+            self.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+        raw = getattr(self._socket, "_sock", self._socket)
+        if hasattr(raw, "settimeout"):
+            raw.settimeout(None)  # the client's read timeout would cut a quiet agent off
+
+    def start(self) -> None:
+        self.api.start(self.id)
+        self.pid = int((self.api.inspect_container(self.id).get("State") or {}).get("Pid") or 0)
+
+    def send(self, request: dict[str, Any]) -> None:
+        raw = getattr(self._socket, "_sock", self._socket)
+        with self._write_lock:
+            raw.sendall((json.dumps(request) + "\n").encode())
+
+    def serve(self, on_answer: Answer, on_end: Ended) -> None:
+        """Read answers until the agent's output ends, then say why it ended (run in a thread)."""
+        try:
+            for line in _lines(frames_iter(self._socket, tty=False), self.stderr):
+                try:
+                    answer = json.loads(line)
+                except ValueError:
+                    continue  # not a protocol line
+                if isinstance(answer, dict):
+                    on_answer(answer)
+        except OSError:
+            pass  # the container was removed under us: said below
+        reason, unusable = self.exit_reason()
+        on_end(reason, unusable)
+
+    def exit_reason(self) -> tuple[str, bool]:
+        """Why the agent stopped answering, and whether the image itself is to blame."""
+        try:
+            state = self.api.inspect_container(self.id).get("State") or {}
+        except docker.errors.DockerException:
+            return "the probe was removed", False
+        if state.get("OOMKilled"):
+            return "the probe ran out of memory and was killed", False
+        code = state.get("ExitCode")
+        if code == EXIT_OLD_PYTHON:
+            return (self.stderr[-1:] or ["python3 is older than 3.10"])[0], True
+        if state.get("Running"):
+            return "the probe stopped answering", False
+        if code == 137:
+            return "the probe was killed", False
+        last = self.stderr[-1:] or [f"exit code {code}"]
+        return f"the probe stopped: {last[0]}", False

@@ -1,0 +1,328 @@
+"""The probes of one run: which probe observes each placement, started once, fed by line.
+
+Two modes (`--probe-mode`, see SECURITY.md):
+
+- **shared** (default): one probe in the engine host's pid namespace with CAP_SYS_ADMIN and
+  CAP_SYS_PTRACE (and nothing else) enters every container's netns itself. Each network
+  that must be seen as a fresh peer sees it gets a sleeping *anchor* container, whose
+  netns the shared probe enters too. A run of any size costs one probe start plus one per
+  network, all at once.
+- **isolated**: one unprivileged probe per placement (a network, or `container:X`).
+  Chosen by the user, or by ddiag when the engine refuses the shared probe its namespaces
+  (rootless engines, user-namespace remapping).
+
+Every dispatched task ends in exactly one event, an answer or a failure, so the runner
+can always tell when it has everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import docker
+import docker.errors
+
+from diag.bundle import BOOTSTRAP, agent_environment
+from diag.errors import DiagError
+from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
+from diag.resident import ANCHOR_COMMAND, Resident
+from diag.tasks import Placement, Planned, Task
+
+ProbeMode = Literal["shared", "isolated"]
+DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
+NETNS_DENIED = "cannot enter its network namespace"
+MAX_PARALLEL_STARTS = 8
+SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
+
+
+class ProbeUnavailable(Exception):
+    """A probe could not be created or started; what it was to observe is inconclusive."""
+
+
+@dataclass(frozen=True)
+class Answered:
+    placement: Placement
+    task: Task
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unobservable:
+    placement: Placement
+    task: Task
+    reason: str
+
+
+@dataclass(frozen=True)
+class Fatal:
+    error: DiagError
+
+
+Event = Answered | Unobservable | Fatal
+Sink = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Which resident observes a placement, and from which netns (pid 0: its own)."""
+
+    resident_key: str
+    pid: int = 0
+    container: str = ""
+
+
+class ProbeSession:
+    """Starts residents on first use and removes every one of them in `close()`."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        timeout: float,
+        pids: Mapping[str, int],
+        mode: ProbeMode = "shared",
+        memory: str = DEFAULT_MEMORY,
+    ) -> None:
+        self.api = client.api
+        self.image = image
+        self.timeout = timeout
+        self.pids = pids
+        self.mode: ProbeMode = mode
+        self.memory = memory
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started = 0
+        self.memory_peak: int | None = None
+        self._lock = threading.Lock()
+        self._residents: dict[str, Future[Resident]] = {}
+        self._created: set[str] = set()
+        self._pending: dict[int, tuple[Planned, Sink]] = {}
+        self._by_resident: dict[str, set[int]] = {}
+        self._next_key = 0
+        self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS)
+        self.fallback_reason = ""  # why the shared probe was refused, if it was
+
+    # --- routing ---------------------------------------------------------------------
+
+    def _residents_for(self, placement: Placement) -> list[str]:
+        if self.mode == "isolated":
+            return [f"{placement.kind}:{placement.ref}"]
+        return ["shared"] + ([f"anchor:{placement.ref}"] if placement.kind == "network" else [])
+
+    def _route(self, placement: Placement) -> Route:
+        if self.mode == "isolated":
+            return Route(f"{placement.kind}:{placement.ref}")
+        if placement.kind == "netns":
+            return Route("shared", self.pids.get(placement.ref, 0), placement.ref)
+        anchor = self._resident(f"anchor:{placement.ref}", placement).result()
+        return Route("shared", anchor.pid, anchor.id)
+
+    # --- residents -------------------------------------------------------------------
+
+    def _resident(self, key: str, placement: Placement) -> Future[Resident]:
+        with self._lock:
+            if key not in self._residents:
+                self._residents[key] = self._pool.submit(self._start, key, placement)
+            return self._residents[key]
+
+    def _host_config(self, key: str, placement: Placement) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "read_only": True,
+            "tmpfs": {"/tmp": "size=8m,mode=1777"},
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            **PROBE_LIMITS,
+            "mem_limit": self.memory,
+        }
+        if key == "shared":
+            config.update(network_mode="none", pid_mode="host", cap_add=SHARED_CAPS)
+        elif placement.kind == "network":
+            config.update(network_mode=placement.ref)
+        else:
+            config.update(network_mode=f"container:{placement.ref}")
+        return config
+
+    def _start(self, key: str, placement: Placement) -> Resident:
+        where = "the shared probe" if key == "shared" else placement.describe()
+        agent = not key.startswith("anchor:")
+        try:
+            created = self.api.create_container(
+                self.image,
+                command=["python3", "-c", BOOTSTRAP] if agent else ANCHOR_COMMAND,
+                name=f"ddiag-probe-{self.run_id}-{key.replace(':', '-')[:40]}",
+                environment={
+                    "PYTHONDONTWRITEBYTECODE": "1",
+                    **(agent_environment() if agent else {}),
+                },
+                labels=probe_labels(self.run_id),
+                stdin_open=agent,
+                host_config=self.api.create_host_config(**self._host_config(key, placement)),
+            )
+        except docker.errors.APIError as exc:
+            raise ProbeUnavailable(f"probe not created {where}: {exc.explanation}") from None
+        with self._lock:
+            self._created.add(created["Id"])
+        resident = Resident(self.api, created["Id"], where)
+        try:
+            if agent:
+                resident.attach()
+            resident.start()
+        except docker.errors.APIError as exc:
+            explanation = str(exc.explanation or exc)
+            if "executable file not found" in explanation or "no such file" in explanation:
+                raise DiagError(self.unusable("it has no python3 on PATH")) from None
+            raise ProbeUnavailable(f"probe not started {where}: {explanation}") from None
+        with self._lock:
+            self.started += 1
+        if agent:
+            threading.Thread(
+                target=resident.serve,
+                args=(self._on_answer, lambda why, bad: self._on_end(key, why, bad)),
+                daemon=True,
+            ).start()
+        return resident
+
+    def unusable(self, why: str) -> str:
+        return (
+            f"The probe image {self.image} is unusable: {why}. ddiag needs an image with "
+            "python3 >= 3.10 on PATH (nothing else); pass one with --probe-image or "
+            "DDIAG_PROBE_IMAGE, e.g. python:3.12-slim or nicolaka/netshoot."
+        )
+
+    # --- dispatch and answers ----------------------------------------------------------
+
+    def dispatch(self, planned: list[Planned], sink: Sink) -> None:
+        """Observe `planned` in the background; each task ends in one event sent to `sink`."""
+        threading.Thread(target=self._dispatch, args=(planned, sink), daemon=True).start()
+
+    def _dispatch(self, planned: list[Planned], sink: Sink) -> None:
+        placements = list(dict.fromkeys(placement for placement, _ in planned))
+        starting = [  # every probe this wave needs, started at once
+            self._resident(key, placement)
+            for placement in placements
+            for key in self._residents_for(placement)
+        ]
+        wait(starting)
+        routes: dict[Placement, Route | str] = {}
+        for placement in placements:
+            try:
+                routes[placement] = self._route(placement)
+            except ProbeUnavailable as exc:
+                routes[placement] = str(exc)
+            except DiagError as exc:
+                sink(Fatal(exc))
+                return
+        by_resident: dict[str, list[tuple[Route, Planned]]] = {}
+        for pair in planned:
+            route = routes[pair[0]]
+            if isinstance(route, str):
+                sink(Unobservable(pair[0], pair[1], route))
+            else:
+                by_resident.setdefault(route.resident_key, []).append((route, pair))
+        for key, batch in by_resident.items():
+            self._send(key, self._resident(key, batch[0][1][0]), batch, sink)
+
+    def _send(
+        self, key: str, future: Future[Resident], batch: list[tuple[Route, Planned]], sink: Sink
+    ) -> None:
+        try:
+            resident = future.result()
+        except DiagError as exc:
+            sink(Fatal(exc))
+            return
+        except ProbeUnavailable as exc:
+            if key == "shared" and self.mode == "shared":
+                self._fall_back(str(exc), [pair for _, pair in batch], sink)
+                return
+            for _, (placement, task) in batch:
+                sink(Unobservable(placement, task, str(exc)))
+            return
+        tasks = []
+        with self._lock:
+            for route, pair in batch:
+                self._next_key += 1
+                self._pending[self._next_key] = (pair, sink)
+                self._by_resident.setdefault(key, set()).add(self._next_key)
+                tasks.append(
+                    {"k": self._next_key, "pid": route.pid, "container": route.container}
+                    | pair[1].to_wire()
+                )
+        try:
+            resident.send({"timeout": self.timeout, "tasks": tasks})
+        except OSError as exc:
+            self._on_end(key, f"the probe cannot be written to: {exc}", False)
+
+    def _fall_back(self, why: str, planned: list[Planned], sink: Sink) -> None:
+        """The engine refused the shared probe: observe with isolated probes instead."""
+        self.mode = "isolated"
+        self.fallback_reason = why
+        self._dispatch(planned, sink)
+
+    def _take(self, key: int) -> tuple[Planned, Sink] | None:
+        with self._lock:
+            found = self._pending.pop(key, None)
+            for keys in self._by_resident.values():
+                keys.discard(key)
+            return found
+
+    def _on_answer(self, answer: dict[str, Any]) -> None:
+        if "done" in answer:
+            peak = answer.get("memory_peak_bytes")
+            if isinstance(peak, int):
+                with self._lock:
+                    self.memory_peak = max(self.memory_peak or 0, peak)
+            return
+        key = answer.get("k")
+        found = self._take(key) if isinstance(key, int) else None
+        if found is None:
+            return
+        (placement, task), sink = found
+        if "fail" in answer:
+            reason = str(answer["fail"])
+            if reason.startswith(NETNS_DENIED) and self.mode == "shared":
+                self._fall_back(reason, [(placement, task)], sink)
+                return
+            sink(Unobservable(placement, task, f"{placement.describe()}: {reason}"))
+        else:
+            result = answer.get("r")
+            sink(Answered(placement, task, result if isinstance(result, dict) else {}))
+
+    def _on_end(self, key: str, reason: str, unusable: bool) -> None:
+        with self._lock:
+            keys = sorted(self._by_resident.pop(key, set()))
+        for number in keys:
+            found = self._take(number)
+            if found is None:
+                continue
+            (placement, task), sink = found
+            if unusable:
+                sink(Fatal(DiagError(self.unusable(reason))))
+            else:
+                sink(Unobservable(placement, task, f"{placement.describe()}: {reason}"))
+
+    # --- the end -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Remove every probe of this run, including one created but not yet recorded."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            known = set(self._created)
+        try:
+            labelled = self.api.containers(
+                all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
+            )
+            known |= {summary["Id"] for summary in labelled}
+        except docker.errors.DockerException:
+            pass
+        with ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS) as removing:
+            removing.map(self._remove, known)
+
+    def _remove(self, probe_id: str) -> None:
+        # gone already, or the engine is: then the next run's reaper takes it
+        with contextlib.suppress(docker.errors.DockerException):
+            self.api.remove_container(probe_id, v=True, force=True)
