@@ -24,13 +24,35 @@ def _matches(expected: dict, finding: dict) -> bool:
     )
 
 
+# Isolated probes (one unprivileged probe per place) must find exactly what the shared probe
+# finds: these fixtures cover netns reads (listening sockets, resolv.conf, /etc/hosts), DNS
+# through the embedded server and a custom one, peers' connects, and timeouts.
+ISOLATED_TOO = [
+    "shop",
+    "custom-resolver-unreachable",
+    "extra-hosts-override",
+    "filtered-port",
+    "localhost-in-container",
+]
+
+
 @pytest.mark.parametrize("name", fixture_names())
 def test_fixture(name: str) -> None:
+    _diagnose_fixture(name, "shared")
+
+
+@pytest.mark.parametrize("name", ISOLATED_TOO)
+def test_fixture_with_isolated_probes(name: str) -> None:
+    _diagnose_fixture(name, "isolated")
+
+
+def _diagnose_fixture(name: str, mode: str) -> None:
     with running(name) as stack:
         expect = stack.expect
-        result = ddiag(*stack.command(), "--format", "json")
+        result = ddiag(*stack.command(), "--format", "json", "--probe-mode", mode)
         assert "Traceback" not in result.stderr, result.stderr
         report = json.loads(result.stdout)
+        assert report["run"]["probe_mode"] == mode
         ours = stack.names()
         findings = [f for f in report["findings"] if set(f["subjects"]) & ours]
         missing = [e for e in expect["findings"] if not any(_matches(e, f) for f in findings)]

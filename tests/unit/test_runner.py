@@ -1,0 +1,118 @@
+"""The runner's stream of observations, against a session that answers from recordings.
+
+What the design promises and these tests hold it to: the next round's observations are
+asked for while the previous round's slow ones (timeouts) are still under way, so a run
+costs about one timeout; a deadline ends a run that would not finish, and says what it cut
+short; a fatal probe error ends the run as an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from checks.registry import all_checks
+from diag.context import CheckContext
+from diag.errors import DiagError
+from diag.runner import observe
+from diag.session import Answered, Fatal, Sink, Unobservable
+from diag.tasks import Observations, Planned
+
+from .recorded import recorded_observations
+
+SLOW_S = 0.6
+
+
+class RecordedSession:
+    """Answers every task from recorded observations: `slow` kinds after SLOW_S, tasks that
+    were never recorded as unobservable, and `silent` kinds never at all."""
+
+    def __init__(self, slow: set[str] = frozenset(), silent: set[str] = frozenset()) -> None:
+        self.recorded = recorded_observations().results
+        self.slow = slow
+        self.silent = silent
+        self.started = time.monotonic()
+        self.dispatches: list[tuple[float, list[Planned]]] = []
+
+    def dispatch(self, planned: list[Planned], sink: Sink) -> None:
+        self.dispatches.append((time.monotonic() - self.started, planned))
+        for placement, task in planned:
+            if task.kind in self.silent:
+                continue
+            result = self.recorded.get((placement, task))
+            event = (
+                Answered(placement, task, result)
+                if result is not None
+                else Unobservable(placement, task, "not recorded")
+            )
+            delay = SLOW_S if task.kind in self.slow else 0.0
+            threading.Timer(delay, sink, args=(event,)).start()
+
+
+def _observe(ctx: CheckContext, session: RecordedSession, deadline_s: float = 30) -> list:
+    return observe(
+        ctx,
+        all_checks(),
+        session,
+        lambda _: None,
+        time.monotonic() + deadline_s,  # type: ignore[arg-type]
+    )
+
+
+def test_later_rounds_start_while_slow_observations_are_under_way(
+    topology141, make_ctx: Callable[..., CheckContext]
+) -> None:
+    # No EXPOSE anywhere: the ports to connect to are known only from the listening sockets,
+    # so the connects are a second round, planned from the first round's answers.
+    unexposed = dataclasses.replace(
+        topology141,
+        containers=tuple(
+            dataclasses.replace(c, exposed=(), published=()) for c in topology141.containers
+        ),
+    )
+    ctx = make_ctx(unexposed, observations=Observations())
+    session = RecordedSession(slow={"reach", "resolve"})
+    started = time.monotonic()
+    assert _observe(ctx, session) == []
+    elapsed = time.monotonic() - started
+    assert len(session.dispatches) >= 2, "the recorded stack needs a second round"
+    second_round_at = session.dispatches[1][0]
+    assert second_round_at < SLOW_S, "round 2 waited for round 1's slow observations"
+    assert elapsed < 2 * SLOW_S, "two slow observations in a row: the rounds were serial"
+
+
+def test_the_stream_observes_what_rounds_observed(
+    topology141, make_ctx: Callable[..., CheckContext]
+) -> None:
+    """Same answers, same findings: streaming changes when things are asked, not what."""
+    streamed = make_ctx(topology141, observations=Observations())
+    _observe(streamed, RecordedSession(slow={"connect"}))
+    recorded = make_ctx(topology141, observations=recorded_observations())
+    assert streamed.observations.results.keys() <= recorded.observations.results.keys()
+    for check in all_checks():
+        assert list(check.evaluate(streamed)) == list(check.evaluate(recorded)), check.id
+
+
+def test_a_deadline_ends_the_run_and_says_what_it_cut_short(
+    topology141, make_ctx: Callable[..., CheckContext]
+) -> None:
+    ctx = make_ctx(topology141, observations=Observations())
+    started = time.monotonic()
+    cut_short = _observe(ctx, RecordedSession(silent={"connect"}), deadline_s=0.3)
+    assert time.monotonic() - started < 1.5
+    assert cut_short and {task.kind for _, task in cut_short} == {"connect"}
+
+
+def test_a_fatal_probe_error_ends_the_run(
+    topology141, make_ctx: Callable[..., CheckContext]
+) -> None:
+    class Unusable(RecordedSession):
+        def dispatch(self, planned: list[Planned], sink: Sink) -> None:
+            sink(Fatal(DiagError("The probe image x is unusable")))
+
+    with pytest.raises(DiagError, match="unusable"):
+        _observe(make_ctx(topology141, observations=Observations()), Unusable())
