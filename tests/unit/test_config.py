@@ -111,11 +111,23 @@ def test_invalid_toml_names_the_file(tmp_path) -> None:
         ({"severity": {"port": "fatal"}}, r"`severity\.port` in f\.toml takes one of"),
         ({"severity": "port=info"}, "`severity` in f.toml maps"),
         ({"probe-image": ""}, "takes an image name"),
+        ({"probe-mode": "fast"}, "`probe-mode` in f.toml takes one of shared, isolated"),
+        ({"deadline": 0.5}, "`deadline` in f.toml must be at least 1 s"),
+        ({"deadline": True}, "`deadline` in f.toml takes seconds"),
     ],
 )
 def test_bad_settings_are_errors_naming_key_and_file(raw, message) -> None:
     with pytest.raises(DiagError, match=message):
         parse_layer(raw, "f.toml")
+
+
+def test_probe_mode_and_deadline_layer_like_the_rest() -> None:
+    settings = merge(
+        parse_layer({"probe-mode": "isolated", "deadline": 30}, "f.toml"),
+        command_line_layer(deadline=45.0),
+    )
+    assert (settings.probe_mode, settings.deadline) == ("isolated", 45.0)
+    assert (merge().probe_mode, merge().deadline) == ("shared", 120.0)
 
 
 def test_x_ddiag_leaves_expect_to_its_owner_but_rejects_other_unknown_keys() -> None:
