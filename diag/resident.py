@@ -19,12 +19,16 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from diag.agent.__main__ import EXIT_OLD_PYTHON
 
 ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
 STDERR_TAIL = 5
+# What a call to an engine that went away raises: docker-py wraps HTTP errors, not the
+# transport's (a refused or reset connection surfaces as requests' or the socket's own).
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 Answer = Callable[[dict[str, Any]], None]
 Ended = Callable[[str, bool], None]  # (reason, unusable image)
@@ -92,8 +96,8 @@ class Resident:
         """Why the agent stopped answering, and whether the image itself is to blame."""
         try:
             state = self.api.inspect_container(self.id).get("State") or {}
-        except docker.errors.DockerException:
-            return "the probe was removed", False
+        except ENGINE_ERRORS:
+            return "the probe was removed, or the engine stopped answering", False
         if state.get("OOMKilled"):
             return "the probe ran out of memory and was killed", False
         code = state.get("ExitCode")

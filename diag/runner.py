@@ -24,9 +24,11 @@ from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
 from diag.config import apply_severity
 from diag.context import CheckContext, Target
+from diag.errors import DiagError
 from diag.findings import Finding, Severity
 from diag.redact import Redactor, secret_values
 from diag.report.model import EdgeOutcome, Inconclusive, Report
+from diag.resident import ENGINE_ERRORS
 from diag.session import Answered, Event, Fatal, ProbeMode, ProbeSession
 from diag.tasks import Observations, Planned
 from diag.topology import Topology
@@ -152,6 +154,14 @@ def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
     ]
 
 
+def _engine_answers(client: docker.DockerClient) -> bool:
+    try:
+        client.ping()
+    except ENGINE_ERRORS:
+        return False
+    return True
+
+
 def diagnose(
     client: docker.DockerClient,
     topology: Topology,
@@ -172,6 +182,12 @@ def diagnose(
         cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     finally:
         session.close()
+    if ctx.observations.failures and not _engine_answers(client):
+        raise DiagError(
+            "The Docker engine stopped answering during the run, so what ddiag observed is "
+            "incomplete. Check that the engine is up (`docker info`), then run ddiag again; "
+            "`ddiag cleanup` removes any probe this run could not remove."
+        )
     findings: list[Finding] = apply_severity(  # severity overrides (diag.config), once for all
         (finding for check in checks for finding in check.evaluate(ctx)), options.severity
     )

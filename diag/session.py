@@ -31,7 +31,7 @@ import docker.errors
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.resident import ANCHOR_COMMAND, Resident
+from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, Resident
 from diag.tasks import Placement, Planned, Task
 
 ProbeMode = Literal["shared", "isolated"]
@@ -165,6 +165,8 @@ class ProbeSession:
             )
         except docker.errors.APIError as exc:
             raise ProbeUnavailable(f"probe not created {where}: {exc.explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise ProbeUnavailable(f"probe not created {where}: the engine: {exc}") from None
         with self._lock:
             self._created.add(created["Id"])
         resident = Resident(self.api, created["Id"], where)
@@ -177,6 +179,8 @@ class ProbeSession:
             if "executable file not found" in explanation or "no such file" in explanation:
                 raise DiagError(self.unusable("it has no python3 on PATH")) from None
             raise ProbeUnavailable(f"probe not started {where}: {explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise ProbeUnavailable(f"probe not started {where}: the engine: {exc}") from None
         with self._lock:
             self.started += 1
         if agent:
@@ -198,7 +202,16 @@ class ProbeSession:
 
     def dispatch(self, planned: list[Planned], sink: Sink) -> None:
         """Observe `planned` in the background; each task ends in one event sent to `sink`."""
-        threading.Thread(target=self._dispatch, args=(planned, sink), daemon=True).start()
+        threading.Thread(target=self._dispatch_safely, args=(planned, sink), daemon=True).start()
+
+    def _dispatch_safely(self, planned: list[Planned], sink: Sink) -> None:
+        """Whatever goes wrong while dispatching, no task is left without an event (the run
+        would otherwise wait for its deadline); an answer that still comes is kept too."""
+        try:
+            self._dispatch(planned, sink)
+        except Exception as exc:  # the engine went away, or a bug: a gap, not a hang
+            for placement, task in planned:
+                sink(Unobservable(placement, task, f"{placement.describe()}: {exc}"))
 
     def _dispatch(self, planned: list[Planned], sink: Sink) -> None:
         placements = list(dict.fromkeys(placement for placement, _ in planned))
@@ -317,12 +330,12 @@ class ProbeSession:
                 all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
             )
             known |= {summary["Id"] for summary in labelled}
-        except docker.errors.DockerException:
+        except ENGINE_ERRORS:
             pass
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS) as removing:
             removing.map(self._remove, known)
 
     def _remove(self, probe_id: str) -> None:
         # gone already, or the engine is: then the next run's reaper takes it
-        with contextlib.suppress(docker.errors.DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):
             self.api.remove_container(probe_id, v=True, force=True)
