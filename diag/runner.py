@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 import docker
 
 from checks import _matrix as matrix
+from checks import _netview as netview
 from checks._edges import netns_owner, verdicts
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
@@ -70,7 +71,7 @@ def observe(
     deadline: float,
 ) -> list[Planned]:
     """Observe until nothing is missing; returns what the deadline (monotonic) cut short."""
-    planners = [check.plan for check in checks] + [matrix.plan]
+    planners = [check.plan for check in checks] + [matrix.plan, netview.plan]
     events: queue.Queue[Event] = queue.Queue()
     in_flight: set[Planned] = set()
     waves = 0
@@ -202,6 +203,7 @@ def diagnose(
         listening=_listening_view(ctx),
         edges=_edge_outcomes(ctx),
         matrix=matrix.cells(ctx) if target.matrix else None,
+        netns=netview.view(ctx),
         probes_started=session.started,
         probe_memory_peak=session.memory_peak,
         probe_mode=session.mode,

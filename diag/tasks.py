@@ -31,7 +31,7 @@ class Placement:
 class Task:
     """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
 
-    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts", "reach"]
+    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts", "reach", "interfaces"]
     target: str = ""
     port: int = 0
     rdtype: str = ""
@@ -72,6 +72,7 @@ def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) ->
 LISTENING = Task("listening")
 RESOLV_CONF = Task("resolv_conf")
 HOSTS = Task("hosts")
+INTERFACES = Task("interfaces")
 
 Planned = tuple[Placement, Task]
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from . import netif
 from .hostsfile import parse_hosts
 from .procnet import listening_sockets
 from .resolvconf import parse_resolv_conf
@@ -78,6 +79,10 @@ def listening(task: Result, timeout: float, view: View = OWN) -> Result:
         except OSError:
             continue  # a kernel without IPv6 has no tcp6 file
     return {"status": "ok", "sockets": sockets}
+
+
+def interfaces(task: Result, timeout: float, view: View = OWN) -> Result:
+    return netif.interfaces(view.read_proc, view.socket)
 
 
 def _allowed(ip: str, networks: list[str]) -> bool:
@@ -184,6 +189,7 @@ Handler = Callable[[Result, float, View], "Result | Awaitable[Result]"]
 KINDS: dict[str, Handler] = {
     "connect": connect,
     "hosts": hosts,
+    "interfaces": interfaces,
     "listening": listening,
     "reach": reach,
     "resolv_conf": resolv_conf,

@@ -1,7 +1,8 @@
 """`ddiag diff` output: a Rich table, JSON, or Markdown of new, resolved and unchanged findings.
 
 As in the report formats, text that comes from a run (summaries, names) is rendered as
-text: never Rich markup, and escaped in Markdown.
+text: never Rich markup, without escape sequences or control characters, and escaped in
+Markdown.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.text import Text
 from diag.report.diff import FindingDoc, FindingsDiff, severity_counts
 from diag.report.options import RenderOptions
 from diag.report.rich_format import text_console
+from diag.report.text import clean
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -63,12 +65,12 @@ def render_rich(result: FindingsDiff, options: RenderOptions) -> str:
             table.add_row(
                 Text(heading, style=style),
                 Text(finding["severity"], style=SEVERITY_STYLE[finding["severity"]]),
-                Text(finding["check"], style="bold"),
-                Text("\n".join(finding["subjects"])),
-                Text(finding["summary"]),
+                Text(clean(finding["check"]), style="bold"),
+                Text(clean("\n".join(finding["subjects"]))),
+                Text(clean(finding["summary"])),
             )
-    console.print(Text.assemble(("before: ", "dim"), result.before.describe()))
-    console.print(Text.assemble(("after:  ", "dim"), result.after.describe()))
+    console.print(Text.assemble(("before: ", "dim"), clean(result.before.describe())))
+    console.print(Text.assemble(("after:  ", "dim"), clean(result.after.describe())))
     console.print(table)
     console.print(Text(headline(result), style="bold red" if result.new else "bold green"))
     return buffer.getvalue()
@@ -88,9 +90,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~])")
 
 def _md(text: str) -> str:
     """Plain text, safe in a Markdown table cell: no formatting, links, HTML or cell breaks."""
-    return (
-        _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")).replace("\r", "").replace("\n", "<br>")
-    )
+    text = clean(text).replace("&", "&amp;")
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", "<br>")
 
 
 def _md_code(text: str) -> str:

@@ -60,6 +60,7 @@ class Report:
     deadline_reached: bool = False
     redactor: Redactor = field(default_factory=Redactor)
     matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
+    netns: list[dict[str, Any]] = field(default_factory=list)  # checks._netview.view
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
@@ -121,7 +122,10 @@ class Report:
                 "probe_memory_peak_bytes": self.probe_memory_peak,
                 "deadline_reached": self.deadline_reached,
             },
-            "topology": {"networks": [self._network(n) for n in self.target.networks]},
+            "topology": {
+                "networks": [self._network(n) for n in self.target.networks],
+                "netns": self.netns,
+            },
             "edges": [
                 {
                     "source": e.source,

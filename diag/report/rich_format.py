@@ -3,7 +3,9 @@
 Findings grouped by severity (each with evidence and fix), what could not be checked, a
 topology tree (network -> containers with IPs, DNS names, ports), and a one-line summary.
 Every piece of text that comes from the engine or a probe is added as `Text`, never as
-markup, so a container name or log line cannot restyle or fake the report.
+markup, so a container name or log line cannot restyle or fake the report; and the whole
+document is passed through `clean_all()` first, so no escape sequence or control character
+from it reaches the terminal (Rich writes a `Text`'s characters as they are, ESC included).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.tree import Tree
 
 from diag.report.model import SEVERITY_ORDER, ReportDoc
 from diag.report.options import RenderOptions
+from diag.report.text import clean_all
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -88,6 +91,37 @@ def _topology_tree(doc: ReportDoc) -> Tree:
             branch.add(Text("no containers", style="dim"))
         for member in network["members"]:
             branch.add(_member_label(member))
+    return tree
+
+
+MAX_NETNS_SHOWN = 30  # a 200-container run lists them all in JSON, not on a terminal
+
+
+def _netns_tree(doc: ReportDoc) -> Tree | None:
+    """`ip -br addr` and `ip route` of each container's netns, loopback left out."""
+    spaces = doc["topology"].get("netns") or []
+    if not spaces:
+        return None
+    tree = Tree(Text("Interfaces and routes", style="bold"))
+    for space in spaces[:MAX_NETNS_SHOWN]:
+        service = f" ({space['service']})" if space["service"] else ""
+        branch = tree.add(Text(f"{space['container']}{service}", style="bold"))
+        for interface in space["interfaces"]:
+            if interface["name"] == "lo":
+                continue
+            state = ("UP", "green") if interface["up"] else ("DOWN", "red")
+            branch.add(
+                Text.assemble(
+                    f"{interface['name']}  ",
+                    state,
+                    f"  {' '.join(interface['addresses']) or '-'}  mtu {interface['mtu']}",
+                )
+            )
+        for route in space["routes"]:
+            via = f" via {route['via']}" if route.get("via") else ""
+            branch.add(Text(f"{route['dst']}{via} dev {route['dev']}", style="dim"))
+    if len(spaces) > MAX_NETNS_SHOWN:
+        tree.add(Text(f"… and {len(spaces) - MAX_NETNS_SHOWN} more (--format json has all)"))
     return tree
 
 
@@ -183,6 +217,7 @@ def text_console(buffer: io.StringIO, options: RenderOptions) -> Console:
 
 
 def render(doc: ReportDoc, options: RenderOptions) -> str:
+    doc = clean_all(doc)
     buffer = io.StringIO()
     console = text_console(buffer, options)
     for severity in SEVERITY_ORDER:
@@ -203,5 +238,8 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
     if matrix is not None:
         console.print(matrix)
     console.print(_topology_tree(doc))
+    netns = _netns_tree(doc)
+    if netns is not None:
+        console.print(netns)
     console.print(summary_line(doc))
     return buffer.getvalue()

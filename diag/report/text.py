@@ -9,6 +9,7 @@ keeps tabs and newlines; each format then escapes what is special to it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # ANSI/VT sequences (CSI, OSC, other ESC-introduced), then C0/C1 controls but tab and
 # newline, bidi embeddings/overrides/isolates, lone surrogates and XML's non-characters.
@@ -28,3 +29,15 @@ def clean(value: object) -> str:
 def one_line(value: object) -> str:
     """`clean()`, with every run of whitespace (newlines included) made one space."""
     return " ".join(clean(value).split())
+
+
+def clean_all(value: Any) -> Any:
+    """A JSON-like value (dicts, lists, strings, numbers) with `clean()` applied to every
+    string in it, dictionary keys included; other values are returned as they are."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean_all(key): clean_all(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_all(item) for item in value]
+    return value

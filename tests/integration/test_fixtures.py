@@ -61,7 +61,20 @@ def _diagnose_fixture(name: str, mode: str) -> None:
         assert not unexpected, f"unexpected findings: {json.dumps(unexpected, indent=1)}"
         assert result.returncode == expect["exit_code"], result.stderr
         assert report["inconclusive"] == [], report["inconclusive"]
+        _assert_netns_view_agrees_with_the_engine(report)
         for secret in expect.get("secrets", []):
             rich = ddiag(*stack.command(), "--format", "rich")
             assert secret not in result.stdout + result.stderr
             assert secret not in rich.stdout + rich.stderr
+
+
+def _assert_netns_view_agrees_with_the_engine(report: dict) -> None:
+    """The interfaces read in each netns hold the address the engine gave that endpoint."""
+    seen = {
+        space["container"]: {a.split("/")[0] for i in space["interfaces"] for a in i["addresses"]}
+        for space in report["topology"]["netns"]
+    }
+    for network in report["topology"]["networks"]:
+        for member in network["members"]:
+            if member["ip"] and member["container"] in seen:
+                assert member["ip"] in seen[member["container"]], (member, seen)

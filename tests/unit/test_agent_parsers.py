@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from diag.agent.netif import interface_names, ipv4_routes, ipv6_addresses
 from diag.agent.procnet import decode_address, listening_sockets
 from diag.agent.resolvconf import parse_resolv_conf
 from diag.agent.tasks import connect, run_task
@@ -278,3 +279,45 @@ def test_run_task_dispatches_and_never_raises() -> None:
     broken = asyncio.run(run_task({"kind": "connect", "target": "127.0.0.1"}, 1.0))  # no port
     assert broken["status"] == "error"
     assert broken["detail"].startswith("KeyError")
+
+
+# --- interfaces and routes (ip -br addr, ip route) ----------------------------------------
+
+PROC_NET_DEV = """Inter-|   Receive                            |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs
+    lo:       0       0    0    0    0     0          0         0        0       0    0
+  eth0:    1758      19    0    0    0     0          0         0      656       8    0
+"""
+PROC_NET_ROUTE = """\
+Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT
+eth0 00000000 01D50A0A 0003 0 0 0 00000000 0 0 0
+eth0 0000D50A 00000000 0001 0 0 0 00FFFFFF 0 0 0
+eth1 0000A8C0 00000000 0001 0 0 100 0000FFFF 0 0 0
+"""
+IF_INET6 = """fe800000000000000042acfffe110002 02 40 20 80     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+"""
+
+
+def test_interface_names_from_proc_net_dev() -> None:
+    assert interface_names(PROC_NET_DEV) == ["lo", "eth0"]
+
+
+def test_ipv4_routes_from_proc_net_route() -> None:
+    assert ipv4_routes(PROC_NET_ROUTE.replace("\\\\t", "\\t")) == [
+        {"dst": "default", "dev": "eth0", "via": "10.10.213.1"},
+        {"dst": "10.213.0.0/24", "dev": "eth0"},
+        {"dst": "192.168.0.0/16", "dev": "eth1", "metric": 100},
+    ]
+
+
+def test_ipv6_addresses_from_if_inet6() -> None:
+    assert ipv6_addresses(IF_INET6) == {"eth0": ["fe80::42:acff:fe11:2/64"], "lo": ["::1/128"]}
+
+
+def test_interfaces_of_this_netns_include_loopback() -> None:
+    """The real ioctl path, in the test runner's own namespace."""
+    result = asyncio.run(run_task({"kind": "interfaces"}, 1.0))
+    assert result["status"] == "ok"
+    loopback = next(i for i in result["interfaces"] if i["name"] == "lo")
+    assert loopback["up"] and "127.0.0.1/8" in loopback["addresses"]

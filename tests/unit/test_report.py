@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timezone
@@ -187,6 +188,27 @@ def test_rich_renders_markup_in_text_literally(color: bool) -> None:
     assert f"answer: {MARKUP}" in out
     assert "[link=http://evil]click[/link]" in out
     assert "Recreate [green]it[/green]" in out
+
+
+ESCAPES = "\x1b[31mRED\x1b[0m \x1b]8;;http://evil/\x1b\\link\x1b]8;;\x1b\\ \x07bell\x9b2J"
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_rich_drops_escape_sequences_of_the_input(color: bool) -> None:
+    """Rich writes a Text's characters as they are: ESC, OSC hyperlinks and C1 controls of
+    the report's text must be removed before it reaches a terminal (found by the hostile
+    fixture on the real engine)."""
+    finding = dataclasses.replace(
+        MARKUP_FINDING,
+        summary=f"health log: {ESCAPES}",
+        evidence={"last_output": ESCAPES, ESCAPES: "key"},
+    )
+    report = _report([finding], inconclusive=[Inconclusive(f"on {ESCAPES}", ESCAPES)])
+    out = rich_format.render(report.to_dict(), RenderOptions(color=color, width=250))
+    assert "\x1b]" not in out and "\x07" not in out and "\x9b" not in out
+    assert "\x1b" not in ANSI.sub("", out)
+    assert "\x1b[31mRED" not in out
+    assert "health log: RED link bell2J" in out
 
 
 def test_rich_plain_output_sections() -> None:

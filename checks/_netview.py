@@ -1,0 +1,43 @@
+"""The interfaces-and-routes view: what `ip -br addr` and `ip route` show in each netns.
+
+Not a check (it yields no findings): the report's picture of where each container's
+packets can go, read in its network namespace by the probe (diag.agent.netif) for every
+running container of the target, once per namespace (containers sharing one, through
+`network_mode: container:X` or `service:X`, are shown under its owner).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks._edges import netns_owner
+from diag.context import CheckContext
+from diag.tasks import INTERFACES, Planned
+from diag.topology import Container
+
+
+def _owners(ctx: CheckContext) -> list[Container]:
+    owners = {netns_owner(ctx, c).id: netns_owner(ctx, c) for c in ctx.target.containers}
+    return sorted((c for c in owners.values() if c.running), key=lambda c: c.name)
+
+
+def plan(ctx: CheckContext) -> list[Planned]:
+    return [(ctx.netns_placement(container), INTERFACES) for container in _owners(ctx)]
+
+
+def view(ctx: CheckContext) -> list[dict[str, Any]]:
+    """One entry per observed namespace: its interfaces (name, up, mtu, addresses) and
+    IPv4 routes (dst, dev, via, metric), as the agent read them."""
+    found = []
+    for container in _owners(ctx):
+        result = ctx.observations.get(ctx.netns_placement(container), INTERFACES)
+        if result and result.get("status") == "ok":
+            found.append(
+                {
+                    "container": container.name,
+                    "service": container.service,
+                    "interfaces": result.get("interfaces") or [],
+                    "routes": result.get("routes") or [],
+                }
+            )
+    return found

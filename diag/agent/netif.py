@@ -1,0 +1,113 @@
+"""Interfaces and IPv4 routes of a network namespace: what `ip -br addr` and `ip route` show.
+
+Read without any tool in the image: interface names from PROC/net/dev, IPv4 address, mask,
+MTU and state by ioctl on a socket made inside the namespace (an ioctl answers for the
+namespace its socket lives in), IPv6 addresses from PROC/net/if_inet6, routes from
+PROC/net/route. ioctl sees one IPv4 address per interface, which is what the engine gives
+a container endpoint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import socket
+import struct
+from collections.abc import Callable
+
+SIOCGIFFLAGS = 0x8913
+SIOCGIFADDR = 0x8915
+SIOCGIFNETMASK = 0x891B
+SIOCGIFMTU = 0x8921
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+ROUTE_GATEWAY = 0x2
+
+
+def interface_names(proc_net_dev: str) -> list[str]:
+    return [line.split(":", 1)[0].strip() for line in proc_net_dev.splitlines()[2:] if ":" in line]
+
+
+def _ioctl(sock: socket.socket, request: int, name: str) -> bytes:
+    return fcntl.ioctl(sock.fileno(), request, struct.pack("256s", name.encode()[:15]))
+
+
+def ipv4_of(sock: socket.socket, name: str) -> dict[str, object]:
+    """State, MTU and IPv4 address/prefix of one interface, asked of the kernel by ioctl."""
+    flags = struct.unpack("H", _ioctl(sock, SIOCGIFFLAGS, name)[16:18])[0]
+    mtu = struct.unpack("i", _ioctl(sock, SIOCGIFMTU, name)[16:20])[0]
+    found: dict[str, object] = {"name": name, "up": bool(flags & IFF_UP), "mtu": mtu}
+    try:
+        address = socket.inet_ntoa(_ioctl(sock, SIOCGIFADDR, name)[20:24])
+        mask = socket.inet_ntoa(_ioctl(sock, SIOCGIFNETMASK, name)[20:24])
+    except OSError:  # EADDRNOTAVAIL: no IPv4 address on it
+        found["addresses"] = []
+        return found
+    prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+    found["addresses"] = [f"{address}/{prefix}"]
+    return found
+
+
+def ipv6_addresses(if_inet6: str) -> dict[str, list[str]]:
+    """PROC/net/if_inet6: `address index prefix scope flags name`, the address as 32 hex."""
+    found: dict[str, list[str]] = {}
+    for line in if_inet6.splitlines():
+        fields = line.split()
+        if len(fields) != 6 or len(fields[0]) != 32:
+            continue
+        try:
+            address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+            prefix = int(fields[2], 16)
+        except ValueError:
+            continue
+        found.setdefault(fields[5], []).append(f"{address}/{prefix}")
+    return found
+
+
+def _hex_ipv4(value: str) -> str:
+    return socket.inet_ntoa(struct.pack("<I", int(value, 16)))
+
+
+def ipv4_routes(proc_net_route: str) -> list[dict[str, object]]:
+    """PROC/net/route: little-endian hex destination, gateway and mask per line."""
+    routes: list[dict[str, object]] = []
+    for line in proc_net_route.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        try:
+            destination, gateway = _hex_ipv4(fields[1]), _hex_ipv4(fields[2])
+            flags, metric = int(fields[3], 16), int(fields[6])
+            prefix = ipaddress.IPv4Network(f"0.0.0.0/{_hex_ipv4(fields[7])}").prefixlen
+        except (ValueError, struct.error):
+            continue
+        route: dict[str, object] = {
+            "dst": "default" if prefix == 0 else f"{destination}/{prefix}",
+            "dev": fields[0],
+        }
+        if flags & ROUTE_GATEWAY:
+            route["via"] = gateway
+        if metric:
+            route["metric"] = metric
+        routes.append(route)
+    return routes
+
+
+def interfaces(
+    read_proc: Callable[[str], str], make_socket: Callable[[int, int], socket.socket]
+) -> dict[str, object]:
+    names = interface_names(read_proc("net/dev"))
+    try:
+        v6 = ipv6_addresses(read_proc("net/if_inet6"))
+    except OSError:
+        v6 = {}  # IPv6 disabled in the kernel
+    found = []
+    with make_socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in sorted(names):
+            try:
+                entry = ipv4_of(sock, name)
+            except OSError:
+                continue  # gone between the two reads
+            entry["addresses"] = [*entry["addresses"], *v6.get(name, [])]  # type: ignore[misc]
+            found.append(entry)
+    return {"status": "ok", "interfaces": found, "routes": ipv4_routes(read_proc("net/route"))}
