@@ -29,6 +29,7 @@ from diag.findings import reaches
 from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
+from diag.report.text import clean
 from diag.runner import RunOptions, diagnose
 from diag.session import DEFAULT_MEMORY
 from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
@@ -133,7 +134,7 @@ QuietOpt = Annotated[
 
 
 def fail(message: str) -> NoReturn:
-    stderr.print(Text(f"ddiag: {message}", style="red"), soft_wrap=True)
+    stderr.print(Text(clean(f"ddiag: {message}"), style="red"), soft_wrap=True)
     raise typer.Exit(EXIT_ERROR)
 
 
@@ -286,14 +287,28 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
             output.write_text(rendered, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write the report to {output}: {exc.strerror}")
-    if doc["run"]["deadline_reached"]:
-        stderr.print(
-            f"ddiag: the run's deadline ({settings.deadline:g} s) came before every "
-            "observation; what is missing is listed as inconclusive",
-            style="yellow",
-        )
+    incomplete = _incompleteness(doc, report.unobserved_places, settings.deadline)
+    if incomplete:  # "could not check" must not pass a CI job as "checked and fine"
+        stderr.print(f"ddiag: {incomplete}", style="yellow", soft_wrap=True)
         raise typer.Exit(_exit_code(doc, fail_on) or EXIT_ERROR)
     raise typer.Exit(_exit_code(doc, fail_on))
+
+
+def _incompleteness(doc: ReportDoc, unobserved_places: int, deadline: float) -> str:
+    """Why the report is incomplete ("" when it is not): the deadline came first, or some
+    places could not be observed at all (probes refused, killed, out of memory)."""
+    if doc["run"]["deadline_reached"]:
+        return (
+            f"the run's deadline ({deadline:g} s) came before every observation; what is "
+            "missing is listed as inconclusive"
+        )
+    if unobserved_places:
+        return (
+            f"{unobserved_places} place(s) could not be observed: their probes were refused, "
+            "killed or out of memory, or the Docker engine went away (see inconclusive in "
+            "the report); the result is incomplete"
+        )
+    return ""
 
 
 def _probe_memory() -> str:
@@ -669,7 +684,7 @@ def diff_command(
     except DiagError as exc:
         fail(str(exc))
     for warning in warnings:
-        stderr.print(Text(f"ddiag: {warning}", style="yellow"), soft_wrap=True)
+        stderr.print(Text(clean(f"ddiag: {warning}"), style="yellow"), soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -31,6 +31,10 @@ SECRET_WORDS = {
 }
 SECRET_SUBSTRINGS = ("password", "passwd", "secret", "token")
 NOT_SECRET = {"pwd", "oldpwd"}  # the shell's working directories
+# The last word says the value is where a secret-holding service lives, not a secret:
+# `AUTH_HOST=auth-svc` names a service (masking it would mask the service's name across
+# the report); credentials inside an `AUTH_URL` are still masked as URL credentials.
+LOCATION_WORDS = {"host", "hostname", "port", "addr", "address", "url", "uri", "endpoint", "server"}
 URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
 AUTH_HEADER = re.compile(
     r"(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
@@ -56,6 +60,8 @@ def is_secret_name(name: str) -> bool:
     if lowered in NOT_SECRET:
         return False
     parts = [part for part in re.split(r"[_\-.\s]+", lowered) if part]
+    if len(parts) > 1 and parts[-1] in LOCATION_WORDS:
+        return False
     pairs = {a + b for a, b in pairwise(parts)}
     return bool(
         SECRET_WORDS & (set(parts) | pairs) or any(word in lowered for word in SECRET_SUBSTRINGS)

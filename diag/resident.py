@@ -26,6 +26,7 @@ from diag.agent.__main__ import EXIT_OLD_PYTHON
 
 ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
 STDERR_TAIL = 5
+OUT_OF_MEMORY = "the probe ran out of memory"
 # What a call to an engine that went away raises: docker-py wraps HTTP errors, not the
 # transport's (a refused or reset connection surfaces as requests' or the socket's own).
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
@@ -99,7 +100,7 @@ class Resident:
         except ENGINE_ERRORS:
             return "the probe was removed, or the engine stopped answering", False
         if state.get("OOMKilled"):
-            return "the probe ran out of memory and was killed", False
+            return f"{OUT_OF_MEMORY} and was killed", False
         code = state.get("ExitCode")
         if code == EXIT_OLD_PYTHON:
             return (self.stderr[-1:] or ["python3 is older than 3.10"])[0], True

@@ -34,7 +34,10 @@ from diag.session import Answered, Event, Fatal, ProbeMode, ProbeSession
 from diag.tasks import Observations, Planned
 from diag.topology import Topology
 
-MAX_WAVES = 12  # planning is monotone; this only bounds a check that keeps asking
+# Answers arrive one by one and each settled batch may plan a few more observations, so a
+# big target makes many small waves; planning is monotone and finite, and the deadline
+# bounds the run, so this only stops a check that would keep asking for ever.
+MAX_WAVES = 1000
 SETTLE_S = 0.05  # answers that arrive together are applied together before planning
 DEFAULT_DEADLINE_S = 120.0
 UNANSWERED = {"timeout", "error"}  # SERVFAIL is an answer: dns.wrong-address judges it
@@ -208,5 +211,6 @@ def diagnose(
         probe_memory_peak=session.memory_peak,
         probe_mode=session.mode,
         deadline_reached=bool(cut_short),
+        unobserved_places=len(ctx.observations.failures),
         redactor=Redactor(secret_values(c.env for c in topology.containers)),
     )

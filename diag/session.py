@@ -31,7 +31,7 @@ import docker.errors
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, Resident
+from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
 from diag.tasks import Placement, Planned, Task
 
 ProbeMode = Literal["shared", "isolated"]
@@ -39,6 +39,16 @@ DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
 NETNS_DENIED = "cannot enter its network namespace"
 MAX_PARALLEL_STARTS = 8
 SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
+
+
+# How an engine says no to a host pid namespace or added capabilities (rootless engines,
+# userns-remap, authorization plugins); other start failures (a memory limit too small
+# to start in) would fail isolated probes just the same, so they are not a reason to switch.
+REFUSAL_HINTS = ("not permitted", "permission", "namespace", "capabilit", "privilege", "userns")
+
+
+def _refused(message: str) -> bool:
+    return any(hint in message.lower() for hint in REFUSAL_HINTS)
 
 
 class ProbeUnavailable(Exception):
@@ -178,6 +188,8 @@ class ProbeSession:
             explanation = str(exc.explanation or exc)
             if "executable file not found" in explanation or "no such file" in explanation:
                 raise DiagError(self.unusable("it has no python3 on PATH")) from None
+            if resident.exit_reason()[0].startswith(OUT_OF_MEMORY) or self.memory != DEFAULT_MEMORY:
+                explanation += f" (its memory limit, DDIAG_PROBE_MEMORY, is {self.memory})"
             raise ProbeUnavailable(f"probe not started {where}: {explanation}") from None
         except ENGINE_ERRORS as exc:
             raise ProbeUnavailable(f"probe not started {where}: the engine: {exc}") from None
@@ -211,7 +223,7 @@ class ProbeSession:
             self._dispatch(planned, sink)
         except Exception as exc:  # the engine went away, or a bug: a gap, not a hang
             for placement, task in planned:
-                sink(Unobservable(placement, task, f"{placement.describe()}: {exc}"))
+                sink(Unobservable(placement, task, str(exc)))
 
     def _dispatch(self, planned: list[Planned], sink: Sink) -> None:
         placements = list(dict.fromkeys(placement for placement, _ in planned))
@@ -249,7 +261,7 @@ class ProbeSession:
             sink(Fatal(exc))
             return
         except ProbeUnavailable as exc:
-            if key == "shared" and self.mode == "shared":
+            if key == "shared" and self.mode == "shared" and _refused(str(exc)):
                 self._fall_back(str(exc), [pair for _, pair in batch], sink)
                 return
             for _, (placement, task) in batch:
@@ -300,7 +312,7 @@ class ProbeSession:
             if reason.startswith(NETNS_DENIED) and self.mode == "shared":
                 self._fall_back(reason, [(placement, task)], sink)
                 return
-            sink(Unobservable(placement, task, f"{placement.describe()}: {reason}"))
+            sink(Unobservable(placement, task, reason))
         else:
             result = answer.get("r")
             sink(Answered(placement, task, result if isinstance(result, dict) else {}))
@@ -316,7 +328,7 @@ class ProbeSession:
             if unusable:
                 sink(Fatal(DiagError(self.unusable(reason))))
             else:
-                sink(Unobservable(placement, task, f"{placement.describe()}: {reason}"))
+                sink(Unobservable(placement, task, reason))
 
     # --- the end -----------------------------------------------------------------------
 

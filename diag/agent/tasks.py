@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import os
 import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -143,6 +144,26 @@ async def _exchange(sock: socket.socket, query: Any, timeout: float) -> Any:
             return response
 
 
+async def _exchange_tcp(view: View, server: str, query: Any, timeout: float) -> Any:
+    """The same query over TCP: what a resolver does when the UDP answer was truncated (the
+    embedded DNS truncates at 512 bytes, about 22 addresses of a scaled service)."""
+    import dns.message
+
+    loop = asyncio.get_running_loop()
+    wire = query.to_wire()
+    with view.socket(_family(server), socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        await asyncio.wait_for(loop.sock_connect(sock, (server, 53)), timeout)
+        await loop.sock_sendall(sock, struct.pack("!H", len(wire)) + wire)
+        data = b""
+        while len(data) < 2 or len(data) < 2 + struct.unpack("!H", data[:2])[0]:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65535), timeout)
+            if not chunk:
+                raise ConnectionResetError(errno.ECONNRESET, "closed before the answer")
+            data += chunk
+    return dns.message.from_wire(data[2:])
+
+
 async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
     """One query straight to one server, no search list, no retries: what the server says.
 
@@ -167,6 +188,8 @@ async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
             sock.setblocking(False)
             sock.connect((server, 53))  # UDP: no packet yet; lets ICMP errors reach us
             response = await _exchange(sock, query, timeout)
+        if response.flags & dns.flags.TC:
+            response = await _exchange_tcp(view, server, query, timeout)
     except asyncio.TimeoutError:
         return {"status": "timeout", "server": server, "elapsed_ms": _elapsed_ms(start)}
     except OSError as exc:

@@ -58,6 +58,7 @@ class Report:
     probe_memory_peak: int | None = None  # bytes, the largest of any probe's cgroup peak
     probe_mode: str = "shared"  # as run: "isolated" when the engine refused the shared probe
     deadline_reached: bool = False
+    unobserved_places: int = 0  # placements no probe could observe (not in the JSON: see CLI)
     redactor: Redactor = field(default_factory=Redactor)
     matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
     netns: list[dict[str, Any]] = field(default_factory=list)  # checks._netview.view

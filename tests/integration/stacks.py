@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "compose-fixtures"
 PROBE_IMAGE = os.environ.get("DDIAG_PROBE_IMAGE", "ddiag-test/python3:bookworm")
 SETTLE_TIMEOUT_S = 30
+COMPOSE_TIMEOUT_S = 600  # a bound against a hung compose; 200 containers take minutes
 PROJECT_PREFIX = "ddiagt-"
 
 
@@ -30,7 +32,10 @@ class Stack:
 
     @property
     def expect(self) -> dict[str, Any]:
-        return json.loads((self.directory / "expect.json").read_text())
+        """expect.json; empty for a fixture that only its own tests use (no expect.json,
+        so test_fixtures.py does not pick it up)."""
+        path = self.directory / "expect.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def command(self) -> list[str]:
         """The ddiag arguments; `{project}` and `{file}` (the fixture's compose.yaml) filled in."""
@@ -51,7 +56,7 @@ class Stack:
             capture_output=True,
             text=True,
             check=False,
-            timeout=180,
+            timeout=COMPOSE_TIMEOUT_S,
         )
 
     def names(self) -> set[str]:
@@ -107,10 +112,12 @@ def _down(stack: Stack) -> None:
 
 
 @contextmanager
-def running(name: str) -> Iterator[Stack]:
+def running(name: str, *up_args: str) -> Iterator[Stack]:
+    """The fixture `name` brought up (`compose up -d UP_ARGS...`, e.g. `--scale web=3`),
+    settled, and brought down afterwards whatever happens."""
     stack = Stack(name, PROJECT_PREFIX + name, FIXTURES / name)
     _down(stack)
-    up = stack.compose("up", "-d")
+    up = stack.compose("up", "-d", *up_args)
     if up.returncode != 0 and not stack.expect.get("up_may_fail"):  # e.g. a port taken
         _down(stack)
         raise RuntimeError(f"compose up failed for {name}:\n{up.stderr}")

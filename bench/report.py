@@ -1,0 +1,232 @@
+"""Regenerate BENCHMARKS.md from a results JSON (issue 8's report).
+
+    python -m bench.report [RESULTS.json] [-o BENCHMARKS.md]
+
+Everything in BENCHMARKS.md comes from the results file, never typed in by hand, so the
+document cannot drift from the figures: change the harness, run `bash bench/run.sh`, and the
+method, the machine, the table, the ratios and the plot are rewritten together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/report.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import analysis
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS = ROOT / "bench" / "results" / "latest.json"
+DEFAULT_OUT = ROOT / "BENCHMARKS.md"
+PLOT = "docs/bench.png"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _stacks(results: dict[str, Any]) -> str:
+    rows = []
+    for n, stack in sorted(results["stacks"].items(), key=lambda kv: int(kv[0])):
+        up = stack.get("bring_up_s")
+        rows.append(
+            [
+                n,
+                str(stack["ports_listening"]),
+                str(stack["references"]),
+                str(stack["referenced_endpoints"]),
+                f"{len(stack['filtered_endpoints'])} ({stack['filtered_references']} refs)",
+                f"{up:.0f} s" if up else "—",
+            ]
+        )
+    header = [
+        "N",
+        "listening ports",
+        "references",
+        "referenced endpoints",
+        "timing out",
+        "bring-up",
+    ]
+    return _table(header, rows)
+
+
+def _findings(results: dict[str, Any]) -> str:
+    """Per N and command: the findings, and whether the planted timeouts were all found and
+    the findings stayed the same across repetitions (speed must not cost findings)."""
+    rows = []
+    by_key: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for m in results["measurements"]:
+        if m["ok"] and m["method"] != "floor":
+            by_key.setdefault((m["n"], m["method"]), []).append(m)
+    for (n, method), runs in sorted(by_key.items()):
+        first = runs[0]
+        seen, other = [], []
+        for run in runs:
+            planted = run.get("planted") or {}
+            if method == "ddiag_compose":
+                total, unit = planted.get("planted_references"), "references"
+                seen.append(planted.get("found") or 0)
+                other.append(
+                    len(planted.get("unexpected_failing_edges") or [])
+                    + (planted.get("other_errors_count") or 0)
+                )
+            elif method == "ddiag_network":
+                total, unit = planted.get("planted_endpoints"), "endpoints"
+                seen.append(planted.get("found") or 0)
+                other.append(planted.get("other_errors_count") or 0)
+            else:
+                total, unit = planted.get("planted_references"), "references"
+                outcomes = planted.get("outcomes") or {}
+                seen.append(outcomes.get("timeout", 0))
+                other.append(sum(v for k, v in outcomes.items() if k not in ("ok", "timeout")))
+        # The worst repetition: a finding that is missed once is missed.
+        found = f"{min(seen)}/{total} {unit}"
+        counts = ", ".join(f"{k} {v}" for k, v in (first.get("findings_by_check") or {}).items())
+        stable = all(r.get("findings_same_as_first") in (True, None) for r in runs)
+        rows.append(
+            [
+                str(n),
+                analysis.LABELS[method],
+                found,
+                str(max(other)),
+                counts or "—",
+                "yes" if stable else "**no**",
+            ]
+        )
+    header = [
+        "N",
+        "method",
+        "planted timeouts seen (worst repetition)",
+        "other failures (worst)",
+        "findings (first repetition)",
+        "same in every repetition",
+    ]
+    return _table(header, rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole BENCHMARKS.md for RESULTS."""
+    an = analysis.analyse(results)
+    settings, machine = results["settings"], results["machine"]
+    sizes = ", ".join(str(n) for n in settings["sizes"])
+    targets = _table(
+        ["target (issue 8)", "measured", "verdict"],
+        [[t["target"], analysis.fmt_value(t), t["verdict"]] for t in an["targets"]],
+    )
+    engine = (
+        f"{machine.get('engine')} (API {machine.get('api_version')}), "
+        f"Compose {machine.get('compose')}"
+    )
+    warning = ""
+    if results.get("smoke"):
+        warning = (
+            "\n> **Smoke run** (N = 10, one repetition): these figures make no timing claim. "
+            "Run `bash bench/run.sh` for the real benchmark.\n"
+        )
+    if results.get("problems"):
+        listed = "\n".join(f"> - {p}" for p in results["problems"])
+        warning += (
+            f"\n> **This run had problems**; failed runs are left out of the figures:\n{listed}\n"
+        )
+    if results.get("warnings"):
+        listed = "\n".join(f"> - {w}" for w in results["warnings"])
+        warning += f"\n> Warnings of this run (figures unaffected):\n{listed}\n"
+    return f"""# Benchmarks
+
+```sh
+bash bench/run.sh            # generate the stacks, measure, write bench/results/latest.json,
+                             # docs/bench.png and this file (about 40 min on 2 cores)
+bash bench/run.sh --sizes 10,50 --repeat 3   # options go to `python -m bench.run`
+python -m bench.run --smoke  # what CI runs: N = 10 once, no timing claims
+```
+
+This file is generated by `python -m bench.report` from `bench/results/latest.json`; do not
+edit it by hand.
+{warning}
+## Method
+
+Issue 8 asks that diagnosing a stack cost about one probe start plus one timeout, whatever
+the size. The harness (`bench/`) generates compose stacks of N containers (N = {sizes}) over
+4 networks, every container on 1 or 2 of them and listening on 2 TCP ports (BusyBox `httpd`,
+or a small Python listener), with 1 to 3 references each to services it shares a network with
+(URLs, `HOST`/`PORT` pairs, `host:port` items: what `ddiag compose` turns into dependency
+edges). About 10 % of the referenced endpoints time out rather than refuse: their listener's
+accept queue is full, so the kernel drops the SYNs. Generation is seeded (seed
+{settings["seed"]}), so every run measures the same stacks.
+
+With the same per-connect timeout ({settings["timeout_s"]:g} s) for everyone, it times:
+
+- **ddiag compose**: `ddiag compose -p PROJECT -f FILE --format json`: every dependency
+  edge observed from its source's network namespace;
+- **ddiag network**: `ddiag network NET1 NET2 NET3 NET4 --format json`: every member's names
+  resolved and every listening or exposed port connected from a peer, on each network;
+- **baseline**, the runbook way: for each source container, in series, one
+  `docker run --rm --network container:SRC {settings["probe_image"]} python3 -c '...'` doing
+  that container's DNS lookups and TCP connects one after another;
+- **floor**: one `docker run --rm {settings["probe_image"]} python3 -c pass` on one of the
+  stack's networks, plus one timeout.
+
+All stacks are up together and each of the {settings["repeat"]} repetitions runs every
+(N, method) pair in a new shuffled order, so that load drifting during the run touches all
+figures alike; the figures are medians. ddiag's peak RSS is `ru_maxrss` from `wait4` on the
+ddiag process (it includes the children it waited for, such as `docker compose config`);
+each probe's peak memory is what ddiag itself reports (`run.probe_memory_peak_bytes`).
+Before timing, every container has printed that its ports listen; the stacks are removed
+afterwards.
+
+## Machine
+
+| | |
+|---|---|
+| cores | {machine.get("cores")} ({machine.get("cpu") or "unknown CPU"}) |
+| memory | {machine.get("memory")} |
+| kernel | {machine.get("kernel")} |
+| Docker engine | {engine} |
+| ddiag | commit {machine.get("ddiag_commit")}, Python {machine.get("python")} |
+| run | {results["started_at"]} to {results["finished_at"]} |
+
+## Results
+
+Wall time, median of {settings["repeat"]} repetitions; ratios of medians; memory: the maximum
+over repetitions.
+
+{_table(analysis.TABLE_HEADER, analysis.table_rows(an))}
+
+![Wall time against N: ddiag compose, ddiag network, the baseline and the floor]({PLOT})
+
+## Targets
+
+{targets}
+
+## Stacks and findings
+
+{_stacks(results)}
+
+Speed must not cost findings: each command's findings are compared across repetitions, and
+the planted timeouts are looked for in them (for `ddiag compose` on the edges of the JSON
+report, for `ddiag network` in its `port.filtered` findings, for the baseline in its connect
+outcomes).
+
+{_findings(results)}
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.output.write_text(render(analysis.load(args.results)))
+    print(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

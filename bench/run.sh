@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Regenerate everything of issue 8 with one command: measure (bench/results/latest.json),
+# plot (docs/bench.png), report (BENCHMARKS.md). Arguments go to `python -m bench.run`,
+# e.g. `bash bench/run.sh --sizes 10,50 --repeat 3`. The plot and the report are written
+# even when a run had problems (BENCHMARKS.md lists them); the exit code is the harness's.
+# With --smoke (CI) only the harness runs: a smoke run makes no timing claim to publish.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+[ -x "$PYTHON" ] || PYTHON=python3
+export DDIAG_PROBE_IMAGE=${DDIAG_PROBE_IMAGE:-ddiag-test/python3:bookworm}
+export DDIAG_PULL=${DDIAG_PULL:-never}
+
+results=bench/results/latest.json
+smoke=0
+previous=
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) smoke=1 ;;
+        --output=*) results=${arg#--output=} ;;
+    esac
+    [ "$previous" = --output ] && results=$arg
+    previous=$arg
+done
+
+"$PYTHON" -m bench.run "$@"
+status=$?
+if [ "$smoke" = 0 ] && [ -f "$results" ]; then
+    "$PYTHON" -c 'import matplotlib' 2>/dev/null || "$PYTHON" -m pip install -q 'matplotlib>=3.5'
+    "$PYTHON" -m bench.plot "$results" || status=1
+    "$PYTHON" -m bench.report "$results" || status=1
+fi
+exit "$status"
