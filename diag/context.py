@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from diag.compose import ComposeProject
 from diag.edges import Edge
-from diag.tasks import Observations, Placement
+from diag.hostfw import HostFirewall
+from diag.tasks import HOST, Observations, Placement
 from diag.topology import Container, Network, Topology
 
 TargetKind = Literal["network", "compose", "container"]
@@ -35,6 +36,12 @@ class CheckContext:
     observations: Observations = field(default_factory=Observations)
     timeout: float = 2.0
     memo: dict[str, Any] = field(default_factory=dict)  # derived views computed once per run
+    # The host's iptables rules, read by ddiag itself (diag.hostfw) when the engine is local
+    # and ddiag may read them; None otherwise (host.iptables then says nothing).
+    host_firewall: HostFirewall | None = None
+    # Opt-in only (diag.egress): outside (host, port)s and names the user asked to check.
+    egress: tuple[tuple[str, int], ...] = ()
+    egress_dns: tuple[str, ...] = ()
 
     def peer_placement(self, network: Network) -> Placement:
         """A probe attached to `network`: it sees the network as any peer on it does."""
@@ -43,3 +50,7 @@ class CheckContext:
     def netns_placement(self, container: Container) -> Placement:
         """A probe inside `container`'s network namespace: its sockets, resolv.conf, routes."""
         return Placement("netns", container.id, container.name)
+
+    def host_placement(self) -> Placement:
+        """The engine host's own netns (its routes, forwarding, MTU), however remote."""
+        return HOST

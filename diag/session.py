@@ -28,6 +28,7 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
+from diag.agent.view import HOST as HOST_VIEW
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
@@ -39,6 +40,7 @@ DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
 NETNS_DENIED = "cannot enter its network namespace"
 MAX_PARALLEL_STARTS = 8
 SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
+PACKET_CAPS = ["NET_RAW"]  # ARP sweeps and DF pings (raw sockets); every agent probe has it
 
 
 # How an engine says no to a host pid namespace or added capabilities (rootless engines,
@@ -129,6 +131,8 @@ class ProbeSession:
             return Route(f"{placement.kind}:{placement.ref}")
         if placement.kind == "netns":
             return Route("shared", self.pids.get(placement.ref, 0), placement.ref)
+        if placement.kind == "host":  # the shared probe shares the host's pid namespace
+            return Route("shared", 1, HOST_VIEW)
         anchor = self._resident(f"anchor:{placement.ref}", placement).result()
         return Route("shared", anchor.pid, anchor.id)
 
@@ -150,11 +154,19 @@ class ProbeSession:
             "mem_limit": self.memory,
         }
         if key == "shared":
-            config.update(network_mode="none", pid_mode="host", cap_add=SHARED_CAPS)
+            return config | {
+                "network_mode": "none",
+                "pid_mode": "host",
+                "cap_add": SHARED_CAPS + PACKET_CAPS,
+            }
+        if not key.startswith("anchor:"):  # an anchor only sleeps: it keeps no capability
+            config["cap_add"] = PACKET_CAPS
+        if placement.kind == "host":
+            config["network_mode"] = "host"
         elif placement.kind == "network":
-            config.update(network_mode=placement.ref)
+            config["network_mode"] = placement.ref
         else:
-            config.update(network_mode=f"container:{placement.ref}")
+            config["network_mode"] = f"container:{placement.ref}"
         return config
 
     def _start(self, key: str, placement: Placement) -> Resident:

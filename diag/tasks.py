@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-PlacementKind = Literal["network", "netns"]
+PlacementKind = Literal["network", "netns", "host"]
 
 
 @dataclass(frozen=True)
@@ -23,26 +23,46 @@ class Placement:
     label: str = field(default="", compare=False)
 
     def describe(self) -> str:
+        if self.kind == "host":
+            return "in the Docker host's network namespace"
         where = "on network" if self.kind == "network" else "in the netns of"
         return f"{where} {self.label or self.ref[:12]}"
+
+
+# The engine host's own network namespace: its routes, interfaces and sysctls. Read there
+# (not on the machine ddiag runs on) so that a remote engine's host is the one judged.
+HOST = Placement("host", "host", "the Docker host")
 
 
 @dataclass(frozen=True)
 class Task:
     """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
 
-    kind: Literal["resolve", "connect", "listening", "resolv_conf", "hosts", "reach", "interfaces"]
+    kind: Literal[
+        "resolve",
+        "connect",
+        "listening",
+        "resolv_conf",
+        "hosts",
+        "reach",
+        "interfaces",
+        "sysctl",
+        "arp_sweep",
+        "pmtu",
+    ]
     target: str = ""
     port: int = 0
     rdtype: str = ""
     server: str = ""
     dns: bool = False
     allow: tuple[str, ...] = ()
+    sizes: tuple[int, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         wire = {k: v for k, v in asdict(self).items() if v not in ("", 0, False, ())}
-        if self.allow:
-            wire["allow"] = list(self.allow)
+        for name in ("allow", "sizes"):
+            if getattr(self, name):
+                wire[name] = list(getattr(self, name))
         return wire
 
     def describe(self) -> str:
@@ -53,6 +73,12 @@ class Task:
             return f"connect {self.target}:{self.port}"
         if self.kind == "reach":
             return f"reach {self.target}" + (f":{self.port}" if self.port else "")
+        if self.kind == "arp_sweep":
+            return f"ARP sweep of {self.target}"
+        if self.kind == "pmtu":
+            return f"DF ping {self.target} at {', '.join(map(str, self.sizes))} bytes"
+        if self.kind == "sysctl":
+            return f"read sysctl {self.target}"
         return f"read {self.kind.replace('_', ' ')}"
 
 
@@ -67,6 +93,21 @@ def connect(host: str, port: int) -> Task:
 def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) -> Task:
     """hosts file, then DNS (only if `use_dns`), then connect to addresses inside `allow`."""
     return Task("reach", target=name, port=port or 0, dns=use_dns, allow=allow)
+
+
+def sysctl(name: str) -> Task:
+    """A /proc/sys value as the viewed network namespace sees it, e.g. net/ipv4/ip_forward."""
+    return Task("sysctl", target=name)
+
+
+def arp_sweep(cidr: str) -> Task:
+    """Who answers ARP for each address of `cidr` on the viewed namespace's interface in it."""
+    return Task("arp_sweep", target=cidr)
+
+
+def pmtu(address: str, sizes: tuple[int, ...]) -> Task:
+    """ICMP echoes with DF set, one per IP packet size: which sizes get an answer."""
+    return Task("pmtu", target=address, sizes=tuple(sorted(set(sizes))))
 
 
 LISTENING = Task("listening")

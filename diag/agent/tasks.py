@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import netif
+from . import netif, packets
 from .hostsfile import parse_hosts
 from .procnet import listening_sockets
 from .resolvconf import parse_resolv_conf
@@ -83,7 +83,14 @@ def listening(task: Result, timeout: float, view: View = OWN) -> Result:
 
 
 def interfaces(task: Result, timeout: float, view: View = OWN) -> Result:
-    return netif.interfaces(view.read_proc, view.socket)
+    return {**netif.interfaces(view.read_proc, view.socket), "netns": view.netns_inode()}
+
+
+def sysctl(task: Result, timeout: float, view: View = OWN) -> Result:
+    try:
+        return {"status": "ok", "value": view.sysctl(str(task["target"]))}
+    except OSError as exc:
+        return {"status": "error", "detail": exc.strerror or str(exc)}
 
 
 def _allowed(ip: str, networks: list[str]) -> bool:
@@ -210,13 +217,16 @@ async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
 
 Handler = Callable[[Result, float, View], "Result | Awaitable[Result]"]
 KINDS: dict[str, Handler] = {
+    "arp_sweep": packets.arp_sweep,
     "connect": connect,
     "hosts": hosts,
     "interfaces": interfaces,
     "listening": listening,
+    "pmtu": packets.pmtu,
     "reach": reach,
     "resolv_conf": resolv_conf,
     "resolve": resolve,
+    "sysctl": sysctl,
 }
 
 

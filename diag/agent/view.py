@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
+HOST = "host"  # the container named by a task observed in the engine host's own netns
 
 
 class ViewError(Exception):
@@ -48,12 +49,28 @@ class View:
         with open(f"{self.proc}/{name}", encoding="utf-8", errors="replace") as handle:
             return handle.read()
 
-    def socket(self, family: int, kind: int) -> socket.socket:
-        """A socket in the viewed netns. The agent is single-threaded (asyncio), so entering
-        the namespace and creating the socket cannot interleave with another task's."""
+    def enter(self) -> None:
+        """Make the viewed netns the agent's current one. The agent is single-threaded
+        (asyncio), so entering it and using it (a socket, a /proc/sys read) cannot interleave
+        with another task's."""
         if self.netns is not None:
             _setns(self.netns)
-        return socket.socket(family, kind)
+
+    def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
+        """A socket in the viewed netns (a socket stays in the netns it was created in)."""
+        self.enter()
+        return socket.socket(family, kind, proto)
+
+    def sysctl(self, name: str) -> str:
+        """/proc/sys/NAME of the viewed netns: net/* sysctls are per namespace, and the
+        kernel picks the namespace of the process that opens the file."""
+        self.enter()
+        with open(f"/proc/sys/{name.strip('/')}", encoding="ascii") as handle:
+            return handle.read().strip()
+
+    def netns_inode(self) -> int:
+        """Identifies the namespace itself: two views with one inode see one network stack."""
+        return os.stat(f"{self.proc}/ns/net").st_ino
 
 
 OWN = View()
@@ -67,6 +84,8 @@ def open_view(pid: int, container: str) -> View:
     """
     if pid <= 0:
         raise ViewError("not running")
+    if container == HOST:
+        return _enter(engine_pid())
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
             cgroups = handle.read()
@@ -74,6 +93,27 @@ def open_view(pid: int, container: str) -> View:
         raise ViewError("its process is gone (stopped or restarted since ddiag read it)") from None
     if container not in cgroups:
         raise ViewError("restarted since ddiag read it (its process belongs to another)")
+    return _enter(pid)
+
+
+def engine_pid() -> int:
+    """A process in the engine host's network namespace, seen from the host's pid namespace:
+    dockerd itself (its netns is where the engine makes its bridges, also for a rootless
+    engine), else pid 1. pid 1 alone is not enough: some hosts deny even root access to
+    their init's namespaces."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="utf-8") as handle:
+                    if handle.read().strip() == "dockerd":
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return min(found, default=1)
+
+
+def _enter(pid: int) -> View:
     try:
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
         _setns(fd)  # fail here, once, if the probe may not enter it (EPERM)

@@ -17,6 +17,8 @@ import docker
 import docker.errors
 import pytest
 
+from diag.resident import ANCHOR_COMMAND
+
 from tests.integration.stacks import (
     PROBE_IMAGE,
     ddiag,
@@ -136,8 +138,9 @@ def _assert_least_privilege(attrs: dict[str, Any], caps: set[str]) -> None:
 
 @pytest.mark.parametrize("mode", ["shared", "isolated"])
 def test_probes_run_with_least_privilege(engine, mode: str) -> None:
-    """Shared: the one probe that enters other netns has exactly SYS_ADMIN and SYS_PTRACE
-    and no network of its own; the network's anchor has nothing. Isolated: nothing at all."""
+    """Shared: the one probe that enters other netns has exactly SYS_ADMIN, SYS_PTRACE and
+    NET_RAW and no network of its own; the network's anchor has nothing. Isolated: NET_RAW
+    only (raw sockets for ARP and DF pings)."""
     with running("filtered-port") as stack:
         proc = slow_run_with_probes(engine, f"{stack.project}_default", "--probe-mode", mode)
         try:
@@ -148,7 +151,9 @@ def test_probes_run_with_least_privilege(engine, mode: str) -> None:
         for attrs in inspected:
             shared = attrs["HostConfig"]["PidMode"] == "host"
             assert shared == (mode == "shared" and attrs["HostConfig"]["NetworkMode"] == "none")
-            _assert_least_privilege(attrs, {"SYS_ADMIN", "SYS_PTRACE"} if shared else set())
+            anchor = attrs["Config"]["Cmd"] == ANCHOR_COMMAND
+            expected = {"SYS_ADMIN", "SYS_PTRACE", "NET_RAW"} if shared else {"NET_RAW"}
+            _assert_least_privilege(attrs, set() if anchor else expected)
         if mode == "shared":
             assert any(a["HostConfig"]["PidMode"] == "host" for a in inspected)
         assert proc.returncode == 130, err

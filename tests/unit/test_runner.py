@@ -25,11 +25,15 @@ from diag.tasks import Observations, Planned
 from .recorded import recorded_observations
 
 SLOW_S = 0.6
+# Task kinds added after the api141 recording was made: answered as an agent answers a task
+# it could not do, so that they do not make their whole placement unobservable.
+NEWER_KINDS = {"arp_sweep", "pmtu", "sysctl"}
 
 
 class RecordedSession:
     """Answers every task from recorded observations: `slow` kinds after SLOW_S, tasks that
-    were never recorded as unobservable, and `silent` kinds never at all."""
+    were never recorded as unobservable (NEWER_KINDS with an error), and `silent` kinds
+    never at all."""
 
     def __init__(self, slow: set[str] = frozenset(), silent: set[str] = frozenset()) -> None:
         self.recorded = recorded_observations().results
@@ -44,6 +48,8 @@ class RecordedSession:
             if task.kind in self.silent:
                 continue
             result = self.recorded.get((placement, task))
+            if result is None and task.kind in NEWER_KINDS:
+                result = {"status": "error", "detail": "not in the recording"}
             event = (
                 Answered(placement, task, result)
                 if result is not None
@@ -92,7 +98,8 @@ def test_the_stream_observes_what_rounds_observed(
     streamed = make_ctx(topology141, observations=Observations())
     _observe(streamed, RecordedSession(slow={"connect"}))
     recorded = make_ctx(topology141, observations=recorded_observations())
-    assert streamed.observations.results.keys() <= recorded.observations.results.keys()
+    newer = {pair for pair in streamed.observations.results if pair[1].kind in NEWER_KINDS}
+    assert streamed.observations.results.keys() - newer <= recorded.observations.results.keys()
     for check in all_checks():
         assert list(check.evaluate(streamed)) == list(check.evaluate(recorded)), check.id
 

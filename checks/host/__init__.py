@@ -1,0 +1,1 @@
+"""host checks: what the Docker host itself must provide (forwarding, firewall rules)."""

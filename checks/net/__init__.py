@@ -1,0 +1,1 @@
+"""net checks: subnets, MTU, ARP, internal networks, egress."""

@@ -1,0 +1,226 @@
+"""Packet work of the net.* checks: an ARP sweep and don't-fragment pings of growing size.
+
+Built on raw sockets from the standard library, not on scapy. scapy was measured for the
+job inside the probe (`from scapy.layers.l2 import ARP, Ether`, `scapy.layers.inet`,
+`scapy.sendrecv`): 82 MB of resident memory and 1.8 s of import on this project's test
+machine, against the probe's 64 MiB limit (BENCHMARKS.md) and a 1.1 MB zip added to every
+probe's environment. The two packet shapes needed here are 28 and 8 bytes of header; they
+are encoded and decoded below, and the tests check them against scapy's own encoding.
+
+Both tasks are asyncio coroutines like the others: a sweep of a /24 and a dozen pings
+cost one timeout together, not one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import ipaddress
+import os
+import random
+import socket
+import struct
+from typing import Any
+
+from . import netif
+from .view import View
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARP_REQUEST, ARP_REPLY = 1, 2
+BROADCAST = b"\xff" * 6
+SIOCGIFHWADDR = 0x8927
+ICMP_ECHO_REPLY, ICMP_UNREACHABLE, ICMP_ECHO = 0, 3, 8
+ICMP_FRAG_NEEDED = 4
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_PROBE = 3  # set DF and ignore the path MTU cache: every size is really tried
+IP_HEADER, ICMP_HEADER = 20, 8
+MAX_SWEEP = 1024  # addresses per sweep; IPAM hands addresses out from the low end
+Result = dict[str, Any]
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def arp_request(source_mac: bytes, source_ip: str, target_ip: str) -> bytes:
+    """An Ethernet broadcast frame asking who has `target_ip`."""
+    ether = BROADCAST + source_mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, ETH_P_IP, 6, 4, ARP_REQUEST)
+    arp += source_mac + socket.inet_aton(source_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
+    return ether + arp
+
+
+def arp_reply_of(frame: bytes, own_ip: str) -> tuple[str, str] | None:
+    """(sender IP, sender MAC) of an ARP reply addressed to `own_ip`; None for anything else."""
+    if len(frame) < 42 or struct.unpack("!H", frame[12:14])[0] != ETH_P_ARP:
+        return None
+    htype, ptype, hlen, plen, op = struct.unpack("!HHBBH", frame[14:22])
+    if (htype, ptype, hlen, plen, op) != (1, ETH_P_IP, 6, 4, ARP_REPLY):
+        return None
+    if socket.inet_ntoa(frame[38:42]) != own_ip:
+        return None
+    return socket.inet_ntoa(frame[28:32]), mac_text(frame[22:28])
+
+
+def sweep_targets(cidr: str, own_ip: str) -> tuple[list[str], int]:
+    """The addresses to ask (at most MAX_SWEEP, lowest first) and how many the subnet has."""
+    network = ipaddress.IPv4Network(cidr, strict=False)
+    total = max(network.num_addresses - 2, 0) if network.prefixlen < 31 else network.num_addresses
+    targets = []
+    for address in network.hosts():
+        if len(targets) >= MAX_SWEEP:
+            break
+        if str(address) != own_ip:
+            targets.append(str(address))
+    return targets, total
+
+
+def _hardware_address(sock: socket.socket, name: str) -> bytes:
+    answer = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("256s", name.encode()[:15]))
+    return answer[18:24]
+
+
+def _interface_in(view: View, cidr: str) -> tuple[str, str] | None:
+    """The viewed namespace's interface (name, IPv4) whose address lies in `cidr`."""
+    network = ipaddress.IPv4Network(cidr, strict=False)
+    seen = netif.interfaces(view.read_proc, view.socket)["interfaces"]
+    for entry in seen:  # type: ignore[attr-defined]
+        for address in entry["addresses"]:
+            ip = address.split("/")[0]
+            if ":" not in ip and ipaddress.IPv4Address(ip) in network:
+                return str(entry["name"]), ip
+    return None
+
+
+async def _receive_until(
+    sock: socket.socket, deadline: float, keep: Any, done: Any = lambda: False
+) -> None:
+    """Feed every datagram to `keep` until the deadline (or `done()`)."""
+    loop = asyncio.get_running_loop()
+    while not done() and (left := deadline - loop.time()) > 0:
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65535), left)
+        except asyncio.TimeoutError:
+            return
+        keep(data)
+
+
+async def arp_sweep(task: Result, timeout: float, view: View) -> Result:
+    """Ask every address of the subnet who has it, twice (the second time only those that
+    did not answer), and list every MAC that answered for each address."""
+    cidr = str(task["target"])
+    found = _interface_in(view, cidr)
+    if found is None:
+        return {"status": "error", "detail": f"no interface with an address in {cidr}"}
+    name, own_ip = found
+    targets, total = sweep_targets(cidr, own_ip)
+    answers: dict[str, set[str]] = {}
+
+    def keep(frame: bytes) -> None:
+        reply = arp_reply_of(frame, own_ip)
+        if reply is not None:
+            answers.setdefault(reply[0], set()).add(reply[1])
+
+    loop = asyncio.get_running_loop()
+    with view.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+        sock.bind((name, ETH_P_ARP))
+        sock.setblocking(False)
+        own_mac = _hardware_address(sock, name)
+        start = loop.time()
+        for round_end in (start + timeout / 2, start + timeout):
+            for ip in [t for t in targets if t not in answers]:
+                await loop.sock_sendall(sock, arp_request(own_mac, own_ip, ip))
+            await _receive_until(sock, round_end, keep)
+    return {
+        "status": "ok",
+        "interface": name,
+        "source": own_ip,
+        "source_mac": mac_text(own_mac),
+        "swept": len(targets) + 1,  # our own address is known without asking
+        "addresses": total,
+        "answers": {ip: sorted(macs) for ip, macs in sorted(answers.items())},
+    }
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def echo_request(ident: int, sequence: int, ip_size: int) -> bytes:
+    """An ICMP echo request whose IP packet is `ip_size` bytes long."""
+    payload = bytes(i & 0xFF for i in range(max(ip_size - IP_HEADER - ICMP_HEADER, 0)))
+    header = struct.pack("!BBHHH", ICMP_ECHO, 0, 0, ident, sequence)
+    checksum = _checksum(header + payload)
+    return struct.pack("!BBHHH", ICMP_ECHO, 0, checksum, ident, sequence) + payload
+
+
+def icmp_answer(packet: bytes, ident: int) -> tuple[int, str] | None:
+    """(sequence, what happened) for an echo reply or a "fragmentation needed" error about
+    one of our echoes (identifier `ident`); None for any other ICMP packet."""
+    if len(packet) < IP_HEADER + ICMP_HEADER:
+        return None
+    icmp = packet[(packet[0] & 0x0F) * 4 :]
+    kind, code = icmp[0], icmp[1]
+    if kind == ICMP_ECHO_REPLY and len(icmp) >= ICMP_HEADER:
+        reply_ident, sequence = struct.unpack("!HH", icmp[4:8])
+        return (sequence, "ok") if reply_ident == ident else None
+    if kind == ICMP_UNREACHABLE and code == ICMP_FRAG_NEEDED and len(icmp) >= 8 + IP_HEADER + 8:
+        next_hop_mtu = struct.unpack("!H", icmp[6:8])[0]
+        inner = icmp[8:]
+        echo = inner[(inner[0] & 0x0F) * 4 :]
+        if len(echo) >= 8 and echo[0] == ICMP_ECHO:
+            inner_ident, sequence = struct.unpack("!HH", echo[4:8])
+            if inner_ident == ident:
+                return sequence, f"fragmentation needed (next hop MTU {next_hop_mtu})"
+    return None
+
+
+async def _send_to(sock: socket.socket, packet: bytes, address: str) -> None:
+    """sendto on a non-blocking socket (loop.sock_sendto is Python >= 3.11 only)."""
+    while True:
+        try:
+            sock.sendto(packet, (address, 0))
+            return
+        except BlockingIOError:
+            await asyncio.sleep(0.001)
+
+
+async def pmtu(task: Result, timeout: float, view: View) -> Result:
+    """One echo per size with DF set (twice for those not answered in the first half of the
+    timeout): the sizes that come back, and those lost — a black hole — or refused."""
+    address = str(task["target"])
+    sizes = [int(s) for s in task.get("sizes") or []]
+    outcome: dict[int, str] = {}
+    ident = random.randrange(1, 0xFFFF)
+
+    def keep(packet: bytes) -> None:
+        answer = icmp_answer(packet, ident)
+        if answer is not None and 0 <= answer[0] < len(sizes):
+            outcome.setdefault(sizes[answer[0]], answer[1])
+
+    loop = asyncio.get_running_loop()
+    with view.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+        sock.setblocking(False)
+        start = loop.time()
+        for round_end in (start + timeout / 2, start + timeout):
+            for sequence, size in enumerate(sizes):
+                if size in outcome:
+                    continue
+                try:
+                    await _send_to(sock, echo_request(ident, sequence, size), address)
+                except OSError as exc:
+                    if exc.errno != errno.EMSGSIZE:
+                        raise
+                    outcome[size] = f"not sent: {os.strerror(exc.errno)} (local interface MTU)"
+            await _receive_until(sock, round_end, keep, lambda: len(outcome) == len(sizes))
+    results = {str(size): outcome.get(size, "timeout") for size in sizes}
+    answered = [size for size in sizes if outcome.get(size) == "ok"]
+    return {"status": "ok", "sizes": results, "largest_ok": max(answered, default=0)}
