@@ -41,3 +41,10 @@ def view(ctx: CheckContext) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def netns_interfaces(ctx: CheckContext, container: Container) -> list[dict[str, Any]]:
+    """The interfaces read in `container`'s netns (its owner's, when it shares one)."""
+    owner = netns_owner(ctx, container)
+    result = ctx.observations.get(ctx.netns_placement(owner), INTERFACES)
+    return list(result.get("interfaces") or []) if result and result.get("status") == "ok" else []

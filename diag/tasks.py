@@ -57,10 +57,11 @@ class Task:
     dns: bool = False
     allow: tuple[str, ...] = ()
     sizes: tuple[int, ...] = ()
+    addresses: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         wire = {k: v for k, v in asdict(self).items() if v not in ("", 0, False, ())}
-        for name in ("allow", "sizes"):
+        for name in ("allow", "sizes", "addresses"):
             if getattr(self, name):
                 wire[name] = list(getattr(self, name))
         return wire
@@ -76,7 +77,8 @@ class Task:
         if self.kind == "arp_sweep":
             return f"ARP sweep of {self.target}"
         if self.kind == "pmtu":
-            return f"DF ping {self.target} at {', '.join(map(str, self.sizes))} bytes"
+            sizes = ", ".join(map(str, self.sizes))
+            return f"DF ping {len(self.addresses)} addresses at {sizes} bytes"
         if self.kind == "sysctl":
             return f"read sysctl {self.target}"
         return f"read {self.kind.replace('_', ' ')}"
@@ -105,9 +107,9 @@ def arp_sweep(cidr: str) -> Task:
     return Task("arp_sweep", target=cidr)
 
 
-def pmtu(address: str, sizes: tuple[int, ...]) -> Task:
-    """ICMP echoes with DF set, one per IP packet size: which sizes get an answer."""
-    return Task("pmtu", target=address, sizes=tuple(sorted(set(sizes))))
+def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task:
+    """ICMP echoes with DF set, one per address and IP packet size: which sizes get back."""
+    return Task("pmtu", addresses=tuple(sorted(set(addresses))), sizes=tuple(sorted(set(sizes))))
 
 
 LISTENING = Task("listening")

@@ -193,17 +193,20 @@ async def _send_to(sock: socket.socket, packet: bytes, address: str) -> None:
 
 
 async def pmtu(task: Result, timeout: float, view: View) -> Result:
-    """One echo per size with DF set (twice for those not answered in the first half of the
-    timeout): the sizes that come back, and those lost — a black hole — or refused."""
-    address = str(task["target"])
+    """One echo per address and size with DF set, from one raw socket (every raw ICMP
+    socket of a namespace gets a copy of every ICMP packet: one per task, not per peer),
+    resent once to those not answered in the first half of the timeout. Per address: the
+    sizes that came back, and those lost (a black hole) or refused (fragmentation needed)."""
+    addresses = [str(a) for a in task.get("addresses") or []][:MAX_SWEEP]
     sizes = [int(s) for s in task.get("sizes") or []]
-    outcome: dict[int, str] = {}
+    probes = [(address, size) for address in addresses for size in sizes]
+    outcome: dict[int, str] = {}  # probe index (the echo's sequence number) -> what happened
     ident = random.randrange(1, 0xFFFF)
 
     def keep(packet: bytes) -> None:
         answer = icmp_answer(packet, ident)
-        if answer is not None and 0 <= answer[0] < len(sizes):
-            outcome.setdefault(sizes[answer[0]], answer[1])
+        if answer is not None and 0 <= answer[0] < len(probes):
+            outcome.setdefault(answer[0], answer[1])
 
     loop = asyncio.get_running_loop()
     with view.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
@@ -211,16 +214,20 @@ async def pmtu(task: Result, timeout: float, view: View) -> Result:
         sock.setblocking(False)
         start = loop.time()
         for round_end in (start + timeout / 2, start + timeout):
-            for sequence, size in enumerate(sizes):
-                if size in outcome:
+            for sequence, (address, size) in enumerate(probes):
+                if sequence in outcome:
                     continue
                 try:
                     await _send_to(sock, echo_request(ident, sequence, size), address)
                 except OSError as exc:
                     if exc.errno != errno.EMSGSIZE:
                         raise
-                    outcome[size] = f"not sent: {os.strerror(exc.errno)} (local interface MTU)"
-            await _receive_until(sock, round_end, keep, lambda: len(outcome) == len(sizes))
-    results = {str(size): outcome.get(size, "timeout") for size in sizes}
-    answered = [size for size in sizes if outcome.get(size) == "ok"]
-    return {"status": "ok", "sizes": results, "largest_ok": max(answered, default=0)}
+                    outcome[sequence] = f"not sent: {os.strerror(exc.errno)} (local MTU)"
+            await _receive_until(sock, round_end, keep, lambda: len(outcome) == len(probes))
+    targets: dict[str, Result] = {}
+    for sequence, (address, size) in enumerate(probes):
+        seen = targets.setdefault(address, {"sizes": {}, "largest_ok": 0})
+        seen["sizes"][str(size)] = outcome.get(sequence, "timeout")
+        if outcome.get(sequence) == "ok":
+            seen["largest_ok"] = max(seen["largest_ok"], size)
+    return {"status": "ok", "targets": targets}
