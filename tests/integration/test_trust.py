@@ -18,7 +18,6 @@ import docker.errors
 import pytest
 
 from diag.resident import ANCHOR_COMMAND
-
 from tests.integration.stacks import (
     PROBE_IMAGE,
     ddiag,

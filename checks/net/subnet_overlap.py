@@ -1,0 +1,144 @@
+"""A network's subnet overlaps a route of the Docker host or another Docker network.
+
+Addresses in the overlap have two homes. When a Docker network takes a range that the
+host already reaches another way (a VPN such as 10.0.0.0/8, a corporate LAN, a cloud VPC
+peering), the host's connected route to the bridge wins for the overlapping addresses:
+the host and every container lose the real machines in that range, usually discovered
+as "the database on the VPN is unreachable since Docker started". Two Docker networks
+that overlap (an overlay in the swarm's address space and a local bridge; a second
+engine on the same host) make the same addresses mean two things, and which one a
+packet reaches depends on the interface it leaves by.
+
+Detected by comparing each IPv4 subnet of the target's networks with every other network
+of the engine and with the routes of the Docker host, read in the host's own network
+namespace by the probe (so a remote engine's host is the one judged). The network's own
+bridge route and the default route do not count; a route to another Docker network's
+bridge is reported as an overlap of the two networks.
+
+Fix: move the network to a free range (ddiag names one, free of every engine network and
+host route), and keep the engine's automatic choices away from the host's ranges:
+
+    networks:
+      back:
+        ipam:
+          config:
+            - subnet: 172.29.0.0/24
+
+and in /etc/docker/daemon.json: `"default-address-pools": [{"base": "172.29.0.0/16",
+"size": 24}]`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from checks.net.duplicate_ip import ipv4_subnets
+from diag.context import CheckContext
+from diag.findings import Result
+from diag.tasks import INTERFACES, Planned
+from diag.topology import Network
+
+ID = "net.subnet-overlap"
+SEVERITY = "error"
+TITLE = "Subnet overlaps a host route or another network"
+
+IPv4Net = ipaddress.IPv4Network
+BRIDGE_NAME = "com.docker.network.bridge.name"
+CANDIDATE_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8")
+
+
+def bridge_device(network: Network) -> str:
+    """The host interface of a bridge network: named by option, docker0, or br-ID[:12]."""
+    if network.options.get(BRIDGE_NAME):
+        return network.options[BRIDGE_NAME]
+    return "docker0" if network.is_default_bridge else f"br-{network.id[:12]}"
+
+
+def _nets(network: Network) -> list[IPv4Net]:
+    return [IPv4Net(s, strict=False) for s in ipv4_subnets(network)]
+
+
+def plan(ctx: CheckContext) -> list[Planned]:
+    return [(ctx.host_placement(), INTERFACES)] if ctx.target.networks else []
+
+
+def host_routes(result: dict[str, Any]) -> list[tuple[IPv4Net, str]]:
+    """(destination, device) of the host's IPv4 routes, the default route left out."""
+    routes = []
+    for route in result.get("routes") or []:
+        if route.get("dst") not in (None, "default"):
+            try:
+                routes.append((IPv4Net(str(route["dst"]), strict=False), str(route.get("dev"))))
+            except ValueError:
+                continue
+    return routes
+
+
+def free_subnet(prefixlen: int, taken: Sequence[IPv4Net]) -> str | None:
+    """The first subnet of `prefixlen` in the private ranges that overlaps nothing taken."""
+    for candidate_range in CANDIDATE_RANGES:
+        space = IPv4Net(candidate_range)
+        if prefixlen < space.prefixlen:
+            continue
+        for candidate in space.subnets(new_prefix=prefixlen):
+            if not any(candidate.overlaps(t) for t in taken):
+                return str(candidate)
+    return None
+
+
+def _snippet(network: Network, free: str | None) -> str:
+    if free is None:
+        return "Move the network to a range that no route of the host uses."
+    return (
+        f"Move {network.name} to {free}: networks: {network.name}: ipam: config: "
+        f"[{{subnet: {free}}}]  (ddiag checked it against every network and host route); "
+        "recreate it with `docker compose down && docker compose up -d`"
+    )
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    result = ctx.observations.get(ctx.host_placement(), INTERFACES)
+    routes = host_routes(result) if result and result.get("status") == "ok" else []
+    by_device = {bridge_device(n): n for n in ctx.topology.networks if n.driver == "bridge"}
+    taken = [net for n in ctx.topology.networks for net in _nets(n)] + [r for r, _ in routes]
+    reported: set[frozenset[str]] = set()
+    for network in ctx.target.networks:
+        for subnet in _nets(network):
+            for other in ctx.topology.networks:
+                pair = frozenset((network.id, other.id))
+                overlapping = [o for o in _nets(other) if o.overlaps(subnet)]
+                if other.id == network.id or not overlapping or pair in reported:
+                    continue
+                reported.add(pair)
+                yield Result(
+                    subjects=(network.name, other.name),
+                    summary=(
+                        f"{network.name} ({subnet}) overlaps Docker network {other.name} "
+                        f"({overlapping[0]}): addresses in the overlap mean two things"
+                    ),
+                    evidence={
+                        "engine": f"{network.name}: {subnet} ({network.driver}); "
+                        f"{other.name}: {overlapping[0]} ({other.driver})"
+                    },
+                    fix=_snippet(network, free_subnet(subnet.prefixlen, taken)),
+                )
+            own = bridge_device(network)
+            for route, device in routes:
+                if device == own or device in by_device or not route.overlaps(subnet):
+                    continue
+                yield Result(
+                    subjects=(network.name,),
+                    summary=(
+                        f"{network.name} ({subnet}) overlaps the Docker host's route to {route} "
+                        f"(dev {device}): the host and its containers lose whatever that route "
+                        "leads to in the overlap"
+                    ),
+                    evidence={
+                        "probe": f"host route {route} dev {device} (read in the Docker host's "
+                        "network namespace)",
+                        "engine": f"{network.name}: {subnet}",
+                    },
+                    fix=_snippet(network, free_subnet(subnet.prefixlen, taken)),
+                )
