@@ -31,6 +31,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+from checks._netview import netns_interfaces
 from diag.context import CheckContext
 from diag.findings import Result, Severity, subjects
 from diag.tasks import Planned, arp_sweep
@@ -98,6 +99,17 @@ def _who(mac: str, by_mac: dict[str, Container], gateway_macs: set[str]) -> str:
     return f"{mac} (the host's bridge)" if mac in gateway_macs else f"{mac} (unknown to the engine)"
 
 
+def _carrying(ctx: CheckContext, claimers: list[Container], ip: str) -> dict[str, str]:
+    """Where the claimers carry `ip`, as read in their netns (what `ip -br addr` shows)."""
+    found = {}
+    for claimer in claimers:
+        for interface in netns_interfaces(ctx, claimer):
+            addresses = [str(a) for a in interface.get("addresses") or []]
+            if any(a.split("/")[0] == ip for a in addresses):
+                found["interfaces"] = f"{claimer.name}: {interface['name']} {' '.join(addresses)}"
+    return found
+
+
 def _fix(claimers: list[Container], ip: str, prefix: int) -> str:
     name = claimers[0].name if claimers else "CONTAINER"
     return (
@@ -147,6 +159,7 @@ def _judge(
                     + ", ".join(_who(m, by_mac, gateway_macs) for m in macs),
                     "engine": f"{ip} is assigned to "
                     + (owner.name if owner else "the gateway" if ip in gateway_ips else "no one"),
+                    **_carrying(ctx, claimers, ip),
                 },
                 fix=_fix(claimers, ip, prefix),
             )
@@ -166,6 +179,7 @@ def _judge(
                 evidence={
                     "probe": f"{sweep}: {ip} answered by {_who(macs[0], by_mac, gateway_macs)}",
                     "engine": f"no endpoint of {network.name} has {ip}",
+                    **_carrying(ctx, [claimer] if claimer else [], ip),
                 },
                 fix=_fix([claimer] if claimer else [], ip, prefix),
                 severity=Severity.WARNING,

@@ -1,10 +1,11 @@
 """Interfaces and IPv4 routes of a network namespace: what `ip -br addr` and `ip route` show.
 
-Read without any tool in the image: interface names from PROC/net/dev, IPv4 address, mask,
-MTU and state by ioctl on a socket made inside the namespace (an ioctl answers for the
-namespace its socket lives in), IPv6 addresses from PROC/net/if_inet6, routes from
-PROC/net/route. ioctl sees one IPv4 address per interface, which is what the engine gives
-a container endpoint.
+Read without any tool in the image: interface names from PROC/net/dev, MTU and state by
+ioctl on a socket made inside the namespace (an ioctl answers for the namespace its socket
+lives in), IPv4 addresses from a netlink address dump on a socket made there too (every
+address, secondary ones included: an address added by hand next to the engine's is what
+net.duplicate-ip is about; ioctl would show only the first), IPv6 addresses from
+PROC/net/if_inet6, routes from PROC/net/route.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ SIOCGIFMTU = 0x8921
 IFF_UP = 0x1
 IFF_LOWER_UP = 0x10000
 ROUTE_GATEWAY = 0x2
+NETLINK_ROUTE = 0
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+IFA_LOCAL, IFA_LABEL = 2, 3
+NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, interface index
+RTATTR = struct.Struct("=HH")  # length, type
 
 
 def interface_names(proc_net_dev: str) -> list[str]:
@@ -33,7 +42,7 @@ def _ioctl(sock: socket.socket, request: int, name: str) -> bytes:
 
 
 def ipv4_of(sock: socket.socket, name: str) -> dict[str, object]:
-    """State, MTU and IPv4 address/prefix of one interface, asked of the kernel by ioctl."""
+    """State, MTU and (first) IPv4 address/prefix of one interface, asked by ioctl."""
     flags = struct.unpack("H", _ioctl(sock, SIOCGIFFLAGS, name)[16:18])[0]
     mtu = struct.unpack("i", _ioctl(sock, SIOCGIFMTU, name)[16:20])[0]
     found: dict[str, object] = {"name": name, "up": bool(flags & IFF_UP), "mtu": mtu}
@@ -45,6 +54,58 @@ def ipv4_of(sock: socket.socket, name: str) -> dict[str, object]:
         return found
     prefix = ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
     found["addresses"] = [f"{address}/{prefix}"]
+    return found
+
+
+def _align(length: int) -> int:
+    return (length + 3) & ~3
+
+
+def parse_address_dump(data: bytes) -> tuple[dict[str, list[str]], bool]:
+    """RTM_NEWADDR messages of a netlink dump → {label: ["a.b.c.d/prefix", ...]}, and
+    whether the dump's end (NLMSG_DONE) is in `data`."""
+    found: dict[str, list[str]] = {}
+    offset = 0
+    while offset + NLMSG_HEADER.size <= len(data):
+        length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
+        if length < NLMSG_HEADER.size or offset + length > len(data):
+            break  # malformed or cut short: keep what was whole
+        if kind in (NLMSG_DONE, NLMSG_ERROR):
+            return found, True
+        if kind == RTM_NEWADDR:
+            body = offset + NLMSG_HEADER.size
+            family, prefix = IFADDRMSG.unpack_from(data, body)[:2]
+            attributes: dict[int, bytes] = {}
+            at = body + IFADDRMSG.size
+            while at + RTATTR.size <= offset + length:
+                size, kind_of = RTATTR.unpack_from(data, at)
+                if size < RTATTR.size:
+                    break
+                attributes[kind_of] = data[at + RTATTR.size : at + size]
+                at += _align(size)
+            if family == socket.AF_INET and IFA_LOCAL in attributes:
+                label = attributes.get(IFA_LABEL, b"").rstrip(b"\0").decode(errors="replace")
+                name = label.split(":", 1)[0]  # an old-style alias eth0:1 is eth0's
+                address = socket.inet_ntoa(attributes[IFA_LOCAL])
+                found.setdefault(name, []).append(f"{address}/{prefix}")
+        offset += _align(length)
+    return found, False
+
+
+def ipv4_addresses(make_socket: Callable[..., socket.socket]) -> dict[str, list[str]]:
+    """Every IPv4 address of the namespace, by interface, from a netlink dump."""
+    request = NLMSG_HEADER.pack(
+        NLMSG_HEADER.size + IFADDRMSG.size, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
+    ) + IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+    found: dict[str, list[str]] = {}
+    with make_socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as sock:
+        sock.settimeout(2.0)
+        sock.sendto(request, (0, 0))
+        done = False
+        while not done:
+            part, done = parse_address_dump(sock.recv(65536))
+            for name, addresses in part.items():
+                found.setdefault(name, []).extend(addresses)
     return found
 
 
@@ -94,13 +155,17 @@ def ipv4_routes(proc_net_route: str) -> list[dict[str, object]]:
 
 
 def interfaces(
-    read_proc: Callable[[str], str], make_socket: Callable[[int, int], socket.socket]
+    read_proc: Callable[[str], str], make_socket: Callable[..., socket.socket]
 ) -> dict[str, object]:
     names = interface_names(read_proc("net/dev"))
     try:
         v6 = ipv6_addresses(read_proc("net/if_inet6"))
     except OSError:
         v6 = {}  # IPv6 disabled in the kernel
+    try:
+        v4: dict[str, list[str]] | None = ipv4_addresses(make_socket)
+    except OSError:
+        v4 = None  # no netlink here: the first address of each, by ioctl
     found = []
     with make_socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for name in sorted(names):
@@ -108,6 +173,7 @@ def interfaces(
                 entry = ipv4_of(sock, name)
             except OSError:
                 continue  # gone between the two reads
-            entry["addresses"] = [*entry["addresses"], *v6.get(name, [])]  # type: ignore[misc]
+            first = entry["addresses"] if v4 is None else v4.get(name, [])
+            entry["addresses"] = [*first, *v6.get(name, [])]  # type: ignore[misc]
             found.append(entry)
     return {"status": "ok", "interfaces": found, "routes": ipv4_routes(read_proc("net/route"))}

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from diag.agent.netif import interface_names, ipv4_routes, ipv6_addresses
+from diag.agent.netif import (
+    IFADDRMSG,
+    NLMSG_DONE,
+    NLMSG_HEADER,
+    RTATTR,
+    RTM_NEWADDR,
+    interface_names,
+    ipv4_routes,
+    ipv6_addresses,
+    parse_address_dump,
+)
 from diag.agent.procnet import decode_address, listening_sockets
 from diag.agent.resolvconf import parse_resolv_conf
 from diag.agent.tasks import connect, run_task
@@ -321,3 +331,33 @@ def test_interfaces_of_this_netns_include_loopback() -> None:
     assert result["status"] == "ok"
     loopback = next(i for i in result["interfaces"] if i["name"] == "lo")
     assert loopback["up"] and "127.0.0.1/8" in loopback["addresses"]
+
+
+def _rtattr(kind: int, value: bytes) -> bytes:
+    size = RTATTR.size + len(value)
+    return RTATTR.pack(size, kind) + value + b"\0" * ((4 - size % 4) % 4)
+
+
+def _newaddr(address: str, prefix: int, label: bytes, index: int) -> bytes:
+    body = IFADDRMSG.pack(socket.AF_INET, prefix, 0, 0, index)
+    body += _rtattr(1, socket.inet_aton(address)) + _rtattr(2, socket.inet_aton(address))
+    body += _rtattr(3, label + b"\0")
+    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), RTM_NEWADDR, 2, 1, 0) + body
+
+
+def test_a_netlink_address_dump_lists_secondary_addresses_and_aliases_under_their_interface():
+    dump = (
+        _newaddr("127.0.0.1", 8, b"lo", 1)
+        + _newaddr("10.1.0.20", 24, b"eth0", 7)
+        + _newaddr("10.1.0.10", 24, b"eth0", 7)  # added by hand next to the engine's
+        + _newaddr("10.1.0.50", 24, b"eth0:1", 7)  # an old-style alias
+    )
+    found, done = parse_address_dump(dump)
+    assert found == {
+        "lo": ["127.0.0.1/8"],
+        "eth0": ["10.1.0.20/24", "10.1.0.10/24", "10.1.0.50/24"],
+    }
+    assert not done
+    _, done = parse_address_dump(dump + NLMSG_HEADER.pack(NLMSG_HEADER.size, NLMSG_DONE, 2, 1, 0))
+    assert done
+    assert parse_address_dump(dump[:-3])[0]["eth0"] == ["10.1.0.20/24", "10.1.0.10/24"]
