@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ START_TIMEOUT_S = 60
 BRIDGE = "ddiage2br0"
 BRIDGE_ADDRESS = "10.213.127.1/24"
 STOP_TIMEOUT_S = 30
+BUILTIN_NETWORKS = {"bridge", "host", "none"}
 
 
 class EngineUnavailable(Exception):
@@ -202,6 +204,10 @@ class SecondEngine:
                 for summary in client.api.containers(all=True):
                     with contextlib.suppress(docker.errors.DockerException):
                         client.api.remove_container(summary["Id"], force=True, v=True)
+                for summary in client.api.networks():  # a stopped dockerd leaves their bridges
+                    if summary["Name"] not in BUILTIN_NETWORKS:
+                        with contextlib.suppress(docker.errors.DockerException):
+                            client.api.remove_network(summary["Id"])
             finally:
                 client.close()
         self._stop_daemon()
@@ -214,6 +220,20 @@ class SecondEngine:
         self._unmount()
         shutil.rmtree(self.base, ignore_errors=True)
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def running(*images: str) -> Iterator[SecondEngine]:
+    """A second engine started (after clearing what an interrupted session left), with
+    `images` copied from the main engine, torn down afterwards; EngineUnavailable if not."""
+    engine = SecondEngine()
+    engine.teardown()
+    try:
+        engine.start()
+        engine.load_images(*images)
+        yield engine
+    finally:
+        engine.teardown()
 
 
 def _make_bridge() -> None:
