@@ -22,6 +22,7 @@ from diag import __version__, completion, saved_runs
 from diag.compose import load_config, project_from_config, project_from_labels
 from diag.config import Settings, Sources, command_line_layer, select_checks
 from diag.context import Target
+from diag.egress import parse_egress, parse_egress_dns
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
 from diag.expectations import load_rules_file
@@ -128,6 +129,24 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
+EgressOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--egress",
+        metavar="HOST:PORT",
+        help="Also check that a TCP connect to HOST:PORT works from each network (repeatable; "
+        "IPv6 as [ADDRESS]:PORT). Opt-in: no outside address is probed unless named here.",
+    ),
+]
+EgressDnsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--egress-dns",
+        metavar="NAME",
+        help="Also check that NAME resolves from each network, as its members resolve it "
+        "(repeatable). Opt-in, like --egress.",
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
 ]
@@ -183,6 +202,8 @@ class CommonOptions:
     quiet: bool = False
     deadline: float | None = None
     probe_mode: str | None = None
+    egress: list[str] | None = None  # HOST:PORT as typed; parsed by diag.egress
+    egress_dns: list[str] | None = None
 
     def sources(self) -> Sources:
         """The command line over x-ddiag over ddiag.toml (diag.config)."""
@@ -224,6 +245,8 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
         sources = options.sources()
         settings = sources.resolve()
         checks = select_checks(settings)
+        egress = parse_egress(options.egress or ())
+        egress_dns = parse_egress_dns(options.egress_dns or ())
     except DiagError as exc:
         fail(str(exc))
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -256,6 +279,8 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
                     deadline=settings.deadline,
                     probe_mode=settings.probe_mode,  # type: ignore[arg-type]
                     probe_memory=_probe_memory(),
+                    egress=egress,
+                    egress_dns=egress_dns,
                 ),
                 status.update,
             )
@@ -350,6 +375,8 @@ def network(
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    egress: EgressOpt = None,
+    egress_dns: EgressDnsOpt = None,
 ) -> None:
     """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
     run_diagnosis(
@@ -369,6 +396,8 @@ def network(
             quiet=quiet,
             deadline=deadline,
             probe_mode=probe_mode,
+            egress=egress,
+            egress_dns=egress_dns,
         ),
     )
 
@@ -421,6 +450,8 @@ def compose(
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    egress: EgressOpt = None,
+    egress_dns: EgressDnsOpt = None,
 ) -> None:
     """Diagnose a running compose project, service to service, from each source's netns.
 
@@ -456,6 +487,8 @@ def compose(
             quiet=quiet,
             deadline=deadline,
             probe_mode=probe_mode,
+            egress=egress,
+            egress_dns=egress_dns,
         ),
     )
 
@@ -484,6 +517,8 @@ def container(
     no_color: NoColorOpt = False,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    egress: EgressOpt = None,
+    egress_dns: EgressDnsOpt = None,
 ) -> None:
     """Diagnose one container: its networks and the dependencies its configuration names."""
     run_diagnosis(
@@ -503,6 +538,8 @@ def container(
             quiet=quiet,
             deadline=deadline,
             probe_mode=probe_mode,
+            egress=egress,
+            egress_dns=egress_dns,
         ),
     )
 

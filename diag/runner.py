@@ -21,10 +21,13 @@ import docker
 from checks import _matrix as matrix
 from checks import _netview as netview
 from checks._edges import netns_owner, verdicts
+from checks.host import iptables as host_iptables
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
+from diag import hostfw
 from diag.config import apply_severity
 from diag.context import CheckContext, Target
+from diag.egress import egress_text
 from diag.errors import DiagError
 from diag.findings import Finding, Severity
 from diag.redact import Redactor, secret_values
@@ -53,6 +56,8 @@ class RunOptions:
     deadline: float = DEFAULT_DEADLINE_S
     probe_mode: ProbeMode = "shared"
     probe_memory: str = "64m"
+    egress: tuple[tuple[str, int], ...] = ()  # opt-in outside targets (diag.egress)
+    egress_dns: tuple[str, ...] = ()
 
 
 def _apply(event: Event, observations: Observations, in_flight: set[Planned]) -> None:
@@ -166,6 +171,21 @@ def _engine_answers(client: docker.DockerClient) -> bool:
     return True
 
 
+def _host_firewall(
+    client: docker.DockerClient, checks: Sequence[Check]
+) -> tuple[hostfw.HostFirewall | None, list[Inconclusive]]:
+    """The host's iptables rules, read once, when host.iptables runs and the engine is on
+    this machine; a read that fails where ddiag may read is a gap in the evidence."""
+    if not any(check.id == host_iptables.ID for check in checks):
+        return None, []
+    if not hostfw.engine_is_local(client.api.base_url):
+        return None, []
+    try:
+        return hostfw.read(), []
+    except hostfw.Unreadable as exc:
+        return None, [Inconclusive(where="the host's firewall", reason=str(exc))]
+
+
 def diagnose(
     client: docker.DockerClient,
     topology: Topology,
@@ -177,7 +197,14 @@ def diagnose(
     """Run the checks against the target; always removes this run's probes before returning."""
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
-    ctx = CheckContext(topology, target, timeout=options.timeout)
+    ctx = CheckContext(
+        topology,
+        target,
+        timeout=options.timeout,
+        egress=options.egress,
+        egress_dns=options.egress_dns,
+    )
+    ctx.host_firewall, firewall_gaps = _host_firewall(client, checks)
     pids = {container.id: container.pid for container in topology.containers}
     session = ProbeSession(
         client, options.probe_image, options.timeout, pids, options.probe_mode, options.probe_memory
@@ -202,11 +229,13 @@ def diagnose(
         duration_s=time.monotonic() - started,
         checks_run=[check.id for check in checks],
         findings=findings,
-        inconclusive=_inconclusive(ctx.observations, cut_short, options.deadline),
+        inconclusive=_inconclusive(ctx.observations, cut_short, options.deadline) + firewall_gaps,
         listening=_listening_view(ctx),
         edges=_edge_outcomes(ctx),
         matrix=matrix.cells(ctx) if target.matrix else None,
         netns=netview.view(ctx),
+        egress=tuple(egress_text(e) for e in options.egress),
+        egress_dns=options.egress_dns,
         probes_started=session.started,
         probe_memory_peak=session.memory_peak,
         probe_mode=session.mode,

@@ -62,6 +62,8 @@ class Report:
     redactor: Redactor = field(default_factory=Redactor)
     matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
     netns: list[dict[str, Any]] = field(default_factory=list)  # checks._netview.view
+    egress: tuple[str, ...] = ()  # --egress HOST:PORT as given (diag.egress): opt-in only
+    egress_dns: tuple[str, ...] = ()  # --egress-dns NAME
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
@@ -139,6 +141,8 @@ class Report:
                 for e in self.edges
             ],
         }
+        if self.egress or self.egress_dns:  # what was asked of the outside, even if it passed
+            doc["run"].update(egress=list(self.egress), egress_dns=list(self.egress_dns))
         if self.matrix is not None:
             doc["matrix"] = [
                 {
