@@ -132,7 +132,9 @@ def _judge(
     by_ip, by_mac = _engine_view(ctx, network)
     gateway_ips = gateways(network)
     answers: dict[str, list[str]] = {ip: list(macs) for ip, macs in result["answers"].items()}
-    gateway_macs = {mac for ip in gateway_ips for mac in answers.get(ip, [])[:1]}
+    # the bridge's MAC, when it alone answers for the gateway (a second answer there is a
+    # claimer, and which of the two is the bridge cannot be told from the sweep)
+    gateway_macs = {answers[ip][0] for ip in gateway_ips if len(answers.get(ip, [])) == 1}
     prefix = ipaddress.ip_network(subnet, strict=False).prefixlen
     sweep = (
         f"ARP sweep of {subnet} from a peer on {network.name} ({result.get('swept')} of "
@@ -142,6 +144,9 @@ def _judge(
         owner = by_ip.get(ip)
         if len(macs) > 1:
             claimers = [by_mac[m] for m in macs if m in by_mac and by_mac[m] is not owner]
+            rightful = owner.name if owner else "the host's bridge" if ip in gateway_ips else ""
+            reached = [rightful] if rightful else []
+            reached.append(claimers[0].name if claimers else "another machine")
             yield Result(
                 subjects=subjects(
                     [c.service for c in (owner, *claimers) if c and c.service],
@@ -150,8 +155,7 @@ def _judge(
                 ),
                 summary=(
                     f"{ip} on {network.name} is answered by {len(macs)} MAC addresses: peers "
-                    f"reach {owner.name if owner else 'its owner'} or "
-                    f"{claimers[0].name if claimers else 'another machine'}, whichever "
+                    f"reach {' or '.join(reached) if rightful else 'one of them'}, whichever "
                     "answered last"
                 ),
                 evidence={

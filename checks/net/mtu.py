@@ -120,6 +120,8 @@ def _black_holes(ctx: CheckContext, network: Network, targets: dict[str, Any]) -
         container = members.get(ip)
         if not largest_ok or not lost or container is None:
             continue  # nothing answers at all: not a size problem (other checks judge that)
+        if any(outcome.startswith("fragmentation needed") for outcome in sizes.values()):
+            continue  # the path says its MTU: PMTUD works (the kernel rate-limits the rest)
         own_mtu = _interface_mtu(ctx, container, ip)
         evidence: dict[str, Any] = {
             "probe": f"DF pings from a peer on {network.name} to {ip}: "
