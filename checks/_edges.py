@@ -15,7 +15,9 @@ other name would be forwarded by the embedded DNS to resolvers outside this mach
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from checks.port._sockets import is_loopback, listening
@@ -28,6 +30,7 @@ from diag.topology import Container, Endpoint, Network
 
 # Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
 PRIORITY = (
+    "checks.net.service_netns_stale",
     "checks.port.localhost_in_container",
     "checks.dns.extra_hosts_override",
     "checks.dns.compose_run_no_alias",
@@ -37,10 +40,16 @@ PRIORITY = (
     "checks.dns.duplicate_alias",
     "checks.dns.wrong_address",
     "checks.port.container_vs_host",
+    "checks.net.ipv6",
     "checks.port.app_loopback",
     "checks.port.not_listening",
+    "checks.net.icc_disabled",
     "checks.port.refused",
     "checks.port.filtered",
+)
+STARTED_AT = re.compile(
+    r"(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<nanos>\d{1,9}))?"
+    r"(?P<zone>Z|[+-]\d\d:\d\d)"
 )
 
 
@@ -105,14 +114,52 @@ def _open(result: dict[str, Any]) -> bool:
     return result.get("status") == "open"
 
 
-def netns_owner(ctx: CheckContext, container: Container) -> Container:
-    """`network_mode: container:X` / `service:X` live in X's namespace."""
+def joined(container: Container) -> str:
+    """X of `network_mode: container:X` (compose writes `service:X` so, with X's id); ''."""
     mode = container.network_mode
-    if mode.startswith("container:"):
-        owner = ctx.topology.container_named(mode.split(":", 1)[1])
-        if owner is not None:
-            return owner
-    return container
+    return mode.split(":", 1)[1] if mode.startswith("container:") else ""
+
+
+def _instant(text: str) -> tuple[datetime, int] | None:
+    """`State.StartedAt` (RFC 3339, up to nanoseconds) as a comparable value; None if unset.
+    Compared as text, `...21.92876Z` would sort after `...21.928762039Z`."""
+    match = STARTED_AT.fullmatch(text)
+    if match is None or match["date"].startswith("0001-"):  # Go's zero time: never started
+        return None
+    zone = "+00:00" if match["zone"] == "Z" else match["zone"]
+    return datetime.fromisoformat(match["date"] + zone), int((match["nanos"] or "").ljust(9, "0"))
+
+
+def left_behind(ctx: CheckContext, container: Container) -> str:
+    """Why a running `network_mode: container:X` container no longer shares X's namespace,
+    from the engine; '' when nothing says so. It joins the namespace once, when it starts,
+    and keeps it: if X is then recreated (its id is gone), stopped, or restarted (started
+    after it), X has a new namespace or none, and the old one keeps nothing but lo."""
+    ref = joined(container)
+    if not ref or not container.running:
+        return ""
+    owner = ctx.topology.container_named(ref)
+    if owner is None:
+        return f"its network_mode names container {ref[:12]}, which no longer exists"
+    if not owner.running:
+        return f"{owner.name}, whose namespace it joined, is {owner.status or 'not running'}"
+    mine, theirs = _instant(container.started_at), _instant(owner.started_at)
+    if mine is not None and theirs is not None and theirs > mine:
+        return (
+            f"{owner.name} started at {owner.started_at}, after {container.name} "
+            f"({container.started_at})"
+        )
+    return ""
+
+
+def netns_owner(ctx: CheckContext, container: Container) -> Container:
+    """`network_mode: container:X` / `service:X` live in X's namespace, unless they were
+    left behind in an old one (see `left_behind`): then in their own."""
+    ref = joined(container)
+    owner = ctx.topology.container_named(ref) if ref else None
+    if owner is None or left_behind(ctx, container):
+        return container
+    return owner
 
 
 def _name_index(ctx: CheckContext) -> dict[str, list[int]]:
@@ -208,7 +255,10 @@ def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
 
 def local_networks(ctx: CheckContext) -> tuple[str, ...]:
     """Every subnet of the engine's networks: the only addresses a probe may connect to."""
-    return tuple(sorted({s.subnet for n in ctx.topology.networks for s in n.subnets}))
+    if "local-networks" not in ctx.memo:
+        subnets = {s.subnet for n in ctx.topology.networks for s in n.subnets}
+        ctx.memo["local-networks"] = tuple(sorted(subnets))
+    return ctx.memo["local-networks"]  # type: ignore[no-any-return]
 
 
 def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task:
@@ -220,17 +270,18 @@ def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) ->
 
 
 def states(ctx: CheckContext) -> list[EdgeState]:
-    """Every edge's state; computed once per set of observations (observations only grow, so
-    their count tells a new set), not once per check that asks."""
-    key = (len(ctx.observations.results), len(ctx.observations.failures))
-    cached = ctx.memo.get("edge-states")
-    if cached is None or cached[0] != key:
-        cached = (key, [_state(ctx, edge) for edge in ctx.target.edges])
-        ctx.memo["edge-states"] = cached
-    return cached[1]
+    """Every edge's state."""
+    return ctx.per_observations(
+        "edge-states", lambda: [_state(ctx, edge) for edge in ctx.target.edges]
+    )
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
+    """What every edge check needs observed (the same for all of them: planned once)."""
+    return ctx.per_observations("edge-plan", lambda: _plan(ctx))
+
+
+def _plan(ctx: CheckContext) -> list[Planned]:
     planned: list[Planned] = []
     for state in states(ctx):
         if not state.netns.running:

@@ -3,7 +3,8 @@
 Not a check (it yields no findings): the report's picture of where each container's
 packets can go, read in its network namespace by the probe (diag.agent.netif) for every
 running container of the target, once per namespace (containers sharing one, through
-`network_mode: container:X` or `service:X`, are shown under its owner).
+`network_mode: container:X` or `service:X`, are shown under its owner; one left behind in
+a namespace X no longer has, see net.service-netns-stale, is shown on its own).
 """
 
 from __future__ import annotations
@@ -48,3 +49,16 @@ def netns_interfaces(ctx: CheckContext, container: Container) -> list[dict[str, 
     owner = netns_owner(ctx, container)
     result = ctx.observations.get(ctx.netns_placement(owner), INTERFACES)
     return list(result.get("interfaces") or []) if result and result.get("status") == "ok" else []
+
+
+def brief(interfaces: list[dict[str, Any]]) -> list[str]:
+    """What `ip -br addr` shows, a line per interface: `eth0 10.1.0.3/24`."""
+    return [
+        f"{i.get('name')} {' '.join(i.get('addresses') or []) or '(no address)'}"
+        for i in interfaces
+    ]
+
+
+def addresses(interfaces: list[dict[str, Any]]) -> set[str]:
+    """Every address on the interfaces, without its prefix length."""
+    return {a.split("/")[0] for i in interfaces for a in i.get("addresses") or []}

@@ -44,7 +44,7 @@ def network_from_inspect(raw: Mapping[str, Any]) -> Network:
         attachable=bool(raw.get("Attachable")),
         enable_ipv6=bool(raw.get("EnableIPv6")),
         subnets=tuple(
-            Subnet(cfg["Subnet"], cfg.get("Gateway") or None)
+            Subnet(cfg["Subnet"], cfg.get("Gateway") or None, cfg.get("IPRange") or None)
             for cfg in ipam_configs
             if cfg.get("Subnet")
         ),
@@ -157,6 +157,7 @@ def container_from_inspect(
         links=tuple(host_config.get("Links") or ()),
         port_bindings=_asked(raw),
         pid=int(state.get("Pid") or 0),
+        started_at=state.get("StartedAt") or "",
         healthcheck_test=(
             tuple(config["Healthcheck"]["Test"])
             if _has_healthcheck(config.get("Healthcheck"))

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+ICC_OPTION = "com.docker.network.bridge.enable_icc"
+GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class EngineInfo:
 class Subnet:
     subnet: str
     gateway: str | None
+    ip_range: str | None = None  # IPAM `IPRange`: where the engine hands out addresses
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,12 @@ class Network:
     def has_embedded_dns(self) -> bool:
         """User-defined bridge and overlay networks answer container names at 127.0.0.11."""
         return self.driver not in ("host", "null", "none") and not self.is_default_bridge
+
+    @property
+    def icc_disabled(self) -> bool:
+        """A bridge created with `com.docker.network.bridge.enable_icc=false` (any spelling
+        Go's ParseBool reads as false): the engine drops traffic between its members."""
+        return self.driver == "bridge" and self.options.get(ICC_OPTION) in GO_FALSE
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class Container:
     port_bindings: tuple[PortBinding, ...] = ()  # HostConfig.PortBindings: as asked, always
     healthcheck_test: tuple[str, ...] = ()  # the effective Healthcheck.Test, e.g. CMD-SHELL x
     pid: int = field(default=0, compare=False)  # State.Pid: where a shared probe enters its netns
+    started_at: str = field(default="", compare=False)  # State.StartedAt, RFC 3339 in UTC
 
     @property
     def running(self) -> bool:

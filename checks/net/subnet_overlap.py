@@ -34,6 +34,7 @@ import ipaddress
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from checks.net._subnets import PRIVATE, free_subnet
 from checks.net.duplicate_ip import ipv4_subnets
 from diag.context import CheckContext
 from diag.findings import Result
@@ -46,7 +47,6 @@ TITLE = "Subnet overlaps a host route or another network"
 
 IPv4Net = ipaddress.IPv4Network
 BRIDGE_NAME = "com.docker.network.bridge.name"
-CANDIDATE_RANGES = ("172.16.0.0/12", "192.168.0.0/16", "10.0.0.0/8")
 
 
 def bridge_device(network: Network) -> str:
@@ -76,16 +76,9 @@ def host_routes(result: dict[str, Any]) -> list[tuple[IPv4Net, str]]:
     return routes
 
 
-def free_subnet(prefixlen: int, taken: Sequence[IPv4Net]) -> str | None:
-    """The first subnet of `prefixlen` in the private ranges that overlaps nothing taken."""
-    for candidate_range in CANDIDATE_RANGES:
-        space = IPv4Net(candidate_range)
-        if prefixlen < space.prefixlen:
-            continue
-        for candidate in space.subnets(new_prefix=prefixlen):
-            if not any(candidate.overlaps(t) for t in taken):
-                return str(candidate)
-    return None
+def _free(prefixlen: int, taken: Sequence[IPv4Net]) -> str | None:
+    found = free_subnet([p for p in PRIVATE if p.version == 4], prefixlen, list(taken))
+    return str(found) if found is not None else None
 
 
 def _snippet(network: Network, free: str | None) -> str:
@@ -122,7 +115,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                         "engine": f"{network.name}: {subnet} ({network.driver}); "
                         f"{other.name}: {overlapping[0]} ({other.driver})"
                     },
-                    fix=_snippet(network, free_subnet(subnet.prefixlen, taken)),
+                    fix=_snippet(network, _free(subnet.prefixlen, taken)),
                 )
             own = bridge_device(network)
             for route, device in routes:
@@ -140,5 +133,5 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                         "network namespace)",
                         "engine": f"{network.name}: {subnet}",
                     },
-                    fix=_snippet(network, free_subnet(subnet.prefixlen, taken)),
+                    fix=_snippet(network, _free(subnet.prefixlen, taken)),
                 )

@@ -59,6 +59,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     covered: set[tuple[str, int]] = set()
     for member, port, result, sockets in connect_failures(ctx, DROPPED):
+        if member.network.icc_disabled:
+            continue  # the engine drops peers' packets there by design: net.icc-disabled
         container = member.container
         covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"

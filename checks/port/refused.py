@@ -26,6 +26,7 @@ from checks._edges import (
     uncovered_results,
 )
 from checks._edges import plan_with_ports as plan
+from checks.net.ipv6 import v6_only
 from checks.port._sockets import connect_failures, listening, listening_texts, own_ips, reach
 from diag.context import CheckContext
 from diag.findings import Result, subjects
@@ -77,6 +78,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         container = member.container
         if sockets is not None and reach(sockets, port, own_ips(container)) != "reachable":
             continue  # loopback-only or nothing listening: a more specific check says so
+        if v6_only(ctx, container, port):
+            continue  # a `::` listener that refuses IPv4 (IPV6_V6ONLY): net.ipv6
         covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
         evidence = {"probe": f"connect {address} refused (from a peer on {member.network.name})"}

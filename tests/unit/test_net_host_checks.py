@@ -599,7 +599,7 @@ def test_subnet_overlap_two_engine_networks_one_finding(
     assert finding.evidence == {
         "engine": f"{BACK}: 10.213.200.0/24 (bridge); other: 10.213.0.0/16 (bridge)"
     }
-    assert fix_subnet(finding) == ipaddress.IPv4Network("172.16.0.0/24")
+    assert fix_subnet(finding) == ipaddress.IPv4Network("10.0.0.0/24")  # 10/8 is free here
 
 
 # --- host.ip-forward -----------------------------------------------------------------------
