@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import docker
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,8 +32,9 @@ from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
 from diag.report.text import clean
+from diag.resident import ENGINE_ERRORS
 from diag.runner import RunOptions, diagnose
-from diag.session import DEFAULT_MEMORY
+from diag.session import DEFAULT_MEMORY, ProbeSession
 from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
 from diag.targets import compose_target, container_target, network_target
 from diag.topology import Topology
@@ -250,9 +252,11 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
     except DiagError as exc:
         fail(str(exc))
     signal.signal(signal.SIGTERM, _on_sigterm)
+    early: ProbeSession | None = None  # started before the target is known; ours to close
     try:
         client = connect()
         remove_probes(client)  # probes orphaned by a killed ddiag
+        early = _start_early(client, settings.probe_image, settings.timeout, settings.probe_mode)
         topology = read_topology(client)
         target = make_target(topology)
         project = target.project
@@ -267,22 +271,24 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
             status.start()
         try:
             ensure_image(client, settings.probe_image, status.update, pull=pull == "missing")
+            run_options = RunOptions(
+                settings.probe_image,
+                settings.timeout,
+                settings.severity,
+                deadline=settings.deadline,
+                probe_mode=settings.probe_mode,  # type: ignore[arg-type]
+                probe_memory=_probe_memory(),
+                egress=egress,
+                egress_dns=egress_dns,
+            )
+            handed, early = early, None  # diagnose() closes what it is given
+            if handed is not None and not handed.suits(
+                run_options.probe_image, run_options.probe_mode, run_options.probe_memory
+            ):
+                handed.close()
+                handed = None
             report = diagnose(
-                client,
-                topology,
-                target,
-                checks,
-                RunOptions(
-                    settings.probe_image,
-                    settings.timeout,
-                    settings.severity,
-                    deadline=settings.deadline,
-                    probe_mode=settings.probe_mode,  # type: ignore[arg-type]
-                    probe_memory=_probe_memory(),
-                    egress=egress,
-                    egress_dns=egress_dns,
-                ),
-                status.update,
+                client, topology, target, checks, run_options, status.update, session=handed
             )
         finally:
             if show:
@@ -295,6 +301,9 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
     except KeyboardInterrupt:
         stderr.print("ddiag: interrupted; probes removed")
         raise typer.Exit(130) from None
+    finally:
+        if early is not None:  # the run ended before the probe was handed over
+            early.close()
     doc = report.to_dict()
     fail_on = settings.fail_on
     rendered = FORMATS[fmt](
@@ -334,6 +343,23 @@ def _incompleteness(doc: ReportDoc, unobserved_places: int, deadline: float) -> 
             "the report); the result is incomplete"
         )
     return ""
+
+
+def _start_early(
+    client: docker.DockerClient, image: str, timeout: float, mode: str
+) -> ProbeSession | None:
+    """The shared probe, starting while the engine is read and the compose file resolved;
+    None where it could not be used as it is (isolated mode, or an image still to pull:
+    pulling shows progress, later)."""
+    if mode != "shared":
+        return None
+    try:
+        client.api.inspect_image(image)
+    except ENGINE_ERRORS:
+        return None
+    session = ProbeSession(client, image, timeout, memory=_probe_memory())
+    session.prestart()
+    return session
 
 
 def _probe_memory() -> str:

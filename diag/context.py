@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from diag.compose import ComposeProject
 from diag.edges import Edge
@@ -12,6 +13,7 @@ from diag.tasks import HOST, Observations, Placement
 from diag.topology import Container, Network, Topology
 
 TargetKind = Literal["network", "compose", "container"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,17 @@ class CheckContext:
     # Opt-in only (diag.egress): outside (host, port)s and names the user asked to check.
     egress: tuple[tuple[str, int], ...] = ()
     egress_dns: tuple[str, ...] = ()
+
+    def per_observations(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per set of observations (they only grow, so their count tells a
+        new set), not once per check that asks: a dozen checks plan and judge the same
+        edges, and the runner plans again after every batch of answers."""
+        key = (len(self.observations.results), len(self.observations.failures))
+        cached = self.memo.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, compute())
+            self.memo[name] = cached
+        return cached[1]  # type: ignore[no-any-return]
 
     def peer_placement(self, network: Network) -> Placement:
         """A probe attached to `network`: it sees the network as any peer on it does."""

@@ -33,12 +33,13 @@ from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
 from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
-from diag.tasks import Placement, Planned, Task
+from diag.tasks import HOST, Placement, Planned, Task
 
 ProbeMode = Literal["shared", "isolated"]
 DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
 NETNS_DENIED = "cannot enter its network namespace"
 MAX_PARALLEL_STARTS = 8
+OPEN_FILES = 4096  # the agent keeps up to 2048 tasks (sockets) in flight
 SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
 PACKET_CAPS = ["NET_RAW"]  # ARP sweeps and DF pings (raw sockets); every agent probe has it
 
@@ -97,14 +98,14 @@ class ProbeSession:
         client: docker.DockerClient,
         image: str,
         timeout: float,
-        pids: Mapping[str, int],
+        pids: Mapping[str, int] | None = None,
         mode: ProbeMode = "shared",
         memory: str = DEFAULT_MEMORY,
     ) -> None:
         self.api = client.api
         self.image = image
         self.timeout = timeout
-        self.pids = pids
+        self.pids: Mapping[str, int] = pids or {}  # container id -> State.Pid, for routes
         self.mode: ProbeMode = mode
         self.memory = memory
         self.run_id = uuid.uuid4().hex[:12]
@@ -118,6 +119,19 @@ class ProbeSession:
         self._next_key = 0
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS)
         self.fallback_reason = ""  # why the shared probe was refused, if it was
+
+    def prestart(self) -> None:
+        """Start the shared probe now, before anything is asked of it: the CLI calls this
+        right after connecting, so that the probe's start (the largest fixed cost of a
+        run) overlaps reading the engine and `docker compose config`. Isolated probes
+        depend on the target and start with their first task."""
+        if self.mode == "shared":
+            self._resident("shared", HOST)
+
+    def suits(self, image: str, mode: ProbeMode, memory: str) -> bool:
+        """Whether a session started early still fits the run's settings (a compose file's
+        x-ddiag may change the probe image, mode or memory)."""
+        return (self.image, self.mode, self.memory) == (image, mode, memory)
 
     # --- routing ---------------------------------------------------------------------
 
@@ -152,6 +166,7 @@ class ProbeSession:
             "security_opt": ["no-new-privileges"],
             **PROBE_LIMITS,
             "mem_limit": self.memory,
+            "ulimits": [docker.types.Ulimit(name="nofile", soft=OPEN_FILES, hard=OPEN_FILES)],
         }
         if key == "shared":
             return config | {

@@ -83,6 +83,11 @@ def ports_to_probe(ctx: CheckContext, container: Container) -> set[int]:
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
+    """Every member's sockets and its ports from a peer (shared by the port checks)."""
+    return ctx.per_observations("sockets-plan", lambda: _plan(ctx))
+
+
+def _plan(ctx: CheckContext) -> list[Planned]:
     planned: list[Planned] = [
         (ctx.netns_placement(container), LISTENING) for container in running_containers(ctx)
     ]
