@@ -193,8 +193,10 @@ def diagnose(
     checks: Sequence[Check],
     options: RunOptions,
     progress: Progress,
+    session: ProbeSession | None = None,
 ) -> Report:
-    """Run the checks against the target; always removes this run's probes before returning."""
+    """Run the checks against the target; always removes this run's probes before returning.
+    `session`: one already started (ProbeSession.prestart), that suits `options`."""
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
     ctx = CheckContext(
@@ -205,10 +207,17 @@ def diagnose(
         egress_dns=options.egress_dns,
     )
     ctx.host_firewall, firewall_gaps = _host_firewall(client, checks)
-    pids = {container.id: container.pid for container in topology.containers}
-    session = ProbeSession(
-        client, options.probe_image, options.timeout, pids, options.probe_mode, options.probe_memory
-    )
+    if session is None:
+        session = ProbeSession(
+            client,
+            options.probe_image,
+            options.timeout,
+            None,
+            options.probe_mode,
+            options.probe_memory,
+        )
+    session.pids = {container.id: container.pid for container in topology.containers}
+    session.timeout = options.timeout
     try:
         cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     finally:
