@@ -104,7 +104,7 @@ def _names_self(variable: str) -> bool:
     return bool(SELF_WORDS & set(variable.upper().split("_")))
 
 
-def _outside_references(ctx: CheckContext, container: Container) -> list[Reference]:
+def outside_references(ctx: CheckContext, container: Container) -> list[Reference]:
     """The references of the container's environment to hosts beyond this engine; none
     when an HTTP(S) proxy variable points at a local host (it goes out through that)."""
     env = _environment(ctx, container)
@@ -144,7 +144,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         networks = _networks(ctx, netns_owner(ctx, container))
         if not networks or not all(n.internal for n in networks):
             continue
-        references = _outside_references(ctx, container)
+        references = outside_references(ctx, container)
         if not references:
             continue
         hosts = sorted({ref.host for ref in references})

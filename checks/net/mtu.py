@@ -13,15 +13,18 @@ coming back to say so:
   otherwise) is larger than the Docker host's own egress interface (a cloud VM at 1450 or
   1460, a VPN at 1400). Containers announce a TCP MSS for 1500-byte packets, so the
   outside sends replies that do not fit the host's link; whether they arrive depends on
-  routers beyond the host fragmenting or reporting it.
+  routers beyond the host fragmenting or reporting it. This matters to containers that
+  talk to the outside, so it is reported for a network when one of its members' settings
+  references a host beyond this engine (as `net.internal-egress` reads them), or when the
+  run checks egress (`--egress`, `--egress-dns`).
 
 Detected from the probe: a peer on each network sends ICMP echoes with don't-fragment set
 to every running member, at sizes up to the network's MTU (576, 1000, 1280, 1400, 1450,
 1480, 1500, and the MTU itself). A member that answers small echoes but not larger ones is
 a black hole (error); its interfaces, read in its netns, show the MTU that explains it.
 The host's egress interface is the device of the default route in the Docker host's own
-network namespace; a network MTU above it is reported once per run (info: it is a fact
-of configuration, nothing outside is probed).
+network namespace; a network MTU above it is reported once per run for the networks that
+talk to the outside (info: it is a fact of configuration, nothing outside is probed).
 
 Fix: give the network and everything on it one MTU that fits the smallest link, and do not
 change interfaces inside containers:
@@ -42,6 +45,7 @@ from typing import Any
 
 from checks._netview import netns_interfaces
 from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
+from checks.net.internal_egress import outside_references
 from diag.context import CheckContext
 from diag.findings import Result, Severity, subjects
 from diag.tasks import INTERFACES, Planned, Task, pmtu
@@ -85,7 +89,16 @@ def _pinged(ctx: CheckContext) -> list[tuple[Network, Task]]:
 
 
 def _routed(ctx: CheckContext) -> list[Network]:
-    return [n for n in ctx.target.networks if n.driver == "bridge" and not n.internal]
+    """Bridges with a way out whose members use it: one references an outside host, or
+    the run checks egress."""
+    checked = bool(ctx.egress or ctx.egress_dns)
+    return [
+        n
+        for n in ctx.target.networks
+        if n.driver == "bridge"
+        and not n.internal
+        and (checked or any(outside_references(ctx, c) for c in _members(ctx, n).values()))
+    ]
 
 
 def plan(ctx: CheckContext) -> list[Planned]:

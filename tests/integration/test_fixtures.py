@@ -18,13 +18,6 @@ import pytest
 from tests.integration.stacks import ddiag, fixture_names, running
 
 
-def _about_the_test_machine(finding: dict) -> bool:
-    """A finding about the machine the tests run on rather than the fixture: this host's
-    egress MTU (1400 here) against every network's 1500. The net-mtu fixture expects it;
-    elsewhere it depends on where the tests run."""
-    return finding["check"] == "net.mtu" and "host_egress" in finding["evidence"]
-
-
 def _matches(expected: dict, finding: dict) -> bool:
     return finding["check"] == expected["check"] and set(expected.get("subjects", [])) <= set(
         finding["subjects"]

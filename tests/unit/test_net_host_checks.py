@@ -305,11 +305,13 @@ def test_mtu_plans_pings_per_network_and_the_host_interfaces(
     topology141: Topology, make_ctx: MakeCtx
 ) -> None:
     ctx = make_ctx(topology141, BACK, "bridge")
-    assert plan("net.mtu", ctx) == [
+    pings = [
         (peer(ctx), pmtu((API_IP, WEB_IP), LADDER)),  # job and init are stopped
         (peer(ctx, "bridge"), pmtu((LEGACY_IP,), LADDER)),
-        (HOST, INTERFACES),
     ]
+    assert plan("net.mtu", ctx) == pings  # nobody talks to the outside: no host read
+    ctx.egress = (("198.51.100.7", 443),)
+    assert plan("net.mtu", ctx) == [*pings, (HOST, INTERFACES)]
 
 
 @pytest.mark.parametrize(
@@ -397,6 +399,8 @@ def test_mtu_host_egress_smaller_than_the_networks(
     ctx.observations.results[(HOST, INTERFACES)] = host_result(
         DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450
     )
+    assert evaluate("net.mtu", ctx) == []  # nobody on them talks to the outside
+    ctx.egress_dns = ("example.org",)  # the run checks the way out
     (finding,) = evaluate("net.mtu", ctx)
     assert finding.severity is Severity.INFO
     assert finding.subjects == (BACK, "bridge")
@@ -419,6 +423,7 @@ def test_mtu_host_egress_is_the_default_routes_device(
     """A VPN's wg0 carries the default route: its 1420 counts, not eth0's 1500; a network
     already at 1400 fits."""
     ctx = make_ctx(back_with(topology141, **{MTU: "1400"}), BACK, "bridge")
+    ctx.egress = (("198.51.100.7", 443),)
     host = host_result({"dst": "default", "dev": "wg0"}, UPLINK_ROUTE)
     host["interfaces"].append(interface("wg0", 1420, "10.99.0.2/32"))
     ctx.observations.results[(HOST, INTERFACES)] = host
@@ -677,3 +682,20 @@ def test_duplicate_ip_unassigned_address_answered_twice_implies_no_owner(
     assert "owner" not in finding.summary
     assert "peers reach one of them, whichever answered last" in finding.summary
     assert finding.evidence["engine"] == "10.213.200.77 is assigned to no one"
+
+
+def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    legacy = next(c for c in topology141.containers if c.name == LEGACY)
+    talks_out = dataclasses.replace(legacy, env={"MIRROR_URL": "https://pypi.example.org/simple"})
+    topology = dataclasses.replace(
+        topology141,
+        containers=tuple(talks_out if c is legacy else c for c in topology141.containers),
+    )
+    ctx = make_ctx(topology, BACK, "bridge")
+    ctx.observations.results[(HOST, INTERFACES)] = host_result(
+        DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450
+    )
+    (finding,) = evaluate("net.mtu", ctx)
+    assert finding.subjects == ("bridge",)
