@@ -28,7 +28,6 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
-from diag.agent.view import HOST as HOST_VIEW
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
@@ -127,6 +126,7 @@ class ProbeSession:
         depend on the target and start with their first task."""
         if self.mode == "shared":
             self._resident("shared", HOST)
+            self._resident(f"anchor:{HOST.ref}", HOST)  # nearly every run reads the host
 
     def suits(self, image: str, mode: ProbeMode, memory: str) -> bool:
         """Whether a session started early still fits the run's settings (a compose file's
@@ -138,15 +138,14 @@ class ProbeSession:
     def _residents_for(self, placement: Placement) -> list[str]:
         if self.mode == "isolated":
             return [f"{placement.kind}:{placement.ref}"]
-        return ["shared"] + ([f"anchor:{placement.ref}"] if placement.kind == "network" else [])
+        anchored = placement.kind in ("network", "host")
+        return ["shared"] + ([f"anchor:{placement.ref}"] if anchored else [])
 
     def _route(self, placement: Placement) -> Route:
         if self.mode == "isolated":
             return Route(f"{placement.kind}:{placement.ref}")
         if placement.kind == "netns":
             return Route("shared", self.pids.get(placement.ref, 0), placement.ref)
-        if placement.kind == "host":  # the shared probe shares the host's pid namespace
-            return Route("shared", 1, HOST_VIEW)
         anchor = self._resident(f"anchor:{placement.ref}", placement).result()
         return Route("shared", anchor.pid, anchor.id)
 

@@ -15,7 +15,6 @@ import socket
 from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
-HOST = "host"  # the container named by a task observed in the engine host's own netns
 
 
 class ViewError(Exception):
@@ -84,8 +83,6 @@ def open_view(pid: int, container: str) -> View:
     """
     if pid <= 0:
         raise ViewError("not running")
-    if container == HOST:
-        return _enter(engine_pid())
     try:
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
             cgroups = handle.read()
@@ -94,23 +91,6 @@ def open_view(pid: int, container: str) -> View:
     if container not in cgroups:
         raise ViewError("restarted since ddiag read it (its process belongs to another)")
     return _enter(pid)
-
-
-def engine_pid() -> int:
-    """A process in the engine host's network namespace, seen from the host's pid namespace:
-    dockerd itself (its netns is where the engine makes its bridges, also for a rootless
-    engine), else pid 1. pid 1 alone is not enough: some hosts deny even root access to
-    their init's namespaces."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm", encoding="utf-8") as handle:
-                    if handle.read().strip() == "dockerd":
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return min(found, default=1)
 
 
 def _enter(pid: int) -> View:
