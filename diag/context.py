@@ -64,6 +64,11 @@ class CheckContext:
         """A probe inside `container`'s network namespace: its sockets, resolv.conf, routes."""
         return Placement("netns", container.id, container.name)
 
+    def node_placement(self, network: Network, node_id: str, node_name: str) -> Placement:
+        """A probe on swarm overlay `network` on node `node_id`, scheduled there by the swarm
+        itself (a one-task service): it sees the overlay as that node's tasks do."""
+        return Placement("node", f"{network.id}@{node_id}", f"{network.name} on {node_name}")
+
     def host_placement(self) -> Placement:
         """The engine host's own netns (its routes, forwarding, MTU), however remote."""
         return HOST

@@ -31,11 +31,14 @@ OWNER_LABEL = "ddiag.owner"
 CREATED_LABEL = "ddiag.created"
 SHELL_LABEL = "ddiag.shell"  # an interactive `ddiag shell`: lives as long as its ddiag does
 ORPHAN_AGE_S = 3600
+SWARM_SERVICE_LABEL = "com.docker.swarm.service.id"  # on every container of a swarm task
 PROBE_LIMITS: dict[str, Any] = {
     "mem_limit": "64m",
     "pids_limit": 128,
     "nano_cpus": 1_000_000_000,
 }
+OPEN_FILES = 4096  # the agent keeps up to 2048 tasks (sockets) in flight
+PACKET_CAPS = ["NET_RAW"]  # ARP sweeps and DF pings (raw sockets); every agent probe has it
 
 
 def owner_id() -> str:
@@ -76,14 +79,40 @@ def probe_labels(run_id: str) -> dict[str, str]:
     }
 
 
-def remove_probes(client: docker.DockerClient, everything: bool = False) -> list[str]:
-    """Remove orphaned probes (or all of them); returns the names removed."""
-    api = client.api
+def _remove_swarm_probes(
+    api: docker.APIClient, everything: bool, now: float, hostname: str
+) -> list[str]:
+    """Probe services on a swarm's nodes and their agent configs (diag.swarm_probe): the
+    services first, since a config cannot be removed while a service uses it."""
     removed = []
+    for listing, remove in ((api.services, api.remove_service), (api.configs, api.remove_config)):
+        try:
+            found = listing(filters={"label": PROBE_LABEL})
+        except docker.errors.DockerException:
+            return removed  # not a swarm manager (or an engine too old): it has neither
+        for summary in found:
+            spec = summary.get("Spec") or {}
+            if not everything and not is_orphan(spec.get("Labels") or {}, now, hostname):
+                continue
+            try:
+                remove(summary["ID"])
+            except docker.errors.APIError:
+                continue  # gone already, or a config still in use: the next reaper's
+            removed.append(spec.get("Name") or summary["ID"][:12])
+    return removed
+
+
+def remove_probes(client: docker.DockerClient, everything: bool = False) -> list[str]:
+    """Remove orphaned probes (or all of them), on a swarm manager also probe services;
+    returns the names removed."""
+    api = client.api
     now = time.time()
     hostname = socket.gethostname()
+    removed = _remove_swarm_probes(api, everything, now, hostname)
     for summary in api.containers(all=True, filters={"label": PROBE_LABEL}):
         labels = summary.get("Labels") or {}
+        if SWARM_SERVICE_LABEL in labels:
+            continue  # a probe service's task: the swarm removes it with its service
         if everything or is_orphan(labels, now, hostname):
             try:
                 api.remove_container(summary["Id"], v=True, force=True)

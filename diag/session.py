@@ -11,6 +11,9 @@ Two modes (`--probe-mode`, see SECURITY.md):
   Chosen by the user, or by ddiag when the engine refuses the shared probe its namespaces
   (rootless engines, user-namespace remapping).
 
+In both modes a placement on a swarm overlay on some node (kind "node") is observed by a
+probe service that the swarm runs on that node (diag.swarm_probe).
+
 Every dispatched task ends in exactly one event, an answer or a failure, so the runner
 can always tell when it has everything.
 """
@@ -30,17 +33,16 @@ import docker.errors
 
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
-from diag.probe import PROBE_LIMITS, RUN_LABEL, probe_labels
+from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
 from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
+from diag.swarm_probe import SwarmProber
 from diag.tasks import HOST, Placement, Planned, Task
 
 ProbeMode = Literal["shared", "isolated"]
 DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
 NETNS_DENIED = "cannot enter its network namespace"
 MAX_PARALLEL_STARTS = 8
-OPEN_FILES = 4096  # the agent keeps up to 2048 tasks (sockets) in flight
 SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
-PACKET_CAPS = ["NET_RAW"]  # ARP sweeps and DF pings (raw sockets); every agent probe has it
 
 
 # How an engine says no to a host pid namespace or added capabilities (rootless engines,
@@ -115,9 +117,13 @@ class ProbeSession:
         self._created: set[str] = set()
         self._pending: dict[int, tuple[Planned, Sink]] = {}
         self._by_resident: dict[str, set[int]] = {}
+        self._ended: dict[str, tuple[str, bool]] = {}  # resident key -> (why, image unusable)
         self._next_key = 0
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS)
         self.fallback_reason = ""  # why the shared probe was refused, if it was
+        self._swarm = SwarmProber(
+            self.api, image, self.run_id, memory, self._count_start, self._record_peak
+        )
 
     def prestart(self) -> None:
         """Start the shared probe now, before anything is asked of it: the CLI calls this
@@ -219,8 +225,7 @@ class ProbeSession:
             raise ProbeUnavailable(f"probe not started {where}: {explanation}") from None
         except ENGINE_ERRORS as exc:
             raise ProbeUnavailable(f"probe not started {where}: the engine: {exc}") from None
-        with self._lock:
-            self.started += 1
+        self._count_start()
         if agent:
             threading.Thread(
                 target=resident.serve,
@@ -252,6 +257,15 @@ class ProbeSession:
                 sink(Unobservable(placement, task, str(exc)))
 
     def _dispatch(self, planned: list[Planned], sink: Sink) -> None:
+        on_nodes = [pair for pair in planned if pair[0].kind == "node"]
+        if on_nodes:  # probes the swarm runs on its nodes, whatever the probe mode
+            self._swarm.dispatch(
+                on_nodes,
+                self.timeout,
+                lambda pair, result: sink(Answered(*pair, result)),
+                lambda pair, reason: sink(Unobservable(*pair, reason)),
+            )
+            planned = [pair for pair in planned if pair[0].kind != "node"]
         placements = list(dict.fromkeys(placement for placement, _ in planned))
         starting = [  # every probe this wave needs, started at once
             self._resident(key, placement)
@@ -303,6 +317,10 @@ class ProbeSession:
                     {"k": self._next_key, "pid": route.pid, "container": route.container}
                     | pair[1].to_wire()
                 )
+            ended = self._ended.get(key)
+        if ended is not None:  # it died before this batch (e.g. out of memory as it started)
+            self._on_end(key, *ended)
+            return
         try:
             resident.send({"timeout": self.timeout, "tasks": tasks})
         except OSError as exc:
@@ -325,8 +343,7 @@ class ProbeSession:
         if "done" in answer:
             peak = answer.get("memory_peak_bytes")
             if isinstance(peak, int):
-                with self._lock:
-                    self.memory_peak = max(self.memory_peak or 0, peak)
+                self._record_peak(peak)
             return
         key = answer.get("k")
         found = self._take(key) if isinstance(key, int) else None
@@ -343,8 +360,19 @@ class ProbeSession:
             result = answer.get("r")
             sink(Answered(placement, task, result if isinstance(result, dict) else {}))
 
-    def _on_end(self, key: str, reason: str, unusable: bool) -> None:
+    def _count_start(self) -> None:
         with self._lock:
+            self.started += 1
+
+    def _record_peak(self, peak: int) -> None:
+        with self._lock:
+            self.memory_peak = max(self.memory_peak or 0, peak)
+
+    def _on_end(self, key: str, reason: str, unusable: bool) -> None:
+        """The resident `key` is gone: its pending tasks, and any sent to it later (a probe
+        started early can die before it is given anything), end with `reason`."""
+        with self._lock:
+            self._ended[key] = (reason, unusable)
             keys = sorted(self._by_resident.pop(key, set()))
         for number in keys:
             found = self._take(number)
@@ -360,6 +388,7 @@ class ProbeSession:
 
     def close(self) -> None:
         """Remove every probe of this run, including one created but not yet recorded."""
+        self._swarm.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             known = set(self._created)

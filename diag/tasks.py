@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-PlacementKind = Literal["network", "netns", "host"]
+PlacementKind = Literal["network", "netns", "host", "node"]
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a probe runs: attached to a network, or inside a container's network namespace."""
+    """Where a probe runs: attached to a network, inside a container's network namespace, or
+    attached to a swarm overlay on one node (`ref` NETWORK_ID@NODE_ID, see diag.swarm_probe)."""
 
     kind: PlacementKind
     ref: str
@@ -25,7 +26,7 @@ class Placement:
     def describe(self) -> str:
         if self.kind == "host":
             return "in the Docker host's network namespace"
-        where = "on network" if self.kind == "network" else "in the netns of"
+        where = "in the netns of" if self.kind == "netns" else "on network"
         return f"{where} {self.label or self.ref[:12]}"
 
 

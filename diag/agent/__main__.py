@@ -11,13 +11,22 @@ Answers:  {"k": 7, "r": {...}}          the task's observation
           {"k": 7, "fail": "why"}       the place it was to be observed from is unobservable
           {"done": N, "memory_peak_bytes": M}   after every task of request N
 The first line is {"ready": "PYTHON VERSION"}.
+
+Batch mode, for a probe ddiag cannot attach to (a swarm task on another node, see
+diag.swarm_probe): the environment variable DDIAG_BATCH holds one request; the agent serves
+it from its own namespace, writes the same lines each prefixed with "DDIAG " (so that they
+stand out in the task's log, which is how ddiag reads them), then sleeps until it is
+stopped: the task lives as long as its service, which ddiag removes (one that ended on its
+own would be failed, or restarted, as the service's restart policy has it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
+import signal
 import sys
 import threading
 from typing import Any
@@ -26,6 +35,8 @@ from .tasks import Result, run_task
 from .view import OWN, View, ViewError, open_view
 
 MIN_PYTHON = (3, 10)
+BATCH_ENV = "DDIAG_BATCH"
+BATCH_MARK = "DDIAG "
 EXIT_OLD_PYTHON = 3
 # Tasks (sockets) at once: ddiag starts its probes with 4096 open files. A first round at
 # N = 50 is ~600 tasks; with a smaller cap the tail waited for earlier tasks' timeouts,
@@ -48,15 +59,16 @@ def memory_peak_bytes() -> int | None:
     return None
 
 
-def emit(line: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(line) + "\n")
+def emit(line: dict[str, Any], mark: str = "") -> None:
+    sys.stdout.write(mark + json.dumps(line) + "\n")
     sys.stdout.flush()
 
 
 class Agent:
     """Serves requests; views of other containers are opened once and kept for the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, mark: str = "") -> None:
+        self.mark = mark  # before every line: BATCH_MARK in batch mode
         self.views: dict[tuple[int, str], View | ViewError] = {}
         self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
 
@@ -78,15 +90,15 @@ class Agent:
         try:
             view = self.view(int(task.get("pid") or 0), str(task.get("container") or ""))
         except ViewError as exc:
-            emit({"k": task.get("k"), "fail": str(exc)})
+            emit({"k": task.get("k"), "fail": str(exc)}, self.mark)
             return
         async with self.limit:
-            emit({"k": task.get("k"), "r": await run_task(task, timeout, view)})
+            emit({"k": task.get("k"), "r": await run_task(task, timeout, view)}, self.mark)
 
     async def serve(self, number: int, request: dict[str, Any]) -> None:
         timeout = float(request.get("timeout", 2.0))
         await asyncio.gather(*(self.answer(task, timeout) for task in request["tasks"]))
-        emit({"done": number, "memory_peak_bytes": memory_peak_bytes()})
+        emit({"done": number, "memory_peak_bytes": memory_peak_bytes()}, self.mark)
 
 
 def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
@@ -116,13 +128,25 @@ async def main_loop() -> None:
         await asyncio.gather(*running)
 
 
+async def serve_batch(request: dict[str, Any]) -> None:
+    """Answer `request`, then wait for SIGTERM (as PID 1 the default would ignore it, and
+    every removal of the probe's service would wait out its stop grace period)."""
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    emit({"ready": platform.python_version()}, BATCH_MARK)
+    serving = asyncio.create_task(Agent(BATCH_MARK).serve(1, request))
+    await stopped.wait()
+    serving.cancel()
+
+
 def main() -> int:
     if sys.version_info < MIN_PYTHON:
         print(
             f"ddiag agent needs python3 >= 3.10, found {platform.python_version()}", file=sys.stderr
         )
         return EXIT_OLD_PYTHON
-    asyncio.run(main_loop())
+    batch = os.environ.get(BATCH_ENV)
+    asyncio.run(serve_batch(json.loads(batch)) if batch else main_loop())
     return 0
 
 

@@ -41,6 +41,8 @@ MAX_SWEEP = 1024  # addresses per sweep; IPAM hands addresses out from the low e
 # millisecond, and most addresses never answer, so a sweep always waits out its window;
 # the full connect timeout would make it the slowest task of a healthy run.
 ARP_WINDOW_S = 1.0
+PMTU_ROUNDS = 3
+PACE, PACE_PAUSE_S = 32, 0.002  # echoes sent between two chances for the reader to drain
 Result = dict[str, Any]
 
 
@@ -199,9 +201,15 @@ async def _send_to(sock: socket.socket, packet: bytes, address: str) -> None:
 
 async def pmtu(task: Result, timeout: float, view: View) -> Result:
     """One echo per address and size with DF set, from one raw socket (every raw ICMP
-    socket of a namespace gets a copy of every ICMP packet: one per task, not per peer),
-    resent once to those not answered in the first half of the timeout. Per address: the
-    sizes that came back, and those lost (a black hole) or refused (fragmentation needed)."""
+    socket of a namespace gets a copy of every ICMP packet: one per task, not per peer).
+    Per address: the sizes that came back, and those lost (a black hole) or refused
+    (fragmentation needed).
+
+    Replies are read while echoes are still being sent, and echoes go out PACE at a time:
+    two hundred peers answering 1500-byte echoes at once overflow a raw socket's receive
+    buffer (rmem_max, ~208 KiB; raising it needs CAP_NET_ADMIN), and a reply lost there
+    looks exactly like a black hole. What is still unanswered is sent again in each of
+    ROUNDS slices of the timeout, so a size is "lost" only if every round lost it."""
     addresses = [str(a) for a in task.get("addresses") or []][:MAX_SWEEP]
     sizes = [int(s) for s in task.get("sizes") or []]
     probes = [(address, size) for address in addresses for size in sizes]
@@ -213,22 +221,34 @@ async def pmtu(task: Result, timeout: float, view: View) -> Result:
         if answer is not None and 0 <= answer[0] < len(probes):
             outcome.setdefault(answer[0], answer[1])
 
+    def answered() -> bool:
+        return len(outcome) == len(probes)
+
     loop = asyncio.get_running_loop()
     with view.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
         sock.setblocking(False)
         start = loop.time()
-        for round_end in (start + timeout / 2, start + timeout):
-            for sequence, (address, size) in enumerate(probes):
-                if sequence in outcome:
-                    continue
-                try:
-                    await _send_to(sock, echo_request(ident, sequence, size), address)
-                except OSError as exc:
-                    if exc.errno != errno.EMSGSIZE:
-                        raise
-                    outcome[sequence] = f"not sent: {os.strerror(exc.errno)} (local MTU)"
-            await _receive_until(sock, round_end, keep, lambda: len(outcome) == len(probes))
+        reader = asyncio.ensure_future(_receive_until(sock, start + timeout, keep, answered))
+        try:
+            for number in range(1, PMTU_ROUNDS + 1):
+                for count, sequence in enumerate(
+                    [i for i in range(len(probes)) if i not in outcome]
+                ):
+                    if count % PACE == PACE - 1:
+                        await asyncio.sleep(PACE_PAUSE_S)  # let the reader drain the buffer
+                    address, size = probes[sequence]
+                    try:
+                        await _send_to(sock, echo_request(ident, sequence, size), address)
+                    except OSError as exc:
+                        if exc.errno != errno.EMSGSIZE:
+                            raise
+                        outcome[sequence] = f"not sent: {os.strerror(exc.errno)} (local MTU)"
+                round_end = start + timeout * number / PMTU_ROUNDS
+                while not answered() and loop.time() < round_end:
+                    await asyncio.sleep(0.01)
+        finally:
+            reader.cancel()
     targets: dict[str, Result] = {}
     for sequence, (address, size) in enumerate(probes):
         seen = targets.setdefault(address, {"sizes": {}, "largest_ok": 0})
