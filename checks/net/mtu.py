@@ -20,8 +20,11 @@ coming back to say so:
 
 Detected from the probe: a peer on each network sends ICMP echoes with don't-fragment set
 to every running member, at sizes up to the network's MTU (576, 1000, 1280, 1400, 1450,
-1480, 1500, and the MTU itself). A member that answers small echoes but not larger ones is
-a black hole (error); its interfaces, read in its netns, show the MTU that explains it.
+1480, 1500, and the MTU itself), three times over the timeout for those not answered. A
+member that answers every size up to some size and none above it is a black hole
+(error); its interfaces, read in its netns, show the MTU that explains it. Losses with
+no such edge (a small size lost while a larger one came back) are loss, not a size
+limit, and are not reported.
 The host's egress interface is the device of the default route in the Docker host's own
 network namespace; a network MTU above it is reported once per run for the networks that
 talk to the outside (info: it is a fact of configuration, nothing outside is probed).
@@ -135,6 +138,8 @@ def _black_holes(ctx: CheckContext, network: Network, targets: dict[str, Any]) -
             continue  # nothing answers at all: not a size problem (other checks judge that)
         if any(outcome.startswith("fragmentation needed") for outcome in sizes.values()):
             continue  # the path says its MTU: PMTUD works (the kernel rate-limits the rest)
+        if any(outcome != "ok" for size, outcome in sizes.items() if size < largest_ok):
+            continue  # a small size lost while a larger one came back: loss, not a size limit
         own_mtu = _interface_mtu(ctx, container, ip)
         evidence: dict[str, Any] = {
             "probe": f"DF pings from a peer on {network.name} to {ip}: "

@@ -21,6 +21,7 @@ import os
 import random
 import socket
 import struct
+import time
 from typing import Any
 
 from . import netif
@@ -189,66 +190,61 @@ def icmp_answer(packet: bytes, ident: int) -> tuple[int, str] | None:
     return None
 
 
-async def _send_to(sock: socket.socket, packet: bytes, address: str) -> None:
-    """sendto on a non-blocking socket (loop.sock_sendto is Python >= 3.11 only)."""
-    while True:
-        try:
-            sock.sendto(packet, (address, 0))
-            return
-        except BlockingIOError:
-            await asyncio.sleep(0.001)
-
-
-async def pmtu(task: Result, timeout: float, view: View) -> Result:
-    """One echo per address and size with DF set, from one raw socket (every raw ICMP
-    socket of a namespace gets a copy of every ICMP packet: one per task, not per peer).
-    Per address: the sizes that came back, and those lost (a black hole) or refused
-    (fragmentation needed).
-
-    Replies are read while echoes are still being sent, and echoes go out PACE at a time:
-    two hundred peers answering 1500-byte echoes at once overflow a raw socket's receive
-    buffer (rmem_max, ~208 KiB; raising it needs CAP_NET_ADMIN), and a reply lost there
-    looks exactly like a black hole. What is still unanswered is sent again in each of
-    ROUNDS slices of the timeout, so a size is "lost" only if every round lost it."""
-    addresses = [str(a) for a in task.get("addresses") or []][:MAX_SWEEP]
-    sizes = [int(s) for s in task.get("sizes") or []]
-    probes = [(address, size) for address in addresses for size in sizes]
+def _pings(
+    sock: socket.socket, probes: list[tuple[str, int]], ident: int, timeout: float
+) -> dict[int, str]:
+    """Send every probe's echo and collect the answers, on a thread of its own: the event
+    loop can be busy for a second with hundreds of synchronous reads (listening sockets,
+    interfaces) while the replies arrive, and a raw socket's receive buffer (rmem_max,
+    ~208 KiB; raising it needs CAP_NET_ADMIN) holds only ~150 of 1500-byte replies; one
+    dropped there looks exactly like a black hole. So replies are read between batches of
+    PACE echoes and until the end, by a thread the loop cannot stall, and what is still
+    unanswered is sent again in each of PMTU_ROUNDS slices of the timeout: a size is lost
+    only if every round lost it."""
     outcome: dict[int, str] = {}  # probe index (the echo's sequence number) -> what happened
-    ident = random.randrange(1, 0xFFFF)
 
     def keep(packet: bytes) -> None:
         answer = icmp_answer(packet, ident)
         if answer is not None and 0 <= answer[0] < len(probes):
             outcome.setdefault(answer[0], answer[1])
 
-    def answered() -> bool:
-        return len(outcome) == len(probes)
+    def drain(until: float) -> None:
+        while len(outcome) < len(probes) and (left := until - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                keep(sock.recv(65535))
+            except TimeoutError:
+                return
 
-    loop = asyncio.get_running_loop()
+    start = time.monotonic()
+    for number in range(1, PMTU_ROUNDS + 1):
+        for count, sequence in enumerate([i for i in range(len(probes)) if i not in outcome]):
+            if count % PACE == PACE - 1:
+                drain(time.monotonic() + PACE_PAUSE_S)
+            address, size = probes[sequence]
+            try:
+                sock.sendto(echo_request(ident, sequence, size), (address, 0))
+            except OSError as exc:
+                if exc.errno != errno.EMSGSIZE:
+                    raise
+                outcome[sequence] = f"not sent: {os.strerror(exc.errno)} (local MTU)"
+        drain(start + timeout * number / PMTU_ROUNDS)
+    return outcome
+
+
+async def pmtu(task: Result, timeout: float, view: View) -> Result:
+    """One echo per address and size with DF set, from one raw socket (every raw ICMP
+    socket of a namespace gets a copy of every ICMP packet: one per task, not per peer).
+    Per address: the sizes that came back, and those lost (a black hole) or refused
+    (fragmentation needed). The socket is made here, in the viewed namespace; the pings
+    run on a thread (see `_pings`)."""
+    addresses = [str(a) for a in task.get("addresses") or []][:MAX_SWEEP]
+    sizes = [int(s) for s in task.get("sizes") or []]
+    probes = [(address, size) for address in addresses for size in sizes]
+    ident = random.randrange(1, 0xFFFF)
     with view.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
-        sock.setblocking(False)
-        start = loop.time()
-        reader = asyncio.ensure_future(_receive_until(sock, start + timeout, keep, answered))
-        try:
-            for number in range(1, PMTU_ROUNDS + 1):
-                for count, sequence in enumerate(
-                    [i for i in range(len(probes)) if i not in outcome]
-                ):
-                    if count % PACE == PACE - 1:
-                        await asyncio.sleep(PACE_PAUSE_S)  # let the reader drain the buffer
-                    address, size = probes[sequence]
-                    try:
-                        await _send_to(sock, echo_request(ident, sequence, size), address)
-                    except OSError as exc:
-                        if exc.errno != errno.EMSGSIZE:
-                            raise
-                        outcome[sequence] = f"not sent: {os.strerror(exc.errno)} (local MTU)"
-                round_end = start + timeout * number / PMTU_ROUNDS
-                while not answered() and loop.time() < round_end:
-                    await asyncio.sleep(0.01)
-        finally:
-            reader.cancel()
+        outcome = await asyncio.to_thread(_pings, sock, probes, ident, timeout)
     targets: dict[str, Result] = {}
     for sequence, (address, size) in enumerate(probes):
         seen = targets.setdefault(address, {"sizes": {}, "largest_ok": 0})
