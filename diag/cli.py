@@ -36,7 +36,7 @@ from diag.resident import ENGINE_ERRORS
 from diag.runner import RunOptions, diagnose
 from diag.session import DEFAULT_MEMORY, ProbeSession
 from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
-from diag.targets import compose_target, container_target, network_target
+from diag.targets import compose_target, container_target, network_target, stack_project
 from diag.topology import Topology
 
 EXIT_FINDINGS = 1
@@ -483,7 +483,8 @@ def compose(
 
     The model comes from `docker compose config` (so -f, -p, --project-directory and
     COMPOSE_* mean what they mean to docker compose); with only -p and no compose file it
-    is rebuilt from the containers' labels.
+    is rebuilt from the containers' labels, or, on a swarm manager, from the services of
+    the stack -p names (`docker stack deploy`).
     """
 
     def make_target(topology: Topology) -> Target:
@@ -491,7 +492,7 @@ def compose(
         model = load_config(files or [], project, project_directory)
         if model is None:
             assert project is not None  # load_config returns None only with -p
-            found = project_from_labels(topology, project)
+            found = stack_project(topology, project) or project_from_labels(topology, project)
         else:
             found = project_from_config(model, files or [])
         return compose_target(topology, found, rules, matrix)

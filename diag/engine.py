@@ -15,10 +15,10 @@ from typing import Any
 import docker
 import docker.errors
 
-from diag.discover import PROBE_LABEL, topology_from_inspect
+from diag.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
 from diag.endpoint import client_kwargs, resolve_endpoint
 from diag.errors import DiagError
-from diag.topology import Topology
+from diag.topology import Swarm, Topology
 
 LOG_LINES_OF_STOPPED = 5
 
@@ -64,8 +64,23 @@ def _logs_tail(client: docker.DockerClient, container_id: str) -> tuple[str, ...
     return tuple(raw.decode("utf-8", "replace").splitlines())
 
 
+def _read_swarm(api: docker.APIClient, info: dict[str, Any]) -> Swarm | None:
+    """The swarm as this engine knows it: a manager lists nodes, services and the tasks it
+    wants running (read after the containers: a container whose task is not among them is
+    the swarm's history, see diag.discover); a worker only knows it is one, and so does a
+    manager whose cluster state cannot be read (no quorum)."""
+    if not (info.get("Swarm") or {}).get("ControlAvailable"):
+        return swarm_from_inspect(info)
+    try:
+        return swarm_from_inspect(
+            info, api.nodes(), api.services(), api.tasks(filters={"desired-state": "running"})
+        )
+    except docker.errors.APIError:  # e.g. 503, the swarm has lost its quorum: facts unknown
+        return swarm_from_inspect({"Swarm": {**info["Swarm"], "ControlAvailable": False}})
+
+
 def read_topology(client: docker.DockerClient) -> Topology:
-    """One read of the engine: version, networks, and every container's inspect.
+    """One read of the engine: version, networks, every container's inspect, the swarm.
 
     Inspects run a few at a time: on a host with hundreds of containers they dominate the
     discovery time, and the engine serves them concurrently without trouble.
@@ -76,6 +91,7 @@ def read_topology(client: docker.DockerClient) -> Topology:
         networks = api.networks()
         summaries = api.containers(all=True)
         with ThreadPoolExecutor(max_workers=8) as pool:
+            info = pool.submit(api.info)
             inspects = [
                 c
                 for c in pool.map(_inspect_or_none, [api] * len(summaries), summaries)
@@ -90,9 +106,10 @@ def read_topology(client: docker.DockerClient) -> Topology:
             logs = dict(
                 zip(stopped, pool.map(_logs_tail, [client] * len(stopped), stopped), strict=True)
             )
+            swarm = _read_swarm(api, info.result())
     except docker.errors.DockerException as exc:
         raise DiagError(_unreachable_message(_describe_host(), exc)) from None
-    return topology_from_inspect(version, networks, inspects, logs)
+    return topology_from_inspect(version, networks, inspects, logs, swarm)
 
 
 def _inspect_or_none(api: docker.APIClient, summary: dict[str, Any]) -> dict[str, Any] | None:

@@ -7,12 +7,12 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from diag.compose import ComposeProject
+from diag.compose import ComposeProject, Service
 from diag.context import Target
 from diag.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
 from diag.errors import DiagError
 from diag.expectations import Rule, check_services, parse_rules
-from diag.topology import Container, Network, Topology
+from diag.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
 
 
 def _members(topology: Topology, networks: Iterable[Network]) -> tuple[Container, ...]:
@@ -49,16 +49,28 @@ def _unknown(name: str, kind: str, known: Sequence[str]) -> str:
     return f"No {kind} named {name!r} on this engine.{hint} (`{listing}` lists them.)"
 
 
-def known_names(topology: Topology) -> set[str]:
-    """Every name a container can be reached by somewhere on this engine (lowercased)."""
+def _container_names(containers: Iterable[Container]) -> set[str]:
     names = set()
-    for container in topology.containers:
+    for container in containers:
         names.add(container.name.lower())
         if container.service:
             names.add(container.service.lower())
         for endpoint in container.endpoints:
             names |= {n.lower() for n in (*endpoint.dns_names, *endpoint.aliases)}
     return names
+
+
+def _swarm_names(topology: Topology) -> set[str]:
+    """A swarm service's names and aliases, and `tasks.NAME` for each (known to managers)."""
+    swarm = topology.swarm
+    names = {n.lower() for service in swarm.services for n in service.names()} if swarm else set()
+    return names | {f"tasks.{name}" for name in names}
+
+
+def known_names(topology: Topology) -> set[str]:
+    """Every name a container can be reached by somewhere on this engine (lowercased),
+    swarm services' included."""
+    return _container_names(topology.containers) | _swarm_names(topology)
 
 
 def _is_edge_worthy(reference: Reference, names: set[str], ips: set[str]) -> bool:
@@ -78,12 +90,21 @@ def _engine_ips(topology: Topology) -> set[str]:
     return {ep.ip for c in topology.containers for ep in c.endpoints if ep.ip}
 
 
+def _swarm_only_names(topology: Topology) -> set[str]:
+    """Names that resolve to a swarm service (its VIP, or its tasks' addresses on any node)
+    and to no standalone container: the edge checks, which compare a name's answer with the
+    containers that hold it, cannot judge them; the swarm checks do (swarm.vip-vs-dnsrr)."""
+    standalone = [c for c in topology.containers if SWARM_TASK_ID not in c.labels]
+    return _swarm_names(topology) - _container_names(standalone)
+
+
 def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> list[Edge]:
     names, ips = known_names(topology), _engine_ips(topology)
+    swarm_only = _swarm_only_names(topology)
     return [
         Edge(source, ref.host, ref.port, (ref.origin,))
         for ref in references_in_env(env)
-        if _is_edge_worthy(ref, names, ips)
+        if _is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only
     ]
 
 
@@ -137,7 +158,7 @@ def compose_target(
     """The project's containers, networks and edges; `expect` rules from x-ddiag and
     `--expect` govern which edges must (not) work."""
     containers = project.containers(topology)
-    if not containers:
+    if not containers and project.source != "stack":  # a stack's tasks may all be elsewhere
         raise DiagError(
             f"Compose project {project.name!r} has no containers on this engine. Start it "
             "(`docker compose up -d`) and run ddiag again."
@@ -156,14 +177,16 @@ def compose_target(
     names = known_names(topology) | _engine_ips(topology)
     check_services(rules, list(project.services), names)
     governed = _apply_rules(topology, project, edges, rules)
-    if not project.config_files:  # compose found the file itself; its labels remember it
+    if not project.config_files and containers:  # compose found the file; labels remember it
         label = containers[0].labels.get("com.docker.compose.project.config_files", "")
         project = replace(project, config_files=tuple(filter(None, label.split(","))))
     network_names = set(project.networks.values()) | {
         ep.network_name for c in containers for ep in c.endpoints
     }
-    networks = tuple(
-        n for n in topology.networks if n.name in network_names and n.driver not in ("host", "null")
+    networks = tuple(  # (the routing mesh's `ingress` is the swarm's: swarm.ingress judges it)
+        n
+        for n in topology.networks
+        if n.name in network_names and n.driver not in ("host", "null") and not n.ingress
     )
     return Target(
         "compose",
@@ -174,6 +197,32 @@ def compose_target(
         project,
         matrix,
     )
+
+
+def stack_project(topology: Topology, name: str) -> ComposeProject | None:
+    """A stack deployed with `docker stack deploy`, as the swarm remembers it (there is no
+    compose project label, and its tasks may run on any node): its services by their name
+    within the stack, their environment and networks, from the services' specs. None when
+    the engine knows no such stack (no swarm, a worker, or no service in that namespace)."""
+    swarm = topology.swarm
+    members = [s for s in swarm.services if s.stack == name] if swarm else []
+    if not members:
+        return None
+    names = {n.id: n.name for n in topology.networks}
+    services = {
+        s.name.removeprefix(f"{name}_"): Service(
+            name=s.name.removeprefix(f"{name}_"),
+            environment=dict(s.env),
+            networks=tuple(names.get(target, target) for target in s.networks),
+        )
+        for s in members
+    }
+    networks = {
+        n.name.removeprefix(f"{name}_"): n.name
+        for n in topology.networks
+        if n.labels.get(STACK_NAMESPACE) == name
+    }
+    return ComposeProject(name, dict(sorted(services.items())), networks, source="stack")
 
 
 def container_target(topology: Topology, name: str) -> Target:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+STACK_NAMESPACE = "com.docker.stack.namespace"  # `docker stack deploy`: services, networks, tasks
+SWARM_SERVICE_NAME = "com.docker.swarm.service.name"  # on a swarm task's container
+SWARM_SERVICE_ID = "com.docker.swarm.service.id"
+SWARM_TASK_ID = "com.docker.swarm.task.id"
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
 GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
@@ -40,6 +44,12 @@ class Network:
     subnets: tuple[Subnet, ...]
     options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    ingress: bool = False  # the swarm's routing-mesh network (`Ingress`)
+
+    @property
+    def encrypted(self) -> bool:
+        """An overlay created with `--opt encrypted`: its VXLAN traffic goes through IPsec ESP."""
+        return self.driver == "overlay" and "encrypted" in self.options
 
     @property
     def is_default_bridge(self) -> bool:
@@ -131,11 +141,19 @@ class Container:
 
     @property
     def service(self) -> str | None:
-        return self.labels.get(COMPOSE_SERVICE)
+        """The compose service; for a task of a `docker stack deploy` stack, its service's
+        name within the stack (`web` of `shop_web`), which is also its DNS alias there."""
+        found = self.labels.get(COMPOSE_SERVICE)
+        stack, swarm_service = self.labels.get(STACK_NAMESPACE), self.labels.get(SWARM_SERVICE_NAME)
+        if found is None and stack and swarm_service:
+            found = swarm_service.removeprefix(f"{stack}_")
+        return found
 
     @property
     def project(self) -> str | None:
-        return self.labels.get(COMPOSE_PROJECT)
+        """The compose project, or the stack a swarm task belongs to (a stack is deployed
+        from a compose file, and `ddiag compose -p STACK` diagnoses it the same way)."""
+        return self.labels.get(COMPOSE_PROJECT) or self.labels.get(STACK_NAMESPACE)
 
     @property
     def is_oneoff(self) -> bool:
@@ -183,10 +201,113 @@ class Container:
 
 
 @dataclass(frozen=True)
+class SwarmNode:
+    """One node of the swarm, as the managers know it (`GET /nodes`)."""
+
+    id: str
+    hostname: str
+    role: str  # manager | worker
+    addr: str  # Status.Addr: where the other nodes reach its 7946 (gossip) and 4789 (VXLAN)
+    availability: str  # active | pause | drain
+    state: str  # ready | down | unknown | disconnected
+    manager_addr: str = ""  # ManagerStatus.Addr, HOST:2377, managers only
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == "manager"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """A published port of a service (`Endpoint.Ports`): `ingress` answers on every node
+    through the routing mesh, `host` only on the nodes that run a task."""
+
+    target: int
+    published: int
+    protocol: str
+    mode: str  # ingress | host
+
+
+@dataclass(frozen=True)
+class SwarmService:
+    """A swarm service (`GET /services`): how its name resolves, where it is published."""
+
+    id: str
+    name: str
+    endpoint_mode: str  # vip: its name resolves to one virtual IP; dnsrr: to its tasks' IPs
+    vips: tuple[tuple[str, str], ...]  # (network id, address/prefix), ingress included
+    ports: tuple[ServicePort, ...]
+    networks: tuple[str, ...]  # TaskTemplate.Networks targets: network ids (or names)
+    aliases: tuple[tuple[str, str], ...] = ()  # (network target, alias): a stack's short names
+    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    env: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def stack(self) -> str | None:
+        return self.labels.get(STACK_NAMESPACE)
+
+    def vip(self, network: Network) -> str | None:
+        """Its virtual IP on `network` (without the prefix), if it has one there."""
+        for network_id, address in self.vips:
+            if network_id == network.id:
+                return address.split("/")[0]
+        return None
+
+    def on(self, network: Network) -> bool:
+        return any(target in (network.id, network.name) for target in self.networks)
+
+    def names(self) -> tuple[str, ...]:
+        """What its tasks' peers call it: its name and its aliases (`web` in stack `shop`)."""
+        return tuple(dict.fromkeys((self.name, *(alias for _, alias in self.aliases))))
+
+
+@dataclass(frozen=True)
+class SwarmTask:
+    """A task the swarm wants running (`GET /tasks`, desired state running), on any node."""
+
+    id: str
+    service_id: str
+    node_id: str
+    state: str  # running, or on its way (pending, starting) or failing (failed, rejected)
+    container_id: str
+    addresses: tuple[tuple[str, str], ...]  # (network id, address/prefix) per attachment
+
+    def address(self, network: Network) -> str | None:
+        for network_id, address in self.addresses:
+            if network_id == network.id:
+                return address.split("/")[0]
+        return None
+
+
+@dataclass(frozen=True)
+class Swarm:
+    """The swarm the engine is part of. Nodes, services and tasks are known to managers
+    only: on a worker (`manager` false) they are empty, and the checks that need them say
+    nothing; so they are on a manager whose cluster state could not be read (no quorum)."""
+
+    node_id: str
+    node_addr: str  # Swarm.NodeAddr: this node's address for the other nodes
+    manager: bool  # Swarm.ControlAvailable, and the cluster state was read
+    nodes: tuple[SwarmNode, ...] = ()
+    services: tuple[SwarmService, ...] = ()
+    tasks: tuple[SwarmTask, ...] = ()
+
+    def node(self, node_id: str) -> SwarmNode | None:
+        return next((n for n in self.nodes if n.id == node_id), None)
+
+    def service(self, service_id: str) -> SwarmService | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def running_tasks(self, service: SwarmService) -> list[SwarmTask]:
+        return [t for t in self.tasks if t.service_id == service.id and t.state == "running"]
+
+
+@dataclass(frozen=True)
 class Topology:
     engine: EngineInfo
     networks: tuple[Network, ...]
     containers: tuple[Container, ...]
+    swarm: Swarm | None = None  # None: the engine is not part of a swarm
 
     def network_named(self, name_or_id: str) -> Network | None:
         """Find a network as the docker CLI does: exact name, exact id, then unique id prefix."""

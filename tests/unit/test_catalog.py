@@ -16,5 +16,7 @@ def test_readme_catalog_is_generated_from_the_code() -> None:
 
 def test_every_check_has_documentation_and_a_known_family() -> None:
     for check in all_checks():
-        assert check.family in {"dns", "port", "net", "host", "container", "policy"}, check.id
+        assert check.family in {"dns", "port", "net", "host", "container", "policy", "swarm"}, (
+            check.id
+        )
         assert "Detected" in check.doc and "Fix" in check.doc, check.id
