@@ -9,7 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from diag.tasks import Observations, Placement, Task
+from checks.registry import find
+from diag.context import CheckContext
+from diag.findings import Finding
+from diag.tasks import Observations, Placement, Planned, Task
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PROJECT = "ddiag-unitrec"
@@ -37,3 +40,17 @@ def recorded_observations() -> Observations:
         placement = Placement(**item["placement"])
         observations.results[(placement, Task(**item["task"]))] = item["result"]
     return observations
+
+
+def evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:
+    """The findings of one check, by id, on `ctx` (the check must exist)."""
+    found = find(check_id)
+    assert found is not None, check_id
+    return list(found.evaluate(ctx))
+
+
+def plan(check_id: str, ctx: CheckContext) -> list[Planned]:
+    """What one check, by id, asks to observe on `ctx`."""
+    found = find(check_id)
+    assert found is not None, check_id
+    return found.plan(ctx)

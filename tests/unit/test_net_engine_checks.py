@@ -20,10 +20,12 @@ from checks.net.pool_exhausted import free_subnet
 from checks.registry import find
 from diag.compose import NETWORK_LABEL, project_from_config
 from diag.context import CheckContext
-from diag.findings import Finding, Severity
+from diag.findings import Severity
 from diag.targets import compose_target, container_target, network_target
 from diag.tasks import LISTENING, connect
 from diag.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
+
+from .recorded import evaluate
 
 PROJECT = "n"
 ICC = "com.docker.network.bridge.enable_icc"
@@ -117,12 +119,6 @@ def _network_ctx(topology: Topology, *names: str) -> CheckContext:
     return CheckContext(topology, network_target(topology, names))
 
 
-def _evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:
-    check = find(check_id)
-    assert check is not None, check_id
-    return list(check.evaluate(ctx))
-
-
 def test_catalog_knows_the_three_checks() -> None:
     for check_id, severity in (
         ("net.pool-exhausted", Severity.WARNING),
@@ -151,7 +147,7 @@ def test_pool_exhausted_counts_the_unreported_gateway() -> None:
     """12 replicas and the gateway (reserved, though IPAM.Config omits it) on a /28: 13 of 14."""
     ctx = _network_ctx(_topology((SMALL,), *_workers(SMALL, 12)), SMALL.name)
     assert find(POOL) is not None and find(POOL).plan(ctx) == []  # type: ignore[union-attr]
-    [finding] = _evaluate(POOL, ctx)
+    [finding] = evaluate(POOL, ctx)
     assert finding.severity is Severity.WARNING
     assert finding.subjects == ("n_small",)
     assert finding.evidence == {
@@ -173,14 +169,14 @@ def test_pool_exhausted_silent_below_ninety_percent_and_for_stopped_members() ->
     workers = _workers(SMALL, 12)
     stopped = [dataclasses.replace(workers[0], status="exited"), *workers[1:]]
     for containers in (workers[:11], stopped):  # 12 of 14 held: 86 %
-        assert _evaluate(POOL, _network_ctx(_topology((SMALL,), *containers), SMALL.name)) == []
+        assert evaluate(POOL, _network_ctx(_topology((SMALL,), *containers), SMALL.name)) == []
 
 
 def test_pool_exhausted_suggests_a_subnet_no_network_uses() -> None:
     """The /27 around the full /28 overlaps another network: the next free /27 is named."""
     neighbour = _network("next", "10.213.130.16/28")
     topology = _topology((SMALL, neighbour), *_workers(SMALL, 13))
-    [finding] = _evaluate(POOL, _network_ctx(topology, SMALL.name))
+    [finding] = evaluate(POOL, _network_ctx(topology, SMALL.name))
     assert finding.evidence["used"] == "100%"
     assert finding.fix.endswith("- subnet: 10.213.0.0/27")
 
@@ -191,7 +187,7 @@ def test_pool_exhausted_names_containers_that_could_not_start() -> None:
         "worker", (SMALL, ""), number=14, status="created", error=NO_ADDRESS, exit_code=128
     )
     ctx = _network_ctx(_topology((SMALL,), *full, starved), SMALL.name)
-    [finding] = _evaluate(POOL, ctx)
+    [finding] = evaluate(POOL, ctx)
     assert finding.severity is Severity.ERROR
     assert finding.subjects == ("worker", "n-worker-14", "n_small")
     assert finding.evidence["not_started"] == [f"n-worker-14: {NO_ADDRESS}"]
@@ -202,7 +198,7 @@ def test_pool_exhausted_judges_the_ip_range_and_widens_it() -> None:
     """An ip_range 10.213.130.0/29 of a /24: 7 addresses (not .0), the gateway and 6 hold them."""
     ranged = _network("lan", "10.213.130.0/24", gateway="10.213.130.1", ip_range="10.213.130.0/29")
     ctx = _network_ctx(_topology((ranged,), *_workers(ranged, 6)), ranged.name)
-    [finding] = _evaluate(POOL, ctx)
+    [finding] = evaluate(POOL, ctx)
     assert finding.evidence["usable"] == 7 and finding.evidence["held"] == 7
     assert finding.evidence["ip_range"] == "10.213.130.0/29"
     assert "10.213.130.0/29 (ip_range of 10.213.130.0/24)" in finding.summary
@@ -213,7 +209,7 @@ def test_pool_exhausted_judges_the_ip_range_and_widens_it() -> None:
 def test_pool_exhausted_fix_for_a_network_made_by_hand() -> None:
     plain = _network("plain", "10.213.130.32/29", gateway="10.213.130.33", compose=False)
     ctx = _network_ctx(_topology((plain,), *_workers(plain, 5, first_host=2)), "plain")
-    [finding] = _evaluate(POOL, ctx)
+    [finding] = evaluate(POOL, ctx)
     assert "docker network create --driver bridge --subnet 10.213.130.32/28 plain" in (finding.fix)
 
 
@@ -230,7 +226,7 @@ def test_default_pools_nearly_used_up_is_info_with_daemon_advice() -> None:
     """docker0 and 27 more networks: 28 of the 31 built-in pools taken (90 %)."""
     automatic = _default_pool_networks(27)
     topology = _topology((SMALL, *automatic), *_workers(SMALL, 2))
-    [finding] = _evaluate(POOL, _network_ctx(topology, SMALL.name, "auto0"))
+    [finding] = evaluate(POOL, _network_ctx(topology, SMALL.name, "auto0"))
     assert finding.severity is Severity.INFO
     assert finding.subjects == ("auto0",)  # the target's networks that live in the pools
     assert finding.evidence["taken"] == 28
@@ -247,7 +243,7 @@ def test_default_pools_nearly_used_up_is_info_with_daemon_advice() -> None:
 
 def test_default_pools_silent_below_ninety_percent() -> None:
     topology = _topology(_default_pool_networks(26), *_workers(SMALL, 1))  # 27 of 31
-    assert _evaluate(POOL, _network_ctx(topology, "auto0")) == []
+    assert evaluate(POOL, _network_ctx(topology, "auto0")) == []
 
 
 def test_free_subnet_jumps_past_what_it_collides_with() -> None:
@@ -276,7 +272,7 @@ def test_internal_egress_outside_url_on_internal_network_only() -> None:
         {"PAYMENTS_URL": "https://user:s3cret@payments.example.com/v1", "DB_HOST": "db"}
     )
     assert find(EGRESS).plan(ctx) == []  # type: ignore[union-attr]  # engine facts only
-    [finding] = _evaluate(EGRESS, ctx)
+    [finding] = evaluate(EGRESS, ctx)
     assert finding.severity is Severity.WARNING
     assert finding.subjects == ("api", "n-api-1", "n_back")
     assert finding.evidence == {
@@ -301,12 +297,12 @@ def test_internal_egress_outside_url_on_internal_network_only() -> None:
     ],
 )
 def test_internal_egress_silent_for_local_or_self_references(env: dict[str, str]) -> None:
-    assert _evaluate(EGRESS, _egress_ctx(env)) == []
+    assert evaluate(EGRESS, _egress_ctx(env)) == []
 
 
 def test_internal_egress_outside_address_and_outside_proxy() -> None:
     env = {"HTTPS_PROXY": "http://proxy.corp.example:3128", "LEDGER": "203.0.113.7:5432"}
-    [finding] = _evaluate(EGRESS, _egress_ctx(env))
+    [finding] = evaluate(EGRESS, _egress_ctx(env))
     assert finding.evidence["references"] == [
         "environment HTTPS_PROXY: proxy.corp.example:3128",
         "environment LEDGER: 203.0.113.7:5432",
@@ -316,9 +312,9 @@ def test_internal_egress_outside_address_and_outside_proxy() -> None:
 def test_internal_egress_judges_the_address_extra_hosts_gives() -> None:
     env = {"PAYMENTS_URL": "https://payments.example.com/"}
     for entry in ("payments.example.com:10.213.131.3", "payments.example.com=10.213.131.3"):
-        assert _evaluate(EGRESS, _egress_ctx(env, extra_hosts=(entry,))) == [], entry
+        assert evaluate(EGRESS, _egress_ctx(env, extra_hosts=(entry,))) == [], entry
     outside = _egress_ctx(env, extra_hosts=("payments.example.com:198.51.100.4",))
-    assert [f.check for f in _evaluate(EGRESS, outside)] == [EGRESS]
+    assert [f.check for f in evaluate(EGRESS, outside)] == [EGRESS]
 
 
 def test_internal_egress_silent_with_a_regular_network_too() -> None:
@@ -326,7 +322,7 @@ def test_internal_egress_silent_with_a_regular_network_too() -> None:
     env = {"PAYMENTS_URL": "https://payments.example.com/"}
     api = _container("api", (BACK, "10.213.131.2"), (front, "10.213.133.2"), env=env)
     ctx = _compose_ctx(_topology((BACK, front), api), {"api": {"environment": env}})
-    assert _evaluate(EGRESS, ctx) == []
+    assert evaluate(EGRESS, ctx) == []
 
 
 def test_internal_egress_judges_a_shared_namespace_by_its_owner() -> None:
@@ -335,7 +331,7 @@ def test_internal_egress_judges_a_shared_namespace_by_its_owner() -> None:
     api = _container("api", (BACK, "10.213.131.2"))
     sidecar = _container("sidecar", network_mode=f"container:{api.name}", env=env)
     topology = _topology((BACK,), api, sidecar)
-    [finding] = _evaluate(EGRESS, CheckContext(topology, container_target(topology, "n-sidecar-1")))
+    [finding] = evaluate(EGRESS, CheckContext(topology, container_target(topology, "n-sidecar-1")))
     assert finding.subjects == ("sidecar", "n-sidecar-1", "n_back")
     assert "services:\n    sidecar:\n      networks: [back, egress]" in finding.fix
 
@@ -384,7 +380,7 @@ def test_icc_disabled_owns_the_dropped_edge() -> None:
     ctx = _compose_ctx(_icc_topology(), SERVICES)
     _observe_edge(ctx, TIMEOUT)
     _observe_peer(ctx, ISO, TIMEOUT)
-    [finding] = _evaluate(ICC_ID, ctx)
+    [finding] = evaluate(ICC_ID, ctx)
     assert finding.severity is Severity.ERROR
     assert finding.subjects == ("client", "server", "n-client-1", "n-server-1", "n_iso")
     assert finding.evidence == {
@@ -395,7 +391,7 @@ def test_icc_disabled_owns_the_dropped_edge() -> None:
         "option": f"{ICC}=false",
     }
     assert f'{ICC}: "true"' in finding.fix
-    assert _evaluate("port.filtered", ctx) == []  # neither the edge nor the peer's connect
+    assert evaluate("port.filtered", ctx) == []  # neither the edge nor the peer's connect
 
 
 def test_icc_disabled_leaves_other_networks_to_port_filtered() -> None:
@@ -403,8 +399,8 @@ def test_icc_disabled_leaves_other_networks_to_port_filtered() -> None:
     ctx = _compose_ctx(_icc_topology(open_net), SERVICES)
     _observe_edge(ctx, TIMEOUT)
     _observe_peer(ctx, open_net, TIMEOUT)
-    assert _evaluate(ICC_ID, ctx) == []
-    assert [f.check for f in _evaluate("port.filtered", ctx)] == ["port.filtered"]
+    assert evaluate(ICC_ID, ctx) == []
+    assert [f.check for f in evaluate("port.filtered", ctx)] == ["port.filtered"]
 
 
 def test_icc_disabled_ignores_connects_that_got_through_or_were_refused() -> None:
@@ -412,13 +408,13 @@ def test_icc_disabled_ignores_connects_that_got_through_or_were_refused() -> Non
         ctx = _compose_ctx(_icc_topology(), SERVICES)
         _observe_edge(ctx, result)
         _observe_peer(ctx, ISO, result)
-        assert _evaluate(ICC_ID, ctx) == [], result
+        assert evaluate(ICC_ID, ctx) == [], result
 
 
 def test_icc_disabled_network_run_one_finding_instead_of_filtered_ports() -> None:
     ctx = _network_ctx(_icc_topology(), ISO.name)
     _observe_peer(ctx, ISO, TIMEOUT)
-    [finding] = _evaluate(ICC_ID, ctx)
+    [finding] = evaluate(ICC_ID, ctx)
     assert finding.severity is Severity.ERROR  # client's environment names server
     assert finding.subjects == ("client", "server", "n-client-1", "n-server-1", "n_iso")
     assert finding.evidence == {
@@ -426,13 +422,13 @@ def test_icc_disabled_network_run_one_finding_instead_of_filtered_ports() -> Non
         "probe": [f"connect {SERVER_IP}:8080 timeout after 1001 ms (from a peer on n_iso)"],
         "references": ["client → server:8080 (environment SERVER_URL)"],
     }
-    assert _evaluate("port.filtered", ctx) == []
+    assert evaluate("port.filtered", ctx) == []
 
 
 def test_icc_disabled_network_run_without_references_is_info() -> None:
     ctx = _network_ctx(_icc_topology(client_env={}), ISO.name)
     _observe_peer(ctx, ISO, TIMEOUT)
-    [finding] = _evaluate(ICC_ID, ctx)
+    [finding] = evaluate(ICC_ID, ctx)
     assert finding.severity is Severity.INFO
     assert finding.evidence["references"] == "none between its members"
 

@@ -25,7 +25,7 @@ from diag.findings import Finding, Severity
 from diag.tasks import HOST, INTERFACES, Placement, arp_sweep, pmtu, sysctl
 from diag.topology import Network, Subnet, Topology
 
-from .recorded import BACK, PROJECT
+from .recorded import BACK, PROJECT, evaluate, plan
 
 API, WEB, LEGACY = (f"{PROJECT}-{s}-1" for s in ("api", "web", "legacy"))
 API_IP, WEB_IP, LEGACY_IP = "10.213.200.2", "10.213.200.4", "172.17.0.2"
@@ -40,18 +40,6 @@ MakeCtx = Callable[..., CheckContext]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:
-    found = find(check_id)
-    assert found is not None, check_id
-    return list(found.evaluate(ctx))
-
-
-def plan(check_id: str, ctx: CheckContext) -> list[tuple[Placement, Any]]:
-    found = find(check_id)
-    assert found is not None, check_id
-    return found.plan(ctx)
 
 
 def with_network(topology: Topology, name: str, **changes: Any) -> Topology:

@@ -26,9 +26,11 @@ from checks.registry import find
 from diag.compose import project_from_labels
 from diag.context import CheckContext
 from diag.discover import topology_from_inspect
-from diag.findings import Finding, Severity
+from diag.findings import Severity
 from diag.targets import compose_target, network_target
 from diag.tasks import INTERFACES, LISTENING, Planned, connect
+
+from .recorded import evaluate
 
 STALE = "net.service-netns-stale"
 IPV6 = "net.ipv6"
@@ -128,12 +130,6 @@ SIDECAR_REACH = {
 }
 
 
-def _evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:
-    check = find(check_id)
-    assert check is not None, check_id
-    return list(check.evaluate(ctx))
-
-
 def _inspect(raw: dict[str, Any], **state: Any) -> dict[str, Any]:
     changed = copy.deepcopy(raw)
     changed["State"].update(state)
@@ -193,7 +189,7 @@ def test_sidecar_left_behind_after_a_restart_is_observed_in_its_own_netns() -> N
 def test_sidecar_left_behind_after_a_restart() -> None:
     ctx = _rec_ctx()
     _observe_sidecar(ctx, SIDECAR_SEEN, APP_SEEN)
-    (finding,) = _evaluate(STALE, ctx)
+    (finding,) = evaluate(STALE, ctx)
     assert finding.severity is Severity.ERROR
     assert finding.subjects == ("sidecar", "app", "rec-sidecar-1", "rec-app-1")
     assert "rec-app-1 started at 2026-11-29T10:32:20.670976632Z, after rec-sidecar-1" in (
@@ -211,14 +207,14 @@ def test_sidecar_left_behind_after_a_restart() -> None:
     assert "app: {condition: service_started, restart: true}" in finding.fix
     # its broken dependencies are this finding, not a localhost or DNS finding each
     for other in ("port.localhost-in-container", "dns.cross-network", "dns.name-confusion"):
-        assert _evaluate(other, ctx) == [], other
+        assert evaluate(other, ctx) == [], other
 
 
 def test_same_inode_is_no_stale_namespace() -> None:
     """The engine's timestamps alone do not make a finding: the probe must agree."""
     ctx = _rec_ctx()
     _observe_sidecar(ctx, {**APP_SEEN}, APP_SEEN)
-    assert _evaluate(STALE, ctx) == []
+    assert evaluate(STALE, ctx) == []
 
 
 @pytest.mark.parametrize(
@@ -228,7 +224,7 @@ def test_without_inodes_the_owners_address_decides(addresses: list[str], stale: 
     ctx = _rec_ctx()
     seen = {"status": "ok", "interfaces": [{**LO, "name": "eth0", "addresses": addresses}]}
     _observe_sidecar(ctx, seen, {k: v for k, v in APP_SEEN.items() if k != "netns"})
-    assert len(_evaluate(STALE, ctx)) == int(stale)
+    assert len(evaluate(STALE, ctx)) == int(stale)
 
 
 def test_sidecar_started_after_app_is_in_apps_netns() -> None:
@@ -237,7 +233,7 @@ def test_sidecar_started_after_app_is_in_apps_netns() -> None:
     assert left_behind(ctx, _container(ctx, "rec-sidecar-1")) == ""
     assert netns_owner(ctx, _container(ctx, "rec-sidecar-1")).name == "rec-app-1"
     assert find(STALE).plan(ctx) == edges_plan(ctx)  # type: ignore[union-attr]
-    assert _evaluate(STALE, ctx) == []
+    assert evaluate(STALE, ctx) == []
 
 
 def test_nanoseconds_are_compared_as_time_not_text() -> None:
@@ -252,7 +248,7 @@ def test_owner_recreated_names_a_container_that_is_gone() -> None:
     recreated["Id"] = "9" * 64
     ctx = _rec_ctx(recreated, REC_SIDECAR)
     _observe_sidecar(ctx, SIDECAR_SEEN, APP_SEEN)
-    (finding,) = _evaluate(STALE, ctx)
+    (finding,) = evaluate(STALE, ctx)
     assert finding.subjects == ("sidecar", "app", "rec-sidecar-1")  # app from depends_on
     assert "names container 4c40f99c5b88, which no longer exists" in finding.summary
     assert "up -d --force-recreate sidecar" in finding.fix
@@ -262,7 +258,7 @@ def test_owner_stopped() -> None:
     app = _inspect(REC_APP, Status="exited", Running=False, Pid=0)
     ctx = _rec_ctx(app, REC_SIDECAR)
     _observe_sidecar(ctx, SIDECAR_SEEN, None)
-    (finding,) = _evaluate(STALE, ctx)
+    (finding,) = evaluate(STALE, ctx)
     assert "rec-app-1, whose namespace it joined, is exited" in finding.summary
     assert "interfaces of app" not in finding.evidence
 
@@ -275,13 +271,13 @@ def test_plain_container_fix_restarts_it() -> None:
     ctx = CheckContext(topology, network_target(topology, ["rec_default"]))
     ctx.observations.results[(_netns(ctx, "rec-sidecar-1"), INTERFACES)] = SIDECAR_SEEN
     ctx.observations.results[(_netns(ctx, "rec-app-1"), INTERFACES)] = APP_SEEN
-    (finding,) = _evaluate(STALE, ctx)  # a sidecar of a member, though not a member itself
+    (finding,) = evaluate(STALE, ctx)  # a sidecar of a member, though not a member itself
     assert finding.subjects == ("rec-sidecar-1", "rec-app-1")
     assert finding.fix.startswith("`docker restart rec-sidecar-1`")
 
 
 def test_not_observed_says_nothing() -> None:
-    assert _evaluate(STALE, _rec_ctx()) == []
+    assert evaluate(STALE, _rec_ctx()) == []
 
 
 # --- net.ipv6: a `::` listener with IPV6_V6ONLY --------------------------------------------
@@ -383,7 +379,7 @@ def test_v6only_plan_asks_for_ipv4_loopback_inside_the_listener() -> None:
 def test_v6only_listener_on_a_network_without_ipv6() -> None:
     ctx = _rec6_ctx()
     _observe_api(ctx, REFUSED)
-    (finding,) = _evaluate(IPV6, ctx)
+    (finding,) = evaluate(IPV6, ctx)
     assert finding.severity is Severity.ERROR
     assert finding.subjects == ("api", "client", "rec6-api-1", "rec6-client-1", "rec6_default")
     assert "listens on [::]:8080 for IPv6 only" in finding.summary
@@ -397,21 +393,21 @@ def test_v6only_listener_on_a_network_without_ipv6() -> None:
         "(from client's netns)"
     ]
     assert "bind it to 0.0.0.0:8080" in finding.fix and "ipv6only=off" in finding.fix
-    assert _evaluate("port.refused", ctx) == []  # the same refusal, reported once
+    assert evaluate("port.refused", ctx) == []  # the same refusal, reported once
 
 
 def test_v6only_per_member_for_ddiag_network() -> None:
     ctx = _rec6_ctx(network_mode=True)
     _observe_api(ctx, REFUSED)
-    (finding,) = _evaluate(IPV6, ctx)
+    (finding,) = evaluate(IPV6, ctx)
     assert finding.subjects == ("api", "rec6-api-1", "rec6_default")
-    assert _evaluate("port.refused", ctx) == []
+    assert evaluate("port.refused", ctx) == []
 
 
 def test_v6only_on_a_network_with_ipv6_is_a_warning() -> None:
     ctx = _rec6_ctx(enable_ipv6=True)
     _observe_api(ctx, REFUSED)
-    (finding,) = _evaluate(IPV6, ctx)
+    (finding,) = evaluate(IPV6, ctx)
     assert finding.severity is Severity.WARNING
     assert finding.summary.endswith("IPv4 connects are refused; IPv4 clients fail")
 
@@ -420,8 +416,8 @@ def test_dual_stack_listener_is_left_to_port_refused() -> None:
     """/proc shows `::` either way: the loopback IPv4 connect that opens tells dual-stack."""
     ctx = _rec6_ctx()
     _observe_api(ctx, OPEN)
-    assert _evaluate(IPV6, ctx) == []
-    assert [f.check for f in _evaluate("port.refused", ctx)] == ["port.refused"]
+    assert evaluate(IPV6, ctx) == []
+    assert [f.check for f in evaluate("port.refused", ctx)] == ["port.refused"]
 
 
 def test_ipv4_listener_beside_the_wildcard_is_no_v6only() -> None:
@@ -429,14 +425,14 @@ def test_ipv4_listener_beside_the_wildcard_is_no_v6only() -> None:
     ipv4 = {"family": "tcp", "address": "0.0.0.0", "port": 8080}
     sockets = {"status": "ok", "sockets": [*API_SOCKETS["sockets"], ipv4]}
     _observe_api(ctx, REFUSED, sockets)
-    assert _evaluate(IPV6, ctx) == []
+    assert evaluate(IPV6, ctx) == []
 
 
 def test_v6only_without_the_loopback_connect_says_nothing() -> None:
     ctx = _rec6_ctx()
     _observe_api(ctx, REFUSED)
     del ctx.observations.results[(_netns(ctx, "rec6-api-1"), connect("127.0.0.1", 8080))]
-    assert _evaluate(IPV6, ctx) == []
+    assert evaluate(IPV6, ctx) == []
 
 
 # --- net.ipv6: references that need IPv6 ---------------------------------------------------
@@ -469,7 +465,7 @@ def test_ipv6_literal_reference(addresses: list[str], found: int) -> None:
     assert (client, INTERFACES) in find(IPV6).plan(ctx)  # type: ignore[union-attr]
     interfaces = [{**CLIENT_SEEN["interfaces"][0], "addresses": addresses}, LO]
     ctx.observations.results[(client, INTERFACES)] = {**CLIENT_SEEN, "interfaces": interfaces}
-    findings = _evaluate(IPV6, ctx)
+    findings = evaluate(IPV6, ctx)
     assert len(findings) == found
     if found:
         assert findings[0].subjects == ("client", "rec6-client-1", "rec6_default")
@@ -480,7 +476,7 @@ def test_ipv6_literal_reference(addresses: list[str], found: int) -> None:
 
 def test_ipv6_literal_reference_not_observed_says_nothing() -> None:
     ctx = _client_ctx(["UPSTREAM_URL=http://[fd00::5]:80/"])
-    assert _evaluate(IPV6, ctx) == []
+    assert evaluate(IPV6, ctx) == []
 
 
 @pytest.mark.parametrize(("mapped", "found"), [(["fd00::7"], 1), (["fd00::7", "10.0.0.7"], 0)])
@@ -494,7 +490,7 @@ def test_name_mapped_to_ipv6_only_in_etc_hosts(mapped: list[str], found: int) ->
     planned = find(IPV6).plan(ctx)  # type: ignore[union-attr]
     assert ((client, INTERFACES) in planned) == bool(found)
     ctx.observations.results[(client, INTERFACES)] = CLIENT_SEEN
-    findings = _evaluate(IPV6, ctx)
+    findings = evaluate(IPV6, ctx)
     assert len(findings) == found
     if found:
         assert "/etc/hosts maps legacy to IPv6 only (fd00::7)" in findings[0].summary

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from checks.registry import find
 from checks.swarm.overlay_mtu import interface_mtu, link_mtu
 from diag.compose import project_from_labels
 from diag.context import CheckContext
-from diag.findings import Finding, Severity
+from diag.findings import Severity
 from diag.targets import compose_target, stack_project
 from diag.tasks import HOST, INTERFACES, Observations, Placement, Task, connect, pmtu, resolve
 from diag.topology import Swarm, Topology
 
+from .recorded import evaluate, plan
 from .test_swarm_discover import NODE1, NODE2, NODE3, recorded_swarm, recorded_topology
 
 MakeCtx = Callable[..., CheckContext]
@@ -36,18 +36,6 @@ NODE_ADDRS = {
     "ddiag-node2": "10.213.180.12",
     "ddiag-node3": "10.213.180.13",
 }
-
-
-def evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:
-    found = find(check_id)
-    assert found is not None, check_id
-    return list(found.evaluate(ctx))
-
-
-def plan(check_id: str, ctx: CheckContext) -> list[tuple[Placement, Task]]:
-    found = find(check_id)
-    assert found is not None, check_id
-    return found.plan(ctx)
 
 
 def observe(ctx: CheckContext, placement: Placement, task: Task, **result: Any) -> None:
