@@ -255,10 +255,10 @@ def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
 
 def local_networks(ctx: CheckContext) -> tuple[str, ...]:
     """Every subnet of the engine's networks: the only addresses a probe may connect to."""
-    if "local-networks" not in ctx.memo:
-        subnets = {s.subnet for n in ctx.topology.networks for s in n.subnets}
-        ctx.memo["local-networks"] = tuple(sorted(subnets))
-    return ctx.memo["local-networks"]  # type: ignore[no-any-return]
+    return ctx.once(
+        "local-networks",
+        lambda: tuple(sorted({s.subnet for n in ctx.topology.networks for s in n.subnets})),
+    )
 
 
 def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task:

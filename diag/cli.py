@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -23,6 +24,7 @@ from diag import __version__, completion, saved_runs
 from diag.compose import load_config, project_from_config, project_from_labels
 from diag.config import Settings, Sources, command_line_layer, select_checks
 from diag.context import Target
+from diag.early import Guess, container_networks, named_networks, project_networks
 from diag.egress import parse_egress, parse_egress_dns
 from diag.engine import connect, read_topology
 from diag.errors import DiagError
@@ -234,8 +236,15 @@ class CommonOptions:
         )
 
 
-def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOptions) -> None:
-    """What every diagnosing command shares: settings, discover, probe, report, exit."""
+# What a command needs to find its target besides the engine (the compose file, read while
+# the engine is): it returns how to make the target from the engine's topology.
+Prepare = Callable[[], Callable[[Topology], Target]]
+
+
+def run_diagnosis(prepare: Prepare, guess: Guess, options: CommonOptions) -> None:
+    """What every diagnosing command shares: settings, discover, probe, report, exit.
+
+    `guess` names the networks whose anchors start with the shared probe (diag.early)."""
     fmt, output, pull = options.fmt, options.output, options.pull
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -256,8 +265,11 @@ def run_diagnosis(make_target: Callable[[Topology], Target], options: CommonOpti
     try:
         client = connect()
         remove_probes(client)  # probes orphaned by a killed ddiag
-        early = _start_early(client, settings.probe_image, settings.timeout, settings.probe_mode)
-        topology = read_topology(client)
+        early = _start_early(client, settings, guess)
+        with ThreadPoolExecutor(max_workers=1) as reading:  # the engine and the compose file
+            engine_read = reading.submit(read_topology, client)
+            make_target = prepare()
+            topology = engine_read.result()
         target = make_target(topology)
         project = target.project
         x_ddiag = project.extensions.get("x-ddiag") if project is not None else None
@@ -346,19 +358,20 @@ def _incompleteness(doc: ReportDoc, unobserved_places: int, deadline: float) -> 
 
 
 def _start_early(
-    client: docker.DockerClient, image: str, timeout: float, mode: str
+    client: docker.DockerClient, settings: Settings, guess: Guess
 ) -> ProbeSession | None:
-    """The shared probe, starting while the engine is read and the compose file resolved;
-    None where it could not be used as it is (isolated mode, or an image still to pull:
-    pulling shows progress, later)."""
-    if mode != "shared":
+    """The shared probe and the anchors of the networks `guess` names, starting while the
+    engine is read and the compose file resolved; None where they could not be used as
+    they are (isolated mode, or an image still to pull: pulling shows progress, later)."""
+    if settings.probe_mode != "shared":
         return None
     try:
-        client.api.inspect_image(image)
+        client.api.inspect_image(settings.probe_image)
     except ENGINE_ERRORS:
         return None
-    session = ProbeSession(client, image, timeout, memory=_probe_memory())
+    session = ProbeSession(client, settings.probe_image, settings.timeout, memory=_probe_memory())
     session.prestart()
+    session.prestart_anchors(guess(client.api))
     return session
 
 
@@ -406,7 +419,8 @@ def network(
 ) -> None:
     """Diagnose networks as a peer on each sees them: names, ports, listeners, stopped members."""
     run_diagnosis(
-        lambda topology: network_target(topology, names),
+        lambda: lambda topology: network_target(topology, names),
+        named_networks(names),
         CommonOptions(
             fmt,
             output,
@@ -487,18 +501,23 @@ def compose(
     the stack -p names (`docker stack deploy`).
     """
 
-    def make_target(topology: Topology) -> Target:
+    def prepare() -> Callable[[Topology], Target]:
         rules = load_rules_file(expect) if expect else []
         model = load_config(files or [], project, project_directory)
-        if model is None:
-            assert project is not None  # load_config returns None only with -p
-            found = stack_project(topology, project) or project_from_labels(topology, project)
-        else:
-            found = project_from_config(model, files or [])
-        return compose_target(topology, found, rules, matrix)
+
+        def make_target(topology: Topology) -> Target:
+            if model is None:
+                assert project is not None  # load_config returns None only with -p
+                found = stack_project(topology, project) or project_from_labels(topology, project)
+            else:
+                found = project_from_config(model, files or [])
+            return compose_target(topology, found, rules, matrix)
+
+        return make_target
 
     run_diagnosis(
-        make_target,
+        prepare,
+        project_networks(project or os.environ.get("COMPOSE_PROJECT_NAME")),
         CommonOptions(
             fmt,
             output,
@@ -549,7 +568,8 @@ def container(
 ) -> None:
     """Diagnose one container: its networks and the dependencies its configuration names."""
     run_diagnosis(
-        lambda topology: container_target(topology, name),
+        lambda: lambda topology: container_target(topology, name),
+        container_networks(name),
         CommonOptions(
             fmt,
             output,

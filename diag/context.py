@@ -45,6 +45,13 @@ class CheckContext:
     egress: tuple[tuple[str, int], ...] = ()
     egress_dns: tuple[str, ...] = ()
 
+    def once(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per run: for views of the topology and the target alone, which
+        every planning wave of every check would otherwise derive again."""
+        if name not in self.memo:
+            self.memo[name] = compute()
+        return self.memo[name]  # type: ignore[no-any-return]
+
     def per_observations(self, name: str, compute: Callable[[], T]) -> T:
         """`compute()` once per set of observations (they only grow, so their count tells a
         new set), not once per check that asks: a dozen checks plan and judge the same

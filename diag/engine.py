@@ -15,6 +15,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from diag.bulk_read import EngineReadError, get_many, unix_socket_path
 from diag.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
 from diag.endpoint import client_kwargs, resolve_endpoint
 from diag.errors import DiagError
@@ -82,21 +83,22 @@ def _read_swarm(api: docker.APIClient, info: dict[str, Any]) -> Swarm | None:
 def read_topology(client: docker.DockerClient) -> Topology:
     """One read of the engine: version, networks, every container's inspect, the swarm.
 
-    Inspects run a few at a time: on a host with hundreds of containers they dominate the
-    discovery time, and the engine serves them concurrently without trouble.
+    On a host with hundreds of containers the inspects dominate the discovery time: they
+    are read in bulk (`_inspect_all`).
     """
     api = client.api
     try:
         version = api.version()
         networks = api.networks()
-        summaries = api.containers(all=True)
+        summaries = [  # not probes: the topology leaves them out, and the engine makes an
+            # inspect of a starting container (this run's own, started early) wait for it
+            c
+            for c in api.containers(all=True)
+            if PROBE_LABEL not in (c.get("Labels") or {})
+        ]
         with ThreadPoolExecutor(max_workers=8) as pool:
             info = pool.submit(api.info)
-            inspects = [
-                c
-                for c in pool.map(_inspect_or_none, [api] * len(summaries), summaries)
-                if c is not None
-            ]
+            inspects = [c for c in _inspect_all(client, summaries) if c is not None]
             stopped = [
                 c["Id"]
                 for c in inspects
@@ -107,9 +109,23 @@ def read_topology(client: docker.DockerClient) -> Topology:
                 zip(stopped, pool.map(_logs_tail, [client] * len(stopped), stopped), strict=True)
             )
             swarm = _read_swarm(api, info.result())
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, EngineReadError) as exc:
         raise DiagError(_unreachable_message(_describe_host(), exc)) from None
     return topology_from_inspect(version, networks, inspects, logs, swarm)
+
+
+def _inspect_all(
+    client: docker.DockerClient, summaries: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """Every container's inspect (None: removed since it was listed): over the local socket
+    in bulk (diag.bulk_read), else through docker-py a few at a time."""
+    socket_path = unix_socket_path(client)
+    if socket_path is not None:
+        version = client.api.api_version
+        return get_many(socket_path, [f"/v{version}/containers/{s['Id']}/json" for s in summaries])
+    api = client.api
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(_inspect_or_none, [api] * len(summaries), summaries))
 
 
 def _inspect_or_none(api: docker.APIClient, summary: dict[str, Any]) -> dict[str, Any] | None:

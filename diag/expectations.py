@@ -20,7 +20,7 @@ Mistakes (unknown service, bad port, unknown key, wrong type) are a DiagError na
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ def load_rules_file(path: Path) -> list[Rule]:
     return parse_rules(data.get("expect"), str(path))
 
 
-def check_services(rules: Sequence[Rule], services: Sequence[str], names: set[str]) -> None:
+def check_services(rules: Sequence[Rule], services: Sequence[str], names: Set[str]) -> None:
     """Every `from` is a service (or *); every `to` is something this engine knows."""
     for rule in rules:
         if rule.source != "*" and rule.source not in services:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -127,12 +127,19 @@ class ProbeSession:
 
     def prestart(self) -> None:
         """Start the shared probe now, before anything is asked of it: the CLI calls this
-        right after connecting, so that the probe's start (the largest fixed cost of a
-        run) overlaps reading the engine and `docker compose config`. Isolated probes
-        depend on the target and start with their first task."""
+        right after connecting, so that container starts (the largest fixed cost of a run)
+        overlap reading the engine and `docker compose config`. Isolated probes start with
+        their first task."""
         if self.mode == "shared":
             self._resident("shared", HOST)
             self._resident(f"anchor:{HOST.ref}", HOST)  # nearly every run reads the host
+
+    def prestart_anchors(self, networks: Sequence[Placement]) -> None:
+        """Start the anchors of `networks` now too: the guess of diag.early, made right
+        after `prestart` (an anchor not guessed starts at first use)."""
+        if self.mode == "shared":
+            for network in networks:
+                self._resident(f"anchor:{network.ref}", network)
 
     def suits(self, image: str, mode: ProbeMode, memory: str) -> bool:
         """Whether a session started early still fits the run's settings (a compose file's
@@ -245,18 +252,26 @@ class ProbeSession:
 
     def dispatch(self, planned: list[Planned], sink: Sink) -> None:
         """Observe `planned` in the background; each task ends in one event sent to `sink`."""
-        threading.Thread(target=self._dispatch_safely, args=(planned, sink), daemon=True).start()
+        threading.Thread(
+            target=self._guarded, args=(self._dispatch, planned, sink), daemon=True
+        ).start()
 
-    def _dispatch_safely(self, planned: list[Planned], sink: Sink) -> None:
+    @staticmethod
+    def _guarded(
+        work: Callable[[list[Planned], Sink], None], planned: list[Planned], sink: Sink
+    ) -> None:
         """Whatever goes wrong while dispatching, no task is left without an event (the run
         would otherwise wait for its deadline); an answer that still comes is kept too."""
         try:
-            self._dispatch(planned, sink)
+            work(planned, sink)
         except Exception as exc:  # the engine went away, or a bug: a gap, not a hang
             for placement, task in planned:
                 sink(Unobservable(placement, task, str(exc)))
 
     def _dispatch(self, planned: list[Planned], sink: Sink) -> None:
+        """Start every probe this wave needs at once, and send each probe its tasks as soon
+        as the probes they need are up: a container's netns needs only the shared probe,
+        so its observations (and their timeouts) do not wait for the networks' anchors."""
         on_nodes = [pair for pair in planned if pair[0].kind == "node"]
         if on_nodes:  # probes the swarm runs on its nodes, whatever the probe mode
             self._swarm.dispatch(
@@ -265,16 +280,32 @@ class ProbeSession:
                 lambda pair, result: sink(Answered(*pair, result)),
                 lambda pair, reason: sink(Unobservable(*pair, reason)),
             )
-            planned = [pair for pair in planned if pair[0].kind != "node"]
-        placements = list(dict.fromkeys(placement for placement, _ in planned))
-        starting = [  # every probe this wave needs, started at once
-            self._resident(key, placement)
-            for placement in placements
-            for key in self._residents_for(placement)
+        by_needs: dict[tuple[str, ...], list[Planned]] = {}
+        for pair in planned:
+            if pair[0].kind != "node":
+                by_needs.setdefault(tuple(self._residents_for(pair[0])), []).append(pair)
+        groups = [
+            ([self._resident(key, pairs[0][0]) for key in needs], pairs)
+            for needs, pairs in by_needs.items()
         ]
-        wait(starting)
+        for needed, pairs in groups:
+            if all(future.done() for future in needed):
+                self._guarded(self._route_and_send, pairs, sink)
+            else:
+                threading.Thread(
+                    target=self._await_and_send, args=(needed, pairs, sink), daemon=True
+                ).start()
+
+    def _await_and_send(
+        self, needed: list[Future[Resident]], pairs: list[Planned], sink: Sink
+    ) -> None:
+        wait(needed)
+        self._guarded(self._route_and_send, pairs, sink)
+
+    def _route_and_send(self, planned: list[Planned], sink: Sink) -> None:
+        """Send tasks whose probes have started (or failed to) to the probes that observe them."""
         routes: dict[Placement, Route | str] = {}
-        for placement in placements:
+        for placement in dict.fromkeys(placement for placement, _ in planned):
             try:
                 routes[placement] = self._route(placement)
             except ProbeUnavailable as exc:

@@ -67,13 +67,15 @@ def _swarm_names(topology: Topology) -> set[str]:
     return names | {f"tasks.{name}" for name in names}
 
 
-def known_names(topology: Topology) -> set[str]:
+def known_names(topology: Topology) -> frozenset[str]:
     """Every name a container can be reached by somewhere on this engine (lowercased),
     swarm services' included."""
-    return _container_names(topology.containers) | _swarm_names(topology)
+    return topology.derived(
+        "known-names", lambda t: frozenset(_container_names(t.containers) | _swarm_names(t))
+    )
 
 
-def _is_edge_worthy(reference: Reference, names: set[str], ips: set[str]) -> bool:
+def _is_edge_worthy(reference: Reference, names: frozenset[str], ips: frozenset[str]) -> bool:
     """Keep references to this engine's containers, localhost, and bare names (maybe typos);
     drop names with dots that nothing here holds: they are outside hosts (opt-in checks)."""
     host = reference.host.lower()
@@ -86,16 +88,23 @@ def _is_edge_worthy(reference: Reference, names: set[str], ips: set[str]) -> boo
         return "." not in host
 
 
-def _engine_ips(topology: Topology) -> set[str]:
-    return {ep.ip for c in topology.containers for ep in c.endpoints if ep.ip}
+def _engine_ips(topology: Topology) -> frozenset[str]:
+    return topology.derived(
+        "engine-ips",
+        lambda t: frozenset(ep.ip for c in t.containers for ep in c.endpoints if ep.ip),
+    )
 
 
-def _swarm_only_names(topology: Topology) -> set[str]:
+def _swarm_only_names(topology: Topology) -> frozenset[str]:
     """Names that resolve to a swarm service (its VIP, or its tasks' addresses on any node)
     and to no standalone container: the edge checks, which compare a name's answer with the
     containers that hold it, cannot judge them; the swarm checks do (swarm.vip-vs-dnsrr)."""
-    standalone = [c for c in topology.containers if SWARM_TASK_ID not in c.labels]
-    return _swarm_names(topology) - _container_names(standalone)
+
+    def swarm_only(t: Topology) -> frozenset[str]:
+        standalone = [c for c in t.containers if SWARM_TASK_ID not in c.labels]
+        return frozenset(_swarm_names(t) - _container_names(standalone))
+
+    return topology.derived("swarm-only-names", swarm_only)
 
 
 def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> list[Edge]:

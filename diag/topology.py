@@ -6,7 +6,10 @@ be unit-tested with a topology made from recorded inspect JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, TypeVar
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -17,6 +20,7 @@ SWARM_SERVICE_ID = "com.docker.swarm.service.id"
 SWARM_TASK_ID = "com.docker.swarm.task.id"
 ICC_OPTION = "com.docker.network.bridge.enable_icc"
 GO_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -324,14 +328,30 @@ class Topology:
         prefixed = [c for c in self.containers if c.id.startswith(name_or_id)]
         return prefixed[0] if len(prefixed) == 1 else None
 
+    @cached_property
+    def _derived(self) -> dict[str, Any]:
+        return {}
+
+    def derived(self, key: str, compute: Callable[[Topology], T]) -> T:
+        """`compute(self)`, once: a topology never changes, while every planning wave of
+        every check asks for the same views of it (a network's members, every name on the
+        engine); on a host with hundreds of containers, recomputing them cost seconds."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return self._derived[key]  # type: ignore[no-any-return]
+
     def members(self, network: Network) -> list[tuple[Container, Endpoint]]:
         """Every container with an endpoint entry on `network`, stopped ones included."""
-        pairs = []
-        for container in self.containers:
-            endpoint = container.endpoint(network)
-            if endpoint is not None:
-                pairs.append((container, endpoint))
-        return sorted(pairs, key=lambda pair: pair[0].name)
+
+        def on_network(topology: Topology) -> list[tuple[Container, Endpoint]]:
+            pairs = [
+                (container, endpoint)
+                for container in topology.containers
+                if (endpoint := container.endpoint(network)) is not None
+            ]
+            return sorted(pairs, key=lambda pair: pair[0].name)
+
+        return list(self.derived(f"members:{network.id}:{network.name}", on_network))
 
     def owner_of(self, network: Network, ip: str) -> Container | None:
         for container, endpoint in self.members(network):

@@ -107,6 +107,10 @@ def _names_self(variable: str) -> bool:
 def outside_references(ctx: CheckContext, container: Container) -> list[Reference]:
     """The references of the container's environment to hosts beyond this engine; none
     when an HTTP(S) proxy variable points at a local host (it goes out through that)."""
+    return list(ctx.once(f"outside-references:{container.id}", lambda: _outside(ctx, container)))
+
+
+def _outside(ctx: CheckContext, container: Container) -> list[Reference]:
     env = _environment(ctx, container)
     locality = _Locality(ctx, container)
     proxies = [

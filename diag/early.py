@@ -1,0 +1,78 @@
+"""Which networks a run will probe as a peer, guessed before the engine is read in full.
+
+Container starts are a run's largest fixed cost, and a network's anchor (diag.session) is
+needed by the observations that wait longest (a peer's connects to every listening port).
+So the CLI starts the anchors of the networks a target names while it reads every
+container and resolves the compose file, instead of when the first observation asks.
+
+The guess costs one or two cheap engine calls. It never changes a finding: an anchor
+guessed wrong is only started for nothing (and removed with the others), one not guessed
+starts at first use, as it would without a guess. Only local bridge networks are guessed:
+the networks an anchor can always join (an overlay's anchor may be refused, and is then a
+finding of its own, `swarm.not-attachable`, left to the run proper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import docker
+
+from diag.resident import ENGINE_ERRORS
+from diag.tasks import Placement
+from diag.topology import COMPOSE_PROJECT
+
+Guess = Callable[[docker.APIClient], list[Placement]]
+
+
+def _peers(networks: Iterable[dict[str, Any]]) -> list[Placement]:
+    return [
+        Placement("network", str(n["Id"]), str(n.get("Name") or ""))
+        for n in networks
+        if n.get("Driver") == "bridge" and n.get("Scope") == "local" and n.get("Id")
+    ]
+
+
+def named_networks(names: Sequence[str]) -> Guess:
+    """`ddiag network NAME...`: the networks named (an unknown name is the run's to report)."""
+
+    def guess(api: docker.APIClient) -> list[Placement]:
+        found = []
+        for name in names:
+            try:
+                found.append(api.inspect_network(name))
+            except ENGINE_ERRORS:
+                continue
+        return _peers(found)
+
+    return guess
+
+
+def project_networks(project: str | None) -> Guess:
+    """`ddiag compose -p P`: the networks compose created for project P (labelled so). Without
+    a project name on the command line there is nothing cheap to go by: no guess."""
+
+    def guess(api: docker.APIClient) -> list[Placement]:
+        if not project:
+            return []
+        try:
+            return _peers(api.networks(filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        except ENGINE_ERRORS:
+            return []
+
+    return guess
+
+
+def container_networks(name: str) -> Guess:
+    """`ddiag container X`: the networks X is attached to."""
+
+    def guess(api: docker.APIClient) -> list[Placement]:
+        try:
+            attached = (api.inspect_container(name).get("NetworkSettings") or {}).get("Networks")
+            ids = {str(n.get("NetworkID")) for n in (attached or {}).values()}
+            return [p for p in _peers(api.networks()) if p.ref in ids]
+        except ENGINE_ERRORS:
+            return []
+
+    return guess
