@@ -5,8 +5,9 @@ Two modes (`--probe-mode`, see SECURITY.md):
 - **shared** (default): one probe in the engine host's pid namespace with CAP_SYS_ADMIN and
   CAP_SYS_PTRACE (and nothing else) enters every container's netns itself. Each network
   that must be seen as a fresh peer sees it gets a sleeping *anchor* container, whose
-  netns the shared probe enters too. A run of any size costs one probe start plus one per
-  network, all at once.
+  netns the shared probe enters too; the engine host's own netns is its parent's (its
+  containerd shim runs where the engine does). A run of any size costs one probe start
+  plus one per network, all at once.
 - **isolated**: one unprivileged probe per placement (a network, or `container:X`).
   Chosen by the user, or by ddiag when the engine refuses the shared probe its namespaces
   (rootless engines, user-namespace remapping).
@@ -31,6 +32,7 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
+from diag.agent.view import HOST_PID
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
 from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
@@ -132,7 +134,6 @@ class ProbeSession:
         their first task."""
         if self.mode == "shared":
             self._resident("shared", HOST)
-            self._resident(f"anchor:{HOST.ref}", HOST)  # nearly every run reads the host
 
     def prestart_anchors(self, networks: Sequence[Placement]) -> None:
         """Start the anchors of `networks` now too: the guess of diag.early, made right
@@ -151,14 +152,15 @@ class ProbeSession:
     def _residents_for(self, placement: Placement) -> list[str]:
         if self.mode == "isolated":
             return [f"{placement.kind}:{placement.ref}"]
-        anchored = placement.kind in ("network", "host")
-        return ["shared"] + ([f"anchor:{placement.ref}"] if anchored else [])
+        return ["shared"] + ([f"anchor:{placement.ref}"] if placement.kind == "network" else [])
 
     def _route(self, placement: Placement) -> Route:
         if self.mode == "isolated":
             return Route(f"{placement.kind}:{placement.ref}")
         if placement.kind == "netns":
             return Route("shared", self.pids.get(placement.ref, 0), placement.ref)
+        if placement.kind == "host":  # the netns of the probe's containerd shim (diag.agent.view)
+            return Route("shared", HOST_PID)
         anchor = self._resident(f"anchor:{placement.ref}", placement).result()
         return Route("shared", anchor.pid, anchor.id)
 

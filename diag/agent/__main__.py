@@ -6,7 +6,7 @@ slow ones (timeouts) are still running. One process serves the whole run: no sta
 round, one Python's worth of memory.
 
 Request:  {"timeout": 2.0, "tasks": [{"k": 7, "pid": 123, "container": "ID", "kind": ...}]}
-          (pid 0: observe from the probe's own namespace)
+          (pid 0: observe from the probe's own namespace; -1: from the engine host's)
 Answers:  {"k": 7, "r": {...}}          the task's observation
           {"k": 7, "fail": "why"}       the place it was to be observed from is unobservable
           {"done": N, "memory_peak_bytes": M}   after every task of request N
@@ -32,7 +32,7 @@ import threading
 from typing import Any
 
 from .tasks import Result, run_task
-from .view import OWN, View, ViewError, open_view
+from .view import HOST_PID, OWN, View, ViewError, open_host_view, open_view
 
 MIN_PYTHON = (3, 10)
 BATCH_ENV = "DDIAG_BATCH"
@@ -78,7 +78,7 @@ class Agent:
         key = (pid, container)
         if key not in self.views:
             try:
-                self.views[key] = open_view(pid, container)
+                self.views[key] = open_host_view() if pid == HOST_PID else open_view(pid, container)
             except ViewError as exc:
                 self.views[key] = exc
         found = self.views[key]

@@ -93,6 +93,17 @@ def open_view(pid: int, container: str) -> View:
     return _enter(pid)
 
 
+# A task's pid that means "the engine host's netns": the netns of the probe's parent, its
+# containerd shim, which runs where the engine does (an engine in a netns of its own
+# included). Only the shared probe, in the host's pid namespace, has the shim as parent.
+HOST_PID = -1
+
+
+def open_host_view() -> View:
+    """The engine host's network namespace, entered through the probe's parent process."""
+    return _enter(os.getppid())
+
+
 def _enter(pid: int) -> View:
     try:
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
