@@ -38,7 +38,7 @@ from diag.errors import DiagError
 from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
 from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
 from diag.swarm_probe import SwarmProber
-from diag.tasks import HOST, Placement, Planned, Task
+from diag.tasks import FIRST_STEPS, HOST, Placement, Planned, Task
 
 ProbeMode = Literal["shared", "isolated"]
 DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
@@ -342,7 +342,7 @@ class ProbeSession:
             return
         tasks = []
         with self._lock:
-            for route, pair in batch:
+            for route, pair in sorted(batch, key=lambda item: FIRST_STEPS[item[1][1].kind]):
                 self._next_key += 1
                 self._pending[self._next_key] = (pair, sink)
                 self._by_resident.setdefault(key, set()).add(self._next_key)

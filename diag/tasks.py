@@ -136,6 +136,29 @@ INTERFACES = Task("interfaces")
 
 Planned = tuple[Placement, Task]
 
+# The order in which a probe takes up a batch's tasks (a sort key by kind). The agent
+# starts each task in the order received and runs it up to its first wait; reading files
+# never waits, so reads sent first would delay every timer behind them. Listening sockets
+# come first (the connects that most runs wait longest for are planned from them), then
+# what may wait out a timeout (connects, reaches, DNS, packets), then the other reads.
+FIRST_STEPS: dict[str, int] = {
+    kind: rank
+    for rank, kind in enumerate(
+        (
+            "listening",
+            "connect",
+            "reach",
+            "resolve",
+            "arp_sweep",
+            "pmtu",
+            "resolv_conf",
+            "hosts",
+            "interfaces",
+            "sysctl",
+        )
+    )
+}
+
 
 @dataclass
 class Observations:

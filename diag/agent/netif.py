@@ -14,7 +14,9 @@ import fcntl
 import ipaddress
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from . import netlink
 
 SIOCGIFFLAGS = 0x8913
 SIOCGIFADDR = 0x8915
@@ -25,12 +27,8 @@ IFF_LOWER_UP = 0x10000
 ROUTE_GATEWAY = 0x2
 NETLINK_ROUTE = 0
 RTM_NEWADDR, RTM_GETADDR = 20, 22
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFA_LOCAL, IFA_LABEL = 2, 3
-NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port id
 IFADDRMSG = struct.Struct("=BBBBI")  # family, prefix length, flags, scope, interface index
-RTATTR = struct.Struct("=HH")  # length, type
 
 
 def interface_names(proc_net_dev: str) -> list[str]:
@@ -57,56 +55,26 @@ def ipv4_of(sock: socket.socket, name: str) -> dict[str, object]:
     return found
 
 
-def _align(length: int) -> int:
-    return (length + 3) & ~3
-
-
-def parse_address_dump(data: bytes) -> tuple[dict[str, list[str]], bool]:
-    """RTM_NEWADDR messages of a netlink dump → {label: ["a.b.c.d/prefix", ...]}, and
-    whether the dump's end (NLMSG_DONE) is in `data`."""
+def ipv4_addresses_in(messages: Iterable[tuple[int, bytes]]) -> dict[str, list[str]]:
+    """RTM_NEWADDR messages of a netlink dump → {interface: ["a.b.c.d/prefix", ...]}."""
     found: dict[str, list[str]] = {}
-    offset = 0
-    while offset + NLMSG_HEADER.size <= len(data):
-        length, kind = NLMSG_HEADER.unpack_from(data, offset)[:2]
-        if length < NLMSG_HEADER.size or offset + length > len(data):
-            break  # malformed or cut short: keep what was whole
-        if kind in (NLMSG_DONE, NLMSG_ERROR):
-            return found, True
-        if kind == RTM_NEWADDR:
-            body = offset + NLMSG_HEADER.size
-            family, prefix = IFADDRMSG.unpack_from(data, body)[:2]
-            attributes: dict[int, bytes] = {}
-            at = body + IFADDRMSG.size
-            while at + RTATTR.size <= offset + length:
-                size, kind_of = RTATTR.unpack_from(data, at)
-                if size < RTATTR.size:
-                    break
-                attributes[kind_of] = data[at + RTATTR.size : at + size]
-                at += _align(size)
-            if family == socket.AF_INET and IFA_LOCAL in attributes:
-                label = attributes.get(IFA_LABEL, b"").rstrip(b"\0").decode(errors="replace")
-                name = label.split(":", 1)[0]  # an old-style alias eth0:1 is eth0's
-                address = socket.inet_ntoa(attributes[IFA_LOCAL])
-                found.setdefault(name, []).append(f"{address}/{prefix}")
-        offset += _align(length)
-    return found, False
+    for kind, body in messages:
+        if kind != RTM_NEWADDR or len(body) < IFADDRMSG.size:
+            continue
+        family, prefix = IFADDRMSG.unpack_from(body)[:2]
+        attributes = netlink.attributes(body, IFADDRMSG.size)
+        if family == socket.AF_INET and IFA_LOCAL in attributes:
+            label = attributes.get(IFA_LABEL, b"").rstrip(b"\0").decode(errors="replace")
+            name = label.split(":", 1)[0]  # an old-style alias eth0:1 is eth0's
+            address = socket.inet_ntoa(attributes[IFA_LOCAL][:4])
+            found.setdefault(name, []).append(f"{address}/{prefix}")
+    return found
 
 
 def ipv4_addresses(make_socket: Callable[..., socket.socket]) -> dict[str, list[str]]:
     """Every IPv4 address of the namespace, by interface, from a netlink dump."""
-    request = NLMSG_HEADER.pack(
-        NLMSG_HEADER.size + IFADDRMSG.size, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
-    ) + IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
-    found: dict[str, list[str]] = {}
-    with make_socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE) as sock:
-        sock.settimeout(2.0)
-        sock.sendto(request, (0, 0))
-        done = False
-        while not done:
-            part, done = parse_address_dump(sock.recv(65536))
-            for name, addresses in part.items():
-                found.setdefault(name, []).extend(addresses)
-    return found
+    request = IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0)
+    return ipv4_addresses_in(netlink.dump(make_socket, NETLINK_ROUTE, RTM_GETADDR, request))
 
 
 def ipv6_addresses(if_inet6: str) -> dict[str, list[str]]:

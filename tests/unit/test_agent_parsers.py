@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from diag.agent import netlink, sockdiag
 from diag.agent.netif import (
     IFADDRMSG,
-    NLMSG_DONE,
-    NLMSG_HEADER,
-    RTATTR,
     RTM_NEWADDR,
     interface_names,
+    ipv4_addresses_in,
     ipv4_routes,
     ipv6_addresses,
-    parse_address_dump,
 )
+from diag.agent.netlink import ATTRIBUTE, HEADER, NLMSG_DONE, NLMSG_ERROR
 from diag.agent.procnet import decode_address, listening_sockets
 from diag.agent.resolvconf import parse_resolv_conf
 from diag.agent.tasks import connect, run_task
@@ -334,15 +335,19 @@ def test_interfaces_of_this_netns_include_loopback() -> None:
 
 
 def _rtattr(kind: int, value: bytes) -> bytes:
-    size = RTATTR.size + len(value)
-    return RTATTR.pack(size, kind) + value + b"\0" * ((4 - size % 4) % 4)
+    size = ATTRIBUTE.size + len(value)
+    return ATTRIBUTE.pack(size, kind) + value + b"\0" * ((4 - size % 4) % 4)
+
+
+def _message(kind: int, body: bytes) -> bytes:
+    return HEADER.pack(HEADER.size + len(body), kind, 2, 1, 0) + body
 
 
 def _newaddr(address: str, prefix: int, label: bytes, index: int) -> bytes:
     body = IFADDRMSG.pack(socket.AF_INET, prefix, 0, 0, index)
     body += _rtattr(1, socket.inet_aton(address)) + _rtattr(2, socket.inet_aton(address))
     body += _rtattr(3, label + b"\0")
-    return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), RTM_NEWADDR, 2, 1, 0) + body
+    return _message(RTM_NEWADDR, body)
 
 
 def test_a_netlink_address_dump_lists_secondary_addresses_and_aliases_under_their_interface():
@@ -352,12 +357,97 @@ def test_a_netlink_address_dump_lists_secondary_addresses_and_aliases_under_thei
         + _newaddr("10.1.0.10", 24, b"eth0", 7)  # added by hand next to the engine's
         + _newaddr("10.1.0.50", 24, b"eth0:1", 7)  # an old-style alias
     )
-    found, done = parse_address_dump(dump)
-    assert found == {
+    assert ipv4_addresses_in(netlink.messages(dump)) == {
         "lo": ["127.0.0.1/8"],
         "eth0": ["10.1.0.20/24", "10.1.0.10/24", "10.1.0.50/24"],
     }
-    assert not done
-    _, done = parse_address_dump(dump + NLMSG_HEADER.pack(NLMSG_HEADER.size, NLMSG_DONE, 2, 1, 0))
-    assert done
-    assert parse_address_dump(dump[:-3])[0]["eth0"] == ["10.1.0.20/24", "10.1.0.10/24"]
+    cut_short = ipv4_addresses_in(netlink.messages(dump[:-3]))
+    assert cut_short["eth0"] == ["10.1.0.20/24", "10.1.0.10/24"]
+
+
+class _Datagrams:
+    """A netlink socket that answers any request with `datagrams`, one per recv."""
+
+    def __init__(self, datagrams: list[bytes]) -> None:
+        self.datagrams = datagrams
+        self.sent: list[bytes] = []
+
+    def __call__(self, *args: object) -> _Datagrams:
+        return self
+
+    def __enter__(self) -> _Datagrams:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+    def settimeout(self, timeout: float) -> None:
+        return None
+
+    def sendto(self, data: bytes, address: object) -> None:
+        self.sent.append(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.datagrams.pop(0)
+
+
+def test_a_netlink_dump_reads_datagrams_up_to_its_end_and_raises_on_a_refusal():
+    first = _newaddr("10.1.0.20", 24, b"eth0", 7)
+    second = _newaddr("10.1.0.10", 24, b"eth0", 7) + _message(NLMSG_DONE, b"\0" * 4)
+    sock = _Datagrams([first, second, b"never read"])
+    assert [kind for kind, _ in netlink.dump(sock, 0, 22, b"body")] == [RTM_NEWADDR] * 2
+    assert sock.datagrams == [b"never read"] and sock.sent[0].endswith(b"body")
+    refused = _Datagrams([_message(NLMSG_ERROR, struct.pack("=i", -errno.EPERM) + bytes(16))])
+    with pytest.raises(OSError) as caught:
+        list(netlink.dump(refused, 0, 22, b""))
+    assert caught.value.errno == errno.EPERM
+
+
+def _diag_message(family: int, state: int, address: str, port: int) -> bytes:
+    raw = socket.inet_pton(family, address).ljust(16, b"\0")
+    sockid = struct.pack(">HH", port, 0) + raw + bytes(16) + bytes(12)
+    return struct.pack("=BBBB", family, state, 0, 0) + sockid + bytes(20)
+
+
+def test_sock_diag_listeners_read_as_proc_net_tcp_lines_do():
+    assert sockdiag.listener(_diag_message(socket.AF_INET, 10, "127.0.0.1", 8000), "tcp") == {
+        "family": "tcp",
+        "address": "127.0.0.1",
+        "port": 8000,
+    }
+    mapped = _diag_message(socket.AF_INET6, 10, "::ffff:127.0.0.1", 9000)
+    assert sockdiag.listener(mapped, "tcp6") == {
+        "family": "tcp6",
+        "address": "127.0.0.1",
+        "port": 9000,
+    }
+    assert sockdiag.listener(_diag_message(socket.AF_INET6, 10, "::", 80), "tcp6") == {
+        "family": "tcp6",
+        "address": "::",
+        "port": 80,
+    }
+    established = _diag_message(socket.AF_INET, 1, "127.0.0.1", 8000)
+    assert sockdiag.listener(established, "tcp") is None
+    assert sockdiag.listener(b"short", "tcp") is None
+
+
+def test_the_listening_task_finds_a_listener_of_this_netns_by_sock_diag_as_proc_does():
+    """The real dump, in the test runner's own namespace, against the /proc files."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        by_diag = sockdiag.listening_sockets(socket.socket)
+        by_proc = [
+            entry
+            for family, name in (("tcp", "/proc/self/net/tcp"), ("tcp6", "/proc/self/net/tcp6"))
+            for entry in listening_sockets(Path(name).read_text(), family)
+        ]
+        answered = asyncio.run(run_task({"kind": "listening"}, 1.0))
+    assert {"family": "tcp", "address": "127.0.0.1", "port": port} in by_diag
+    assert sorted(by_diag, key=_socket_key) == sorted(by_proc, key=_socket_key)
+    assert sorted(answered["sockets"], key=_socket_key) == sorted(by_diag, key=_socket_key)
+
+
+def _socket_key(entry: dict[str, object]) -> str:
+    return f"{entry['family']} {entry['address']} {entry['port']}"
