@@ -19,16 +19,16 @@ from typing import Any
 
 import docker
 
+from diag.discover import network_from_inspect
 from diag.resident import ENGINE_ERRORS
-from diag.tasks import Placement
-from diag.topology import COMPOSE_PROJECT
+from diag.topology import COMPOSE_PROJECT, Network
 
-Guess = Callable[[docker.APIClient], list[Placement]]
+Guess = Callable[[docker.APIClient], list[Network]]
 
 
-def _peers(networks: Iterable[dict[str, Any]]) -> list[Placement]:
+def _peers(networks: Iterable[dict[str, Any]]) -> list[Network]:
     return [
-        Placement("network", str(n["Id"]), str(n.get("Name") or ""))
+        network_from_inspect(n)
         for n in networks
         if n.get("Driver") == "bridge" and n.get("Scope") == "local" and n.get("Id")
     ]
@@ -37,7 +37,7 @@ def _peers(networks: Iterable[dict[str, Any]]) -> list[Placement]:
 def named_networks(names: Sequence[str]) -> Guess:
     """`ddiag network NAME...`: the networks named (an unknown name is the run's to report)."""
 
-    def guess(api: docker.APIClient) -> list[Placement]:
+    def guess(api: docker.APIClient) -> list[Network]:
         found = []
         for name in names:
             try:
@@ -53,7 +53,7 @@ def project_networks(project: str | None) -> Guess:
     """`ddiag compose -p P`: the networks compose created for project P (labelled so). Without
     a project name on the command line there is nothing cheap to go by: no guess."""
 
-    def guess(api: docker.APIClient) -> list[Placement]:
+    def guess(api: docker.APIClient) -> list[Network]:
         if not project:
             return []
         try:
@@ -67,11 +67,11 @@ def project_networks(project: str | None) -> Guess:
 def container_networks(name: str) -> Guess:
     """`ddiag container X`: the networks X is attached to."""
 
-    def guess(api: docker.APIClient) -> list[Placement]:
+    def guess(api: docker.APIClient) -> list[Network]:
         try:
             attached = (api.inspect_container(name).get("NetworkSettings") or {}).get("Networks")
             ids = {str(n.get("NetworkID")) for n in (attached or {}).values()}
-            return [p for p in _peers(api.networks()) if p.ref in ids]
+            return [n for n in _peers(api.networks()) if n.id in ids]
         except ENGINE_ERRORS:
             return []
 

@@ -36,7 +36,7 @@ from diag.report.model import EdgeOutcome, Inconclusive, Report
 from diag.resident import ENGINE_ERRORS
 from diag.session import Answered, Event, Fatal, ProbeMode, ProbeSession
 from diag.tasks import Observations, Planned
-from diag.topology import Topology
+from diag.topology import Network, Topology
 
 # Answers arrive one by one and each settled batch may plan a few more observations, so a
 # big target makes many small waves; planning is monotone and finite, and the deadline
@@ -98,7 +98,7 @@ def observe(
             first = events.get(timeout=max(0.0, deadline - time.monotonic()))
             _apply(first, ctx.observations, in_flight)
             settle = time.monotonic() + SETTLE_S
-            while (left := settle - time.monotonic()) > 0:
+            while in_flight and (left := settle - time.monotonic()) > 0:  # none left: plan now
                 _apply(events.get(timeout=left), ctx.observations, in_flight)
         except queue.Empty:
             if time.monotonic() >= deadline:
@@ -187,6 +187,18 @@ def _host_firewall(
         return None, [Inconclusive(where="the host's firewall", reason=str(exc))]
 
 
+def _peered(ctx: CheckContext) -> list[Network]:
+    """The target's local bridges with a running member: their anchors will be asked for
+    (its peers' connects, lookups, pings), so they start before the first task does."""
+    return [
+        network
+        for network in ctx.target.networks
+        if network.driver == "bridge"
+        and network.scope == "local"
+        and any(container.running for container, _ in ctx.topology.members(network))
+    ]
+
+
 def diagnose(
     client: docker.DockerClient,
     topology: Topology,
@@ -219,6 +231,7 @@ def diagnose(
         )
     session.pids = {container.id: container.pid for container in topology.containers}
     session.timeout = options.timeout
+    session.prestart_anchors(_peered(ctx))
     try:
         cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     except BaseException:

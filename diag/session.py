@@ -32,6 +32,7 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
+from diag import bridges
 from diag.agent.view import HOST_PID
 from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
@@ -39,6 +40,7 @@ from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_l
 from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
 from diag.swarm_probe import SwarmProber
 from diag.tasks import FIRST_STEPS, HOST, Placement, Planned, Task
+from diag.topology import Network
 
 ProbeMode = Literal["shared", "isolated"]
 DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
@@ -91,6 +93,7 @@ class Route:
     resident_key: str
     pid: int = 0
     container: str = ""
+    asked_name: str = ""  # a lookup's name as the bridges anchor asks it (diag.bridges)
 
 
 class ProbeSession:
@@ -121,6 +124,7 @@ class ProbeSession:
         self._by_resident: dict[str, set[int]] = {}
         self._ended: dict[str, tuple[str, bool]] = {}  # resident key -> (why, image unusable)
         self._next_key = 0
+        self._bridges: dict[str, Network] = {}  # network id -> network, on the bridges anchor
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS)
         self.fallback_reason = ""  # why the shared probe was refused, if it was
         self._swarm = SwarmProber(
@@ -135,12 +139,23 @@ class ProbeSession:
         if self.mode == "shared":
             self._resident("shared", HOST)
 
-    def prestart_anchors(self, networks: Sequence[Placement]) -> None:
-        """Start the anchors of `networks` now too: the guess of diag.early, made right
-        after `prestart` (an anchor not guessed starts at first use)."""
-        if self.mode == "shared":
-            for network in networks:
-                self._resident(f"anchor:{network.ref}", network)
+    def prestart_anchors(self, networks: Sequence[Network]) -> None:
+        """Start the anchors of `networks` now: the CLI's guess (diag.early) right after
+        `prestart`, the target's networks once the engine is read. The first call with two
+        or more networks that may share one (diag.bridges) starts the bridges anchor for
+        them; every other network gets an anchor of its own (any not named here: at first
+        use)."""
+        if self.mode != "shared":
+            return
+        with self._lock:
+            joining = [n for n in networks if bridges.joins(n) and n.id not in self._bridges]
+            if len(joining) >= 2 and not self._bridges and bridges.KEY not in self._residents:
+                self._bridges = {n.id: n for n in joining}
+        if self._bridges:
+            self._resident(bridges.KEY, _peer(next(iter(self._bridges.values()))))
+        for network in networks:
+            if network.id not in self._bridges:
+                self._resident(f"anchor:{network.id}", _peer(network))
 
     def suits(self, image: str, mode: ProbeMode, memory: str) -> bool:
         """Whether a session started early still fits the run's settings (a compose file's
@@ -149,19 +164,33 @@ class ProbeSession:
 
     # --- routing ---------------------------------------------------------------------
 
-    def _residents_for(self, placement: Placement) -> list[str]:
+    def _bridged(self, pair: Planned) -> Network | None:
+        """The network of `pair`, when the bridges anchor observes it."""
+        placement, task = pair
+        network = self._bridges.get(placement.ref) if placement.kind == "network" else None
+        return network if network is not None and bridges.serves(network, task) else None
+
+    def _anchor_key(self, pair: Planned) -> str:
+        return bridges.KEY if self._bridged(pair) else f"anchor:{pair[0].ref}"
+
+    def _residents_for(self, pair: Planned) -> list[str]:
+        placement = pair[0]
         if self.mode == "isolated":
             return [f"{placement.kind}:{placement.ref}"]
-        return ["shared"] + ([f"anchor:{placement.ref}"] if placement.kind == "network" else [])
+        return ["shared"] + ([self._anchor_key(pair)] if placement.kind == "network" else [])
 
-    def _route(self, placement: Placement) -> Route:
+    def _route(self, pair: Planned) -> Route:
+        placement, task = pair
         if self.mode == "isolated":
             return Route(f"{placement.kind}:{placement.ref}")
         if placement.kind == "netns":
             return Route("shared", self.pids.get(placement.ref, 0), placement.ref)
         if placement.kind == "host":  # the netns of the probe's containerd shim (diag.agent.view)
             return Route("shared", HOST_PID)
-        anchor = self._resident(f"anchor:{placement.ref}", placement).result()
+        anchor = self._resident(self._anchor_key(pair), placement).result()
+        network = self._bridged(pair)
+        if network is not None and task.kind == "resolve":
+            return Route("shared", anchor.pid, anchor.id, bridges.asked_name(task, network))
         return Route("shared", anchor.pid, anchor.id)
 
     # --- residents -------------------------------------------------------------------
@@ -200,6 +229,8 @@ class ProbeSession:
 
     def _start(self, key: str, placement: Placement) -> Resident:
         where = "the shared probe" if key == "shared" else placement.describe()
+        if key == bridges.KEY:
+            where = "on networks " + ", ".join(n.name for n in self._bridges.values())
         agent = not key.startswith("anchor:")
         try:
             created = self.api.create_container(
@@ -220,6 +251,14 @@ class ProbeSession:
             raise ProbeUnavailable(f"probe not created {where}: the engine: {exc}") from None
         with self._lock:
             self._created.add(created["Id"])
+            joined = list(self._bridges)[1:] if key == bridges.KEY else []
+        try:
+            for network_id in joined:  # the first is its network_mode
+                self.api.connect_container_to_network(created["Id"], network_id)
+        except docker.errors.APIError as exc:
+            raise ProbeUnavailable(f"probe not attached {where}: {exc.explanation}") from None
+        except ENGINE_ERRORS as exc:
+            raise ProbeUnavailable(f"probe not attached {where}: the engine: {exc}") from None
         resident = Resident(self.api, created["Id"], where)
         try:
             if agent:
@@ -285,7 +324,7 @@ class ProbeSession:
         by_needs: dict[tuple[str, ...], list[Planned]] = {}
         for pair in planned:
             if pair[0].kind != "node":
-                by_needs.setdefault(tuple(self._residents_for(pair[0])), []).append(pair)
+                by_needs.setdefault(tuple(self._residents_for(pair)), []).append(pair)
         groups = [
             ([self._resident(key, pairs[0][0]) for key in needs], pairs)
             for needs, pairs in by_needs.items()
@@ -306,22 +345,25 @@ class ProbeSession:
 
     def _route_and_send(self, planned: list[Planned], sink: Sink) -> None:
         """Send tasks whose probes have started (or failed to) to the probes that observe them."""
-        routes: dict[Placement, Route | str] = {}
-        for placement in dict.fromkeys(placement for placement, _ in planned):
+        by_resident: dict[str, list[tuple[Route, Planned]]] = {}
+        unbridged: list[Planned] = []
+        for pair in planned:
             try:
-                routes[placement] = self._route(placement)
+                route = self._route(pair)
             except ProbeUnavailable as exc:
-                routes[placement] = str(exc)
+                if self._bridged(pair):
+                    unbridged.append(pair)
+                else:
+                    sink(Unobservable(pair[0], pair[1], str(exc)))
+                continue
             except DiagError as exc:
                 sink(Fatal(exc))
                 return
-        by_resident: dict[str, list[tuple[Route, Planned]]] = {}
-        for pair in planned:
-            route = routes[pair[0]]
-            if isinstance(route, str):
-                sink(Unobservable(pair[0], pair[1], route))
-            else:
-                by_resident.setdefault(route.resident_key, []).append((route, pair))
+            by_resident.setdefault(route.resident_key, []).append((route, pair))
+        if unbridged:  # the bridges anchor could not start: an anchor per network instead
+            with self._lock:
+                self._bridges = {}
+            self._dispatch(unbridged, sink)
         for key, batch in by_resident.items():
             self._send(key, self._resident(key, batch[0][1][0]), batch, sink)
 
@@ -346,10 +388,11 @@ class ProbeSession:
                 self._next_key += 1
                 self._pending[self._next_key] = (pair, sink)
                 self._by_resident.setdefault(key, set()).add(self._next_key)
-                tasks.append(
-                    {"k": self._next_key, "pid": route.pid, "container": route.container}
-                    | pair[1].to_wire()
-                )
+                wire = {"k": self._next_key, "pid": route.pid, "container": route.container}
+                wire |= pair[1].to_wire()
+                if route.asked_name:
+                    wire["target"] = route.asked_name
+                tasks.append(wire)
             ended = self._ended.get(key)
         if ended is not None:  # it died before this batch (e.g. out of memory as it started)
             self._on_end(key, *ended)
@@ -439,3 +482,7 @@ class ProbeSession:
         # gone already, or the engine is: then the next run's reaper takes it
         with contextlib.suppress(*ENGINE_ERRORS):
             self.api.remove_container(probe_id, v=True, force=True)
+
+
+def _peer(network: Network) -> Placement:
+    return Placement("network", network.id, network.name)

@@ -89,15 +89,35 @@ def _hardware_address(sock: socket.socket, name: str) -> bytes:
     return answer[18:24]
 
 
+def _ipv4_interfaces(view: View) -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """(name, address/prefix) of every IPv4 address of the viewed namespace."""
+    seen = netif.interfaces(view.read_proc, view.socket)["interfaces"]
+    return [
+        (str(entry["name"]), ipaddress.IPv4Interface(address))
+        for entry in seen  # type: ignore[attr-defined]
+        for address in entry["addresses"]
+        if ":" not in address
+    ]
+
+
 def _interface_in(view: View, cidr: str) -> tuple[str, str] | None:
     """The viewed namespace's interface (name, IPv4) whose address lies in `cidr`."""
     network = ipaddress.IPv4Network(cidr, strict=False)
-    seen = netif.interfaces(view.read_proc, view.socket)["interfaces"]
-    for entry in seen:  # type: ignore[attr-defined]
-        for address in entry["addresses"]:
-            ip = address.split("/")[0]
-            if ":" not in ip and ipaddress.IPv4Address(ip) in network:
-                return str(entry["name"]), ip
+    for name, interface in _ipv4_interfaces(view):
+        if interface.ip in network:
+            return name, str(interface.ip)
+    return None
+
+
+def _interface_toward(view: View, address: str) -> str | None:
+    """The interface whose subnet holds `address` (None: it is reached through a router)."""
+    try:
+        target = ipaddress.IPv4Address(address)
+    except ValueError:
+        return None
+    for name, interface in _ipv4_interfaces(view):
+        if target in interface.network:
+            return name
     return None
 
 
@@ -242,8 +262,11 @@ async def pmtu(task: Result, timeout: float, view: View) -> Result:
     sizes = [int(s) for s in task.get("sizes") or []]
     probes = [(address, size) for address in addresses for size in sizes]
     ident = random.randrange(1, 0xFFFF)
+    toward = _interface_toward(view, addresses[0]) if addresses else None
     with view.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE)
+        if toward is not None:  # only this network's ICMP (an anchor may be on several)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, toward.encode())
         outcome = await asyncio.to_thread(_pings, sock, probes, ident, timeout)
     targets: dict[str, Result] = {}
     for sequence, (address, size) in enumerate(probes):

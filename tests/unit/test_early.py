@@ -43,20 +43,21 @@ class _Api:
 
 def test_named_networks_guess_the_local_bridges_among_the_names_and_skip_unknown_ones():
     guess = named_networks(["shop_back", "nope", "mesh", "host"])(_Api())  # type: ignore[arg-type]
-    assert [(p.kind, p.ref, p.label) for p in guess] == [("network", "b" * 64, "shop_back")]
+    assert [(n.id, n.name, n.driver) for n in guess] == [("b" * 64, "shop_back", "bridge")]
 
 
 def test_a_project_guess_asks_for_the_networks_compose_labelled_and_none_without_a_name():
     api = _Api()
     guess = project_networks("shop")(api)  # type: ignore[arg-type]
-    assert [p.label for p in guess] == ["shop_back", "shop_front"]
+    assert [n.name for n in guess] == ["shop_back", "shop_front"]
     assert api.filters == [{"label": "com.docker.compose.project=shop"}]
     assert project_networks(None)(api) == []  # type: ignore[arg-type]
     assert len(api.filters) == 1
 
 
 def test_a_container_guess_is_its_bridges_and_nothing_for_an_unknown_container():
-    assert [p.label for p in container_networks("shop-web-1")(_Api())] == ["shop_front"]  # type: ignore[arg-type]
+    guess = container_networks("shop-web-1")(_Api())  # type: ignore[arg-type]
+    assert [n.name for n in guess] == ["shop_front"]
     assert container_networks("nope")(_Api()) == []  # type: ignore[arg-type]
 
 

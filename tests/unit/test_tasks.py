@@ -43,7 +43,7 @@ def test_a_probe_is_sent_listening_reads_first_then_what_may_wait_then_other_rea
     ready.set_result(resident)
     place = Placement("netns", "abc")
     batch = [
-        (session._route(place), (place, task))
+        (session._route((place, task)), (place, task))
         for task in (HOSTS, connect("10.0.0.2", 80), LISTENING, resolve("db"))
     ]
     session._send("shared", ready, batch, lambda event: None)
