@@ -3,11 +3,12 @@
 Two modes (`--probe-mode`, see SECURITY.md):
 
 - **shared** (default): one probe in the engine host's pid namespace with CAP_SYS_ADMIN and
-  CAP_SYS_PTRACE (and nothing else) enters every container's netns itself. Each network
-  that must be seen as a fresh peer sees it gets a sleeping *anchor* container, whose
-  netns the shared probe enters too; the engine host's own netns is its parent's (its
-  containerd shim runs where the engine does). A run of any size costs one probe start
-  plus one per network, all at once.
+  CAP_SYS_PTRACE (and nothing else) enters every container's netns itself. Networks that
+  must be seen as a fresh peer sees them get a sleeping *anchor* container, whose netns
+  the shared probe enters too: one for all the run's user-defined bridges where the
+  answer cannot depend on it (diag.bridges), one per network otherwise. The engine host's
+  own netns is the probe's parent's (its containerd shim runs where the engine does). A
+  bridge-only run of any size costs two container starts, at once.
 - **isolated**: one unprivileged probe per placement (a network, or `container:X`).
   Chosen by the user, or by ddiag when the engine refuses the shared probe its namespaces
   (rootless engines, user-namespace remapping).
@@ -251,9 +252,9 @@ class ProbeSession:
             raise ProbeUnavailable(f"probe not created {where}: the engine: {exc}") from None
         with self._lock:
             self._created.add(created["Id"])
-            joined = list(self._bridges)[1:] if key == bridges.KEY else []
+            joined = [n for n in self._bridges if n != placement.ref] if key == bridges.KEY else []
         try:
-            for network_id in joined:  # the first is its network_mode
+            for network_id in joined:  # (placement's network is its network_mode)
                 self.api.connect_container_to_network(created["Id"], network_id)
         except docker.errors.APIError as exc:
             raise ProbeUnavailable(f"probe not attached {where}: {exc.explanation}") from None
