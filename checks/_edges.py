@@ -295,7 +295,7 @@ def _plan(ctx: CheckContext) -> list[Planned]:
 
 def plan_with_ports(ctx: CheckContext) -> list[Planned]:
     """For the port checks: every member's sockets and ports, and every edge."""
-    return sockets_plan(ctx) + plan(ctx)
+    return ctx.per_observations("ports-and-edges-plan", lambda: sockets_plan(ctx) + plan(ctx))
 
 
 @dataclass(frozen=True)

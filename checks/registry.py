@@ -30,9 +30,11 @@ class Check:
     def doc(self) -> str:
         return inspect.cleandoc(self.module.__doc__ or "")
 
-    def plan(self, ctx: CheckContext) -> list[Planned]:
+    def plan(self, ctx: CheckContext) -> Sequence[Planned]:
+        """The module's plan as it returns it: checks that share a memoized plan return the
+        same list, which the runner then takes once (not a copy per check)."""
         planner = getattr(self.module, "plan", None)
-        return list(planner(ctx)) if planner else []
+        return planner(ctx) if planner else []
 
     def evaluate(self, ctx: CheckContext) -> Iterator[Finding]:
         for result in self.module.evaluate(ctx):
