@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 from diag.compose import ComposeProject
 from diag.edges import Edge
 from diag.hostfw import HostFirewall
-from diag.tasks import HOST, Observations, Placement
+from diag.tasks import HOST, Observations, Placement, peer_placement
 from diag.topology import Container, Network, Topology
 
 TargetKind = Literal["network", "compose", "container"]
@@ -65,7 +65,7 @@ class CheckContext:
 
     def peer_placement(self, network: Network) -> Placement:
         """A probe attached to `network`: it sees the network as any peer on it does."""
-        return Placement("network", network.id, network.name)
+        return peer_placement(network)
 
     def netns_placement(self, container: Container) -> Placement:
         """A probe inside `container`'s network namespace: its sockets, resolv.conf, routes."""

@@ -40,7 +40,7 @@ from diag.errors import DiagError
 from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
 from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
 from diag.swarm_probe import SwarmProber
-from diag.tasks import FIRST_STEPS, HOST, Placement, Planned, Task
+from diag.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
 from diag.topology import Network
 
 ProbeMode = Literal["shared", "isolated"]
@@ -153,10 +153,10 @@ class ProbeSession:
             if len(joining) >= 2 and not self._bridges and bridges.KEY not in self._residents:
                 self._bridges = {n.id: n for n in joining}
         if self._bridges:
-            self._resident(bridges.KEY, _peer(next(iter(self._bridges.values()))))
+            self._resident(bridges.KEY, peer_placement(next(iter(self._bridges.values()))))
         for network in networks:
             if network.id not in self._bridges:
-                self._resident(f"anchor:{network.id}", _peer(network))
+                self._resident(f"anchor:{network.id}", peer_placement(network))
 
     def suits(self, image: str, mode: ProbeMode, memory: str) -> bool:
         """Whether a session started early still fits the run's settings (a compose file's
@@ -483,7 +483,3 @@ class ProbeSession:
         # gone already, or the engine is: then the next run's reaper takes it
         with contextlib.suppress(*ENGINE_ERRORS):
             self.api.remove_container(probe_id, v=True, force=True)
-
-
-def _peer(network: Network) -> Placement:
-    return Placement("network", network.id, network.name)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from diag.topology import Network
 
 PlacementKind = Literal["network", "netns", "host", "node"]
 
@@ -36,6 +39,11 @@ class Placement:
             return "in the Docker host's network namespace"
         where = "in the netns of" if self.kind == "netns" else "on network"
         return f"{where} {self.label or self.ref[:12]}"
+
+
+def peer_placement(network: Network) -> Placement:
+    """A probe attached to `network`: it sees the network as any peer on it does."""
+    return Placement("network", network.id, network.name)
 
 
 # The engine host's own network namespace: its routes, interfaces and sysctls. Read there
