@@ -186,8 +186,8 @@ afterwards.
 A `ddiag compose` run at N = 50 (traced on the benchmark host with the three stacks up):
 about 0.4 s of Python start and imports; then, at once, the shared probe and one *bridges
 anchor* start (two container starts: one anchor serves all four bridge networks,
-`diag/bridges.py`) while the engine is read (inspects in bulk over its socket,
-`diag/bulk_read.py`) and `docker compose config` runs; the probe's first batch goes out as
+`diag/probes/bridges.py`) while the engine is read (inspects in bulk over its socket,
+`diag/engine/bulk_read.py`) and `docker compose config` runs; the probe's first batch goes out as
 soon as it is up, listening sockets first (a sock_diag dump, 0.2 ms per container where
 `/proc/net/tcp` took 9 ms), so the peers' connects to every listening port follow within a
 few hundred milliseconds; then one timeout; then about 0.4 s for the engine to remove the

@@ -22,11 +22,11 @@ from typing import Any
 
 from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
-from diag.context import CheckContext
-from diag.edges import Edge
-from diag.findings import Result, subjects
-from diag.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
-from diag.topology import Container, Endpoint, Network
+from diag.model.context import CheckContext
+from diag.model.edges import Edge
+from diag.model.findings import Result, subjects
+from diag.model.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
+from diag.model.topology import Container, Endpoint, Network
 
 # Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
 PRIORITY = (

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from checks._edges import local_networks, netns_owner
 from checks.port._sockets import is_loopback, listening
-from diag.context import CheckContext
-from diag.tasks import LISTENING, Planned, Task, reach
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.tasks import LISTENING, Planned, Task, reach
+from diag.model.topology import Container
 
 
 @dataclass(frozen=True)

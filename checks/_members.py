@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from diag.context import CheckContext
-from diag.topology import Container, Endpoint, Network
+from diag.model.context import CheckContext
+from diag.model.topology import Container, Endpoint, Network
 
 
 @dataclass(frozen=True)

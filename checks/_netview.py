@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from checks._edges import netns_owner
-from diag.context import CheckContext
-from diag.tasks import INTERFACES, Planned
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.tasks import INTERFACES, Planned
+from diag.model.topology import Container
 
 
 def _owners(ctx: CheckContext) -> list[Container]:

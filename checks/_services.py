@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from diag.compose import DEPENDS_ON_LABEL, Service
-from diag.context import CheckContext
-from diag.topology import Container, PortBinding
+from diag.model.compose import DEPENDS_ON_LABEL, Service
+from diag.model.context import CheckContext
+from diag.model.topology import Container, PortBinding
 
 STARTED = "service_started"
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import checks
-from diag.context import CheckContext
-from diag.findings import Finding, Severity
-from diag.tasks import Planned
+from diag.model.context import CheckContext
+from diag.model.findings import Finding, Severity
+from diag.model.tasks import Planned
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """`python -m diag` is the same program as the `ddiag` console script."""
 
-from diag.entry import main
+from diag.cli.entry import main
 
 main()

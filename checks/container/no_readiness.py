@@ -39,9 +39,9 @@ from checks._services import (
     service_containers,
     target_containers,
 )
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import Container
 
 ID = "container.no-readiness"
 SEVERITY = "info"

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
 
 ID = "container.not-running"
 SEVERITY = "error"

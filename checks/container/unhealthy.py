@@ -25,9 +25,9 @@ import shlex
 from collections.abc import Iterator
 
 from checks._services import depends_on, target_containers
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import Container
 
 ID = "container.unhealthy"
 SEVERITY = "error"

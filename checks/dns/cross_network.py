@@ -23,8 +23,8 @@ from checks._edges import (
     plan,
     results_for,
 )
-from diag.context import CheckContext
-from diag.findings import Result
+from diag.model.context import CheckContext
+from diag.model.findings import Result
 
 ID = "dns.cross-network"
 SEVERITY = "error"

@@ -38,10 +38,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from checks._edges import netns_owner
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
-from diag.tasks import Planned, Task, resolve
-from diag.topology import Container, Topology
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
+from diag.model.tasks import Planned, Task, resolve
+from diag.model.topology import Container, Topology
 
 ID = "dns.custom-resolver-unreachable"
 SEVERITY = "error"

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._members import reachable_members
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import RESOLV_CONF, Planned
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import RESOLV_CONF, Planned
 
 ID = "dns.default-bridge"
 SEVERITY = "warning"

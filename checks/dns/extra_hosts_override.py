@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
-from diag.context import CheckContext
-from diag.findings import Result
+from diag.model.context import CheckContext
+from diag.model.findings import Result
 
 ID = "dns.extra-hosts-override"
 SEVERITY = "error"

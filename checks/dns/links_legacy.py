@@ -37,9 +37,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from checks._edges import netns_owner
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import Container, Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import Container, Network
 
 ID = "dns.links-legacy"
 SEVERITY = "info"

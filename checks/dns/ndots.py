@@ -33,11 +33,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from checks._edges import netns_owner
-from diag.context import CheckContext
-from diag.edges import Edge, is_localhost
-from diag.findings import Result, subjects
-from diag.tasks import HOSTS, RESOLV_CONF, Planned
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.edges import Edge, is_localhost
+from diag.model.findings import Result, subjects
+from diag.model.tasks import HOSTS, RESOLV_CONF, Planned
+from diag.model.topology import Container
 
 ID = "dns.ndots"
 SEVERITY = "warning"

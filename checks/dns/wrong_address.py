@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from checks._edges import EdgeState, edge_evidence, edge_subjects, results_for
 from checks._edges import plan as edges_plan
 from checks._members import reachable_members
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import Planned, resolve
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Planned, resolve
+from diag.model.topology import Container
 
 ID = "dns.wrong-address"
 SEVERITY = "error"

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diag.context import CheckContext
-from diag.findings import Result
-from diag.tasks import Planned, sysctl
-from diag.topology import Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result
+from diag.model.tasks import Planned, sysctl
+from diag.model.topology import Network
 
 ID = "host.ip-forward"
 SEVERITY = "error"

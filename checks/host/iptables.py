@@ -45,10 +45,10 @@ import ipaddress
 from collections.abc import Iterator
 
 from checks._members import members
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.hostfw import HostFirewall, Rule
-from diag.topology import Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.firewall import HostFirewall, Rule
+from diag.model.topology import Network
 
 ID = "host.iptables"
 SEVERITY = "error"

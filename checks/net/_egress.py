@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from diag.compose import NETWORK_LABEL
-from diag.context import CheckContext
-from diag.tasks import RESOLV_CONF, Placement, Planned, Task, resolve
-from diag.topology import Container, Network
+from diag.model.compose import NETWORK_LABEL
+from diag.model.context import CheckContext
+from diag.model.tasks import RESOLV_CONF, Placement, Planned, Task, resolve
+from diag.model.topology import Container, Network
 
 MAX_NAMESERVERS = 3  # glibc's MAXNS: further `nameserver` lines are ignored
 FINAL = {"ok", "nxdomain"}

@@ -32,10 +32,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from checks._netview import netns_interfaces
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
-from diag.tasks import Planned, arp_sweep
-from diag.topology import Container, Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
+from diag.model.tasks import Planned, arp_sweep
+from diag.model.topology import Container, Network
 
 ID = "net.duplicate-ip"
 SEVERITY = "error"

@@ -50,11 +50,11 @@ from checks.net._egress import (
     proxies,
     running_members,
 )
-from diag.context import CheckContext
-from diag.egress import Egress, egress_text, is_address
-from diag.findings import Result, subjects
-from diag.tasks import Placement, Planned, connect
-from diag.topology import Container, Network
+from diag.model.context import CheckContext
+from diag.model.egress import Egress, egress_text, is_address
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Placement, Planned, connect
+from diag.model.topology import Container, Network
 
 ID = "net.egress"
 SEVERITY = "error"

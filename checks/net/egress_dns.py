@@ -39,10 +39,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checks.net._egress import Lookup, lookup, lookup_plan, running_members
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import Placement, Planned
-from diag.topology import Container, Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Placement, Planned
+from diag.model.topology import Container, Network
 
 ID = "net.egress-dns"
 SEVERITY = "error"

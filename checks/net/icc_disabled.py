@@ -33,11 +33,11 @@ from checks._edges import plan_with_ports as plan
 from checks._members import Member
 from checks.port._sockets import connect_failures
 from checks.port.filtered import DROPPED
-from diag.compose import NETWORK_LABEL
-from diag.context import CheckContext
-from diag.edges import references_in_env
-from diag.findings import Result, Severity, subjects
-from diag.topology import ICC_OPTION, Container, Network
+from diag.model.compose import NETWORK_LABEL
+from diag.model.context import CheckContext
+from diag.model.edges import references_in_env
+from diag.model.findings import Result, Severity, subjects
+from diag.model.topology import ICC_OPTION, Container, Network
 
 ID = "net.icc-disabled"
 SEVERITY = "error"

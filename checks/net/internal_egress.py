@@ -35,12 +35,12 @@ from collections.abc import Iterator, Mapping
 
 from checks._edges import local_networks, netns_owner
 from checks._services import model_service, target_containers
-from diag.compose import NETWORK_LABEL
-from diag.context import CheckContext
-from diag.edges import Reference, is_localhost, references_in_env
-from diag.findings import Result, subjects
-from diag.targets import known_names
-from diag.topology import Container, Network
+from diag.model.compose import NETWORK_LABEL
+from diag.model.context import CheckContext
+from diag.model.edges import Reference, is_localhost, references_in_env
+from diag.model.findings import Result, subjects
+from diag.model.targets import known_names
+from diag.model.topology import Container, Network
 
 ID = "net.internal-egress"
 SEVERITY = "warning"

@@ -57,11 +57,11 @@ from checks._edges import plan_with_ports as edges_plan
 from checks._members import Member
 from checks._netview import addresses, brief
 from checks.port._sockets import connect_failures, connect_texts, listening, listening_texts
-from diag.context import CheckContext
-from diag.edges import Reference, references_in_env
-from diag.findings import Result, Severity, subjects
-from diag.tasks import INTERFACES, Planned, connect
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.edges import Reference, references_in_env
+from diag.model.findings import Result, Severity, subjects
+from diag.model.tasks import INTERFACES, Planned, connect
+from diag.model.topology import Container
 
 ID = "net.ipv6"
 SEVERITY = "error"

@@ -49,10 +49,10 @@ from typing import Any
 from checks._netview import netns_interfaces
 from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
 from checks.net.internal_egress import outside_references
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
-from diag.tasks import INTERFACES, Planned, Task, pmtu
-from diag.topology import Container, Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
+from diag.model.tasks import INTERFACES, Planned, Task, pmtu
+from diag.model.topology import Container, Network
 
 ID = "net.mtu"
 SEVERITY = "error"

@@ -37,10 +37,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from checks.net._subnets import PRIVATE, IPNetwork, free_subnet
-from diag.compose import NETWORK_LABEL
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
-from diag.topology import Container, Network, Subnet
+from diag.model.compose import NETWORK_LABEL
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
+from diag.model.topology import Container, Network, Subnet
 
 ID = "net.pool-exhausted"
 SEVERITY = "warning"

@@ -42,11 +42,11 @@ from typing import Any
 from checks._edges import EdgeState, edge_evidence, joined, left_behind, verdicts
 from checks._edges import plan as edges_plan
 from checks._netview import addresses, brief
-from diag.compose import DEPENDS_ON_LABEL
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import INTERFACES, Planned
-from diag.topology import Container
+from diag.model.compose import DEPENDS_ON_LABEL
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import INTERFACES, Planned
+from diag.model.topology import Container
 
 ID = "net.service-netns-stale"
 SEVERITY = "error"

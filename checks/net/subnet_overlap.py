@@ -36,10 +36,10 @@ from typing import Any
 
 from checks.net._subnets import PRIVATE, free_subnet
 from checks.net.duplicate_ip import ipv4_subnets
-from diag.context import CheckContext
-from diag.findings import Result
-from diag.tasks import INTERFACES, Planned
-from diag.topology import Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result
+from diag.model.tasks import INTERFACES, Planned
+from diag.model.topology import Network
 
 ID = "net.subnet-overlap"
 SEVERITY = "error"

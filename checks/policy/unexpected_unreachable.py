@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._edges import EdgeState, plan, results_for
-from diag.context import CheckContext
-from diag.findings import Result
+from diag.model.context import CheckContext
+from diag.model.findings import Result
 
 ID = "policy.unexpected-unreachable"
 SEVERITY = "error"

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from checks._members import Member, reachable_members, running_containers
-from diag.context import CheckContext
-from diag.tasks import LISTENING, Planned, connect
-from diag.topology import Container
+from diag.model.context import CheckContext
+from diag.model.tasks import LISTENING, Planned, connect
+from diag.model.topology import Container
 
 Reach = Literal["reachable", "loopback", "absent", "elsewhere"]
 WILDCARDS = {"0.0.0.0", "::"}

@@ -25,9 +25,9 @@ import re
 from collections.abc import Iterator
 
 from checks._services import binding_text, port_spec, target_containers
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import Container, PortBinding
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import Container, PortBinding
 
 ID = "port.already-allocated"
 SEVERITY = "error"

@@ -34,8 +34,8 @@ from checks.port._sockets import (
     own_ips,
     reach,
 )
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
 
 ID = "port.app-loopback"
 SEVERITY = "error"

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._services import binding_text, is_loopback, port_spec, target_containers
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import Container, Network, PortBinding
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import Container, Network, PortBinding
 
 ID = "port.bound-localhost"
 SEVERITY = "info"

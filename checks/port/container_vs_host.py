@@ -25,8 +25,8 @@ from checks._edges import (
     target_listening,
 )
 from checks.port._sockets import listening_texts, reach
-from diag.context import CheckContext
-from diag.findings import Result
+from diag.model.context import CheckContext
+from diag.model.findings import Result
 
 ID = "port.container-vs-host"
 SEVERITY = "error"

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from checks._edges import EdgeState, edge_evidence, edge_subjects, uncovered_results
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import connect_failures, listening_texts
-from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
 
 ID = "port.filtered"
 SEVERITY = "error"

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._services import binding_text, port_spec, target_containers
-from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
 
 ID = "port.host-mode-discard"
 SEVERITY = "warning"

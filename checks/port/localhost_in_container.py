@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 from checks._edges import EdgeState, edge_evidence, plan, results_for
 from checks.port._sockets import listening, listening_texts
-from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
 
 ID = "port.localhost-in-container"
 SEVERITY = "error"

@@ -28,8 +28,8 @@ from checks._edges import (
 )
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import connect_texts, containers_with_sockets, listening_texts, reach
-from diag.context import CheckContext
-from diag.findings import Result, Severity, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, Severity, subjects
 
 ID = "port.not-listening"
 SEVERITY = "warning"

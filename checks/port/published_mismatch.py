@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks.port._sockets import containers_with_sockets, listening_texts, plan, reach
-from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
 
 ID = "port.published-mismatch"
 SEVERITY = "error"

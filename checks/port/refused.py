@@ -28,8 +28,8 @@ from checks._edges import (
 from checks._edges import plan_with_ports as plan
 from checks.net.ipv6 import v6_only
 from checks.port._sockets import connect_failures, listening, listening_texts, own_ips, reach
-from diag.context import CheckContext
-from diag.findings import Result, subjects
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
 
 ID = "port.refused"
 SEVERITY = "error"

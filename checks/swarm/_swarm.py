@@ -7,10 +7,10 @@ so every swarm check says nothing on a worker or outside a swarm.
 
 from __future__ import annotations
 
-from diag.context import CheckContext
-from diag.edges import references_in_env
-from diag.tasks import Placement
-from diag.topology import SWARM_SERVICE_ID, Network, Swarm, SwarmService, SwarmTask
+from diag.model.context import CheckContext
+from diag.model.edges import references_in_env
+from diag.model.tasks import Placement
+from diag.model.topology import SWARM_SERVICE_ID, Network, Swarm, SwarmService, SwarmTask
 
 MAX_TASKS = 8  # tasks tried per service and network: enough to tell "some answer"
 

@@ -45,10 +45,10 @@ from checks.swarm._swarm import (
     task_addresses,
     vantage,
 )
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import Placement, Planned, Task, connect
-from diag.topology import ServicePort, SwarmNode, SwarmService
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Placement, Planned, Task, connect
+from diag.model.topology import ServicePort, SwarmNode, SwarmService
 
 ID = "swarm.ingress"
 SEVERITY = "error"

@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from checks.swarm._swarm import manager_view, node_label
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import Placement, Planned, Task, connect, pmtu, resolve
-from diag.topology import Network, Swarm, SwarmNode, SwarmService, SwarmTask
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Placement, Planned, Task, connect, pmtu, resolve
+from diag.model.topology import Network, Swarm, SwarmNode, SwarmService, SwarmTask
 
 ID = "swarm.node-ports"
 SEVERITY = "error"

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.topology import SWARM_TASK_ID, Container, Network
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.topology import SWARM_TASK_ID, Container, Network
 
 ID = "swarm.not-attachable"
 SEVERITY = "error"

@@ -40,10 +40,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from checks.swarm._swarm import manager_view, node_label
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import INTERFACES, Planned
-from diag.topology import Network, Swarm
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import INTERFACES, Planned
+from diag.model.topology import Network, Swarm
 
 ID = "swarm.overlay-mtu"
 SEVERITY = "warning"

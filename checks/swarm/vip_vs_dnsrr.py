@@ -45,10 +45,10 @@ from checks.swarm._swarm import (
     tcp_ports,
     vantage,
 )
-from diag.context import CheckContext
-from diag.findings import Result, subjects
-from diag.tasks import Placement, Planned, Task, connect
-from diag.topology import Network, SwarmService
+from diag.model.context import CheckContext
+from diag.model.findings import Result, subjects
+from diag.model.tasks import Placement, Planned, Task, connect
+from diag.model.topology import Network, SwarmService
 
 ID = "swarm.vip-vs-dnsrr"
 SEVERITY = "error"

@@ -13,7 +13,7 @@ Answers:  {"k": 7, "r": {...}}          the task's observation
 The first line is {"ready": "PYTHON VERSION"}.
 
 Batch mode, for a probe ddiag cannot attach to (a swarm task on another node, see
-diag.swarm_probe): the environment variable DDIAG_BATCH holds one request; the agent serves
+diag.probes.swarm): the environment variable DDIAG_BATCH holds one request; the agent serves
 it from its own namespace, writes the same lines each prefixed with "DDIAG " (so that they
 stand out in the task's log, which is how ddiag reads them), then sleeps until it is
 stopped: the task lives as long as its service, which ddiag removes (one that ended on its

@@ -1,6 +1,6 @@
 """Where a task looks from: the probe's own namespace, or another container's.
 
-A shared probe (see diag.probe) answers for every container from one process: it enters
+A shared probe (see diag.probes.probe) answers for every container from one process: it enters
 each container's network namespace with setns(2) just long enough to create a socket (a
 socket stays in the namespace it was created in), and reads that container's files through
 /proc/PID/root and its sockets through /proc/PID/net. An isolated probe lives in the

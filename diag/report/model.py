@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from diag import __version__
-from diag.context import Target
-from diag.findings import Finding, Severity
-from diag.redact import Redactor
-from diag.topology import Container, Endpoint, Network, Topology
+from diag.model.context import Target
+from diag.model.findings import Finding, Severity
+from diag.model.topology import Container, Endpoint, Network, Topology
+from diag.report.redact import Redactor
 
 SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
 SCHEMA_VERSION = 1
@@ -62,7 +62,7 @@ class Report:
     redactor: Redactor = field(default_factory=Redactor)
     matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
     netns: list[dict[str, Any]] = field(default_factory=list)  # checks._netview.view
-    egress: tuple[str, ...] = ()  # --egress HOST:PORT as given (diag.egress): opt-in only
+    egress: tuple[str, ...] = ()  # --egress HOST:PORT as given (diag.model.egress): opt-in only
     egress_dns: tuple[str, ...] = ()  # --egress-dns NAME
 
     def sorted_findings(self) -> list[Finding]:

@@ -1,9 +1,9 @@
-"""The engine read in bulk over its socket (diag.bulk_read) is the read docker-py makes."""
+"""The engine read in bulk over its socket (diag.engine.bulk_read) is the read docker-py makes."""
 
 from __future__ import annotations
 
 from diag import engine as engine_module
-from diag.engine import read_topology
+from diag.engine.client import read_topology
 from tests.integration.stacks import running
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import pytest
 
-from diag import hostfw
+from diag.engine import hostfw
 from tests.integration import engine2
 from tests.integration.stacks import PROBE_IMAGE, ddiag, running
 

@@ -1,4 +1,4 @@
-"""Probes on every node of a swarm (diag.swarm_probe), driven through ProbeSession on the
+"""Probes on every node of a swarm (diag.probes.swarm), driven through ProbeSession on the
 test bed (scripts/swarm-bed.sh): a global service `web` (busybox httpd on 8080) on the
 overlay `ddiag-ov` has a task on every node; a node placement on each node resolves
 `tasks.web` (every task's address), `web` (the service's virtual IP) and connects to every
@@ -17,12 +17,12 @@ from typing import Any
 import docker
 import pytest
 
-from diag.context import CheckContext, Target
-from diag.engine import read_topology
-from diag.probe import PROBE_LABEL, remove_probes
-from diag.session import Answered, Event, ProbeSession, Unobservable
-from diag.tasks import Placement, Planned, Task, connect, resolve
-from diag.topology import Network
+from diag.engine.client import read_topology
+from diag.model.context import CheckContext, Target
+from diag.model.tasks import Placement, Planned, Task, connect, resolve
+from diag.model.topology import Network
+from diag.probes.probe import PROBE_LABEL, remove_probes
+from diag.probes.session import Answered, Event, ProbeSession, Unobservable
 from tests.integration.stacks import PROBE_IMAGE
 from tests.integration.test_swarm_bed import BUSYBOX, bed, settle
 

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from diag.context import CheckContext, Target
-from diag.discover import topology_from_inspect
-from diag.tasks import Observations
-from diag.topology import Topology
+from diag.engine.discover import topology_from_inspect
+from diag.model.context import CheckContext, Target
+from diag.model.tasks import Observations
+from diag.model.topology import Topology
 
 from .recorded import BACK, load_inspect
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from checks.registry import find
-from diag.context import CheckContext
-from diag.findings import Finding
-from diag.tasks import Observations, Placement, Planned, Task
+from diag.model.context import CheckContext
+from diag.model.findings import Finding
+from diag.model.tasks import Observations, Placement, Planned, Task
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PROJECT = "ddiag-unitrec"

@@ -1,4 +1,4 @@
-"""Which of a network's tasks the bridges anchor observes (diag.bridges), and how the
+"""Which of a network's tasks the bridges anchor observes (diag.probes.bridges), and how the
 session routes them (one anchor for several bridges, the rest to an anchor of their own)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
 
-from diag import bridges
-from diag.session import ProbeSession, ProbeUnavailable
-from diag.tasks import RESOLV_CONF, Placement, arp_sweep, connect, pmtu, resolve
-from diag.topology import Network, Subnet
+from diag.model.tasks import RESOLV_CONF, Placement, arp_sweep, connect, pmtu, resolve
+from diag.model.topology import Network, Subnet
+from diag.probes import bridges
+from diag.probes.session import ProbeSession, ProbeUnavailable
 
 
 def _bridge(name: str, subnet: str, **changes: Any) -> Network:

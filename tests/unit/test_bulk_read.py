@@ -1,4 +1,4 @@
-"""Bulk engine reads over a unix socket (diag.bulk_read), against a small HTTP server."""
+"""Bulk engine reads over a unix socket (diag.engine.bulk_read), against a small HTTP server."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import ClassVar
 import docker
 import pytest
 
-from diag.bulk_read import EngineReadError, get_many, unix_socket_path
+from diag.engine.bulk_read import EngineReadError, get_many, unix_socket_path
 
 
 class _Engine(http.server.BaseHTTPRequestHandler):

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import pytest
 
 from checks.registry import Check, all_checks, find
-from diag.context import CheckContext
-from diag.findings import Finding, Severity
-from diag.tasks import LISTENING, RESOLV_CONF, Observations, Placement, connect, resolve
-from diag.topology import Container, PortBinding, Topology
+from diag.model.context import CheckContext
+from diag.model.findings import Finding, Severity
+from diag.model.tasks import LISTENING, RESOLV_CONF, Observations, Placement, connect, resolve
+from diag.model.topology import Container, PortBinding, Topology
 
 from .recorded import BACK, PROJECT, recorded_observations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from checks.registry import all_checks
-from diag.cli import app
+from diag.cli.app import app
 
 runner = CliRunner()
 

@@ -6,8 +6,11 @@ import pytest
 from typer.testing import CliRunner
 
 from checks.registry import all_checks
-from diag.cli import app
-from diag.config import (
+from diag.cli.app import app
+from diag.errors import DiagError
+from diag.model.findings import Finding, Severity
+from diag.probes.probe import DEFAULT_PROBE_IMAGE
+from diag.run.config import (
     Settings,
     Sources,
     apply_severity,
@@ -19,9 +22,6 @@ from diag.config import (
     parse_layer,
     read_toml,
 )
-from diag.errors import DiagError
-from diag.findings import Finding, Severity
-from diag.probe import DEFAULT_PROBE_IMAGE
 
 TOML = """\
 select = ["dns", "port"]

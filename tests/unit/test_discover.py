@@ -1,4 +1,4 @@
-"""`diag.discover.topology_from_inspect` on recorded inspect data of both endpoint shapes."""
+"""`diag.engine.discover.topology_from_inspect` on recorded inspect data of both endpoint shapes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from diag.discover import topology_from_inspect
-from diag.topology import EngineInfo, Network, PortBinding, Subnet, Topology
+from diag.engine.discover import topology_from_inspect
+from diag.model.topology import EngineInfo, Network, PortBinding, Subnet, Topology
 
 from .recorded import BACK, PROJECT, load_inspect
 

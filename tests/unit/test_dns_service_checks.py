@@ -15,13 +15,13 @@ import pytest
 
 from checks.dns.ndots import ndots_of
 from checks.registry import find
-from diag.compose import project_from_config
-from diag.context import CheckContext, Target
-from diag.edges import Edge
-from diag.findings import Finding, Severity
-from diag.targets import compose_target, container_target, network_target
-from diag.tasks import HOSTS, RESOLV_CONF, Observations, Placement, resolve
-from diag.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
+from diag.model.compose import project_from_config
+from diag.model.context import CheckContext, Target
+from diag.model.edges import Edge
+from diag.model.findings import Finding, Severity
+from diag.model.targets import compose_target, container_target, network_target
+from diag.model.tasks import HOSTS, RESOLV_CONF, Observations, Placement, resolve
+from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
 PROJECT = "p"
 NET = "p_default"

@@ -1,5 +1,5 @@
-"""What starts before the engine is read: the network guess (diag.early) and the imports the
-console script skips (diag.entry)."""
+"""What starts before the engine is read: the network guess (diag.engine.early) and the imports the
+console script skips (diag.cli.entry)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import docker.errors
 
-from diag.early import container_networks, named_networks, project_networks
+from diag.engine.early import container_networks, named_networks, project_networks
 
 NETWORKS = {
     "shop_back": {"Id": "b" * 64, "Name": "shop_back", "Driver": "bridge", "Scope": "local"},
@@ -62,9 +62,9 @@ def test_a_container_guess_is_its_bridges_and_nothing_for_an_unknown_container()
 
 
 def _paramiko_after_entry(docker_host: str) -> str:
-    """What `import docker` leaves as sys.modules["paramiko"] once diag.entry decided."""
+    """What `import docker` leaves as sys.modules["paramiko"] once diag.cli.entry decided."""
     code = (
-        "import sys; from diag.entry import skip_unused_transports; skip_unused_transports(); "
+        "import sys; from diag.cli.entry import skip_unused_transports; skip_unused_transports(); "
         "import docker; print(repr(sys.modules.get('paramiko', 'absent'))[:20])"
     )
     env = {"DOCKER_HOST": docker_host, "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from diag.edges import Edge, Reference, merge_edges, plausible_host, references_in_env
-from diag.topology import Container
+from diag.model.edges import Edge, Reference, merge_edges, plausible_host, references_in_env
+from diag.model.topology import Container
 
 
 def refs(env: dict[str, str]) -> list[tuple[str, int | None]]:

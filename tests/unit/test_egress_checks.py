@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from checks.registry import find
-from diag.cli import app
-from diag.context import CheckContext, Target
-from diag.egress import egress_text, parse_egress, parse_egress_dns
+from diag.cli.app import app
 from diag.errors import DiagError
-from diag.findings import Finding
-from diag.tasks import RESOLV_CONF, Observations, Placement, Planned, connect, resolve
-from diag.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
+from diag.model.context import CheckContext, Target
+from diag.model.egress import egress_text, parse_egress, parse_egress_dns
+from diag.model.findings import Finding
+from diag.model.tasks import RESOLV_CONF, Observations, Placement, Planned, connect, resolve
+from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
 GATEWAY = "10.213.140.1"
 EMBEDDED = "127.0.0.11"

@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from diag.endpoint import Endpoint, TLSMaterial, client_kwargs, resolve_endpoint
+from diag.engine.endpoint import Endpoint, TLSMaterial, client_kwargs, resolve_endpoint
 from diag.errors import DiagError
 
 

@@ -6,8 +6,9 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from diag import cli, completion
-from diag.cli import app
+from diag.cli import app as cli
+from diag.cli import completion
+from diag.cli.app import app
 
 runner = CliRunner()
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}

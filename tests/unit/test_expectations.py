@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from diag.errors import DiagError
-from diag.expectations import Rule, check_services, load_rules_file, parse_rules
+from diag.model.expectations import Rule, check_services, load_rules_file, parse_rules
 
 
 def test_rules_parse_with_and_without_port() -> None:

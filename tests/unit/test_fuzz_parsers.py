@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from diag.agent.hostsfile import parse_hosts
 from diag.agent.procnet import decode_address, listening_sockets
 from diag.agent.resolvconf import parse_resolv_conf
-from diag.edges import plausible_host, references_in_env, references_in_value
-from diag.redact import MASK, Redactor
-from diag.resident import _lines
-from diag.session import ProbeSession
-from diag.tasks import Placement, Task
+from diag.model.edges import plausible_host, references_in_env, references_in_value
+from diag.model.tasks import Placement, Task
+from diag.probes.resident import _lines
+from diag.probes.session import ProbeSession
+from diag.report.redact import MASK, Redactor
 
 # derandomize: CI explores the same examples every run (a red build is reproducible, never
 # a coin toss); set derandomize=False locally to explore new examples.

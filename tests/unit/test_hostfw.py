@@ -1,4 +1,4 @@
-"""diag.hostfw (reading and parsing iptables-save) and host.iptables, on recorded dumps.
+"""diag.engine.hostfw (reading and parsing iptables-save) and host.iptables, on recorded dumps.
 
 The dumps in tests/data/iptables/ are real `iptables-save` output (see its README): the
 host's own rules while Docker ran, and the same rules after the usual accidents, replayed
@@ -14,13 +14,14 @@ import pytest
 
 from checks.host import iptables
 from checks.registry import find
-from diag import hostfw, runner
-from diag.context import CheckContext, Target
-from diag.findings import Finding
-from diag.hostfw import HostFirewall, parse
+from diag.engine import hostfw
+from diag.model.context import CheckContext, Target
+from diag.model.findings import Finding
+from diag.model.firewall import HostFirewall, Option, parse
+from diag.model.topology import Container, EngineInfo, Network, Subnet, Topology
+from diag.model.topology import Endpoint as NetEndpoint
 from diag.report.model import Inconclusive
-from diag.topology import Container, EngineInfo, Network, Subnet, Topology
-from diag.topology import Endpoint as NetEndpoint
+from diag.run import runner
 
 from .recorded import DATA
 
@@ -121,7 +122,7 @@ def test_parse_real_nft_dump() -> None:
     assert len(masquerade) == 8
     docker0 = next(r for r in masquerade if r.source and r.source.value == "172.17.0.0/16")
     assert docker0.text == "-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"
-    assert docker0.out_interface == hostfw.Option("docker0", negated=True)
+    assert docker0.out_interface == Option("docker0", negated=True)
     assert docker0.target == "MASQUERADE"
 
 
@@ -158,8 +159,8 @@ def test_rule_options_negation_goto_and_quotes() -> None:
     )
     first, second, third = fw.rules
     assert first.target == "DOCKER-FORWARD"  # the comment's words are not options
-    assert second.source == hostfw.Option("10.0.0.0/8", negated=True)
-    assert second.out_interface == hostfw.Option("br-x", negated=False)
+    assert second.source == Option("10.0.0.0/8", negated=True)
+    assert second.out_interface == Option("br-x", negated=False)
     assert third.target == "ACCEPT"  # split on whitespace when the quotes do not balance
     assert fw.jumps_to("filter", "FORWARD", "DOCKER")  # FORWARD → DOCKER-FORWARD → DOCKER
     assert not fw.jumps_to("filter", "DOCKER", "FORWARD")

@@ -18,12 +18,12 @@ import pytest
 from checks._edges import plan as edges_plan
 from checks.net.pool_exhausted import free_subnet
 from checks.registry import find
-from diag.compose import NETWORK_LABEL, project_from_config
-from diag.context import CheckContext
-from diag.findings import Severity
-from diag.targets import compose_target, container_target, network_target
-from diag.tasks import LISTENING, connect
-from diag.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
+from diag.model.compose import NETWORK_LABEL, project_from_config
+from diag.model.context import CheckContext
+from diag.model.findings import Severity
+from diag.model.targets import compose_target, container_target, network_target
+from diag.model.tasks import LISTENING, connect
+from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
 from .recorded import evaluate
 

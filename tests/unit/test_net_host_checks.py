@@ -20,10 +20,10 @@ import pytest
 
 from checks.net.mtu import LADDER
 from checks.registry import find
-from diag.context import CheckContext
-from diag.findings import Finding, Severity
-from diag.tasks import HOST, INTERFACES, Placement, arp_sweep, pmtu, sysctl
-from diag.topology import Network, Subnet, Topology
+from diag.model.context import CheckContext
+from diag.model.findings import Finding, Severity
+from diag.model.tasks import HOST, INTERFACES, Placement, arp_sweep, pmtu, sysctl
+from diag.model.topology import Network, Subnet, Topology
 
 from .recorded import BACK, PROJECT, evaluate, plan
 

@@ -23,12 +23,12 @@ import pytest
 from checks._edges import left_behind, netns_owner
 from checks._edges import plan as edges_plan
 from checks.registry import find
-from diag.compose import project_from_labels
-from diag.context import CheckContext
-from diag.discover import topology_from_inspect
-from diag.findings import Severity
-from diag.targets import compose_target, network_target
-from diag.tasks import INTERFACES, LISTENING, Planned, connect
+from diag.engine.discover import topology_from_inspect
+from diag.model.compose import project_from_labels
+from diag.model.context import CheckContext
+from diag.model.findings import Severity
+from diag.model.targets import compose_target, network_target
+from diag.model.tasks import INTERFACES, LISTENING, Planned, connect
 
 from .recorded import evaluate
 

@@ -1,10 +1,10 @@
-"""`diag.redact`: no secret reaches any output, innocent text passes untouched."""
+"""`diag.report.redact`: no secret reaches any output, innocent text passes untouched."""
 
 from __future__ import annotations
 
 import pytest
 
-from diag.redact import MASK, Redactor, secret_values
+from diag.report.redact import MASK, Redactor, secret_values
 
 
 @pytest.mark.parametrize(

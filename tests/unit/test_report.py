@@ -10,11 +10,19 @@ from datetime import datetime, timezone
 import pytest
 
 from diag import __version__
-from diag.context import Target
-from diag.findings import Finding, Severity
+from diag.model.context import Target
+from diag.model.findings import Finding, Severity
+from diag.model.topology import (
+    Container,
+    Endpoint,
+    EngineInfo,
+    Network,
+    PortBinding,
+    Subnet,
+    Topology,
+)
 from diag.report import FORMATS, RenderOptions, Report, json_format, rich_format
 from diag.report.model import Inconclusive
-from diag.topology import Container, Endpoint, EngineInfo, Network, PortBinding, Subnet, Topology
 
 MARKUP = "[bold red]x[/]"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -16,11 +16,11 @@ from collections.abc import Callable
 import pytest
 
 from checks.registry import all_checks
-from diag.context import CheckContext
 from diag.errors import DiagError
-from diag.runner import observe
-from diag.session import Answered, Fatal, Sink, Unobservable
-from diag.tasks import Observations, Planned
+from diag.model.context import CheckContext
+from diag.model.tasks import Observations, Planned
+from diag.probes.session import Answered, Fatal, Sink, Unobservable
+from diag.run.runner import observe
 
 from .recorded import recorded_observations
 

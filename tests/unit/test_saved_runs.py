@@ -12,18 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from checks.registry import all_checks
-from diag.cli import app
-from diag.compose import ComposeProject
-from diag.context import Target
+from diag.cli.app import app
+from diag.cli.saved_runs import render_options
 from diag.errors import DiagError
-from diag.findings import reaches
+from diag.model.compose import ComposeProject
+from diag.model.context import Target
+from diag.model.findings import reaches
 from diag.report import FORMATS
 from diag.report.diff import diff, identity
 from diag.report.diff_render import DIFF_FORMATS
 from diag.report.model import EdgeOutcome, Inconclusive, ReportDoc
 from diag.report.saved import load_report
 from diag.report.schema import ANNOTATIONS, KEYWORDS, schema, schema_text, validate
-from diag.saved_runs import render_options
 from tests.unit.test_report import (
     API_FINDING,
     INFO_FINDING,

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from checks.registry import find
-from diag.compose import project_from_config
-from diag.context import CheckContext
-from diag.discover import topology_from_inspect
-from diag.findings import Finding, Severity
-from diag.targets import compose_target, container_target, network_target
-from diag.topology import (
+from diag.engine.discover import topology_from_inspect
+from diag.model.compose import project_from_config
+from diag.model.context import CheckContext
+from diag.model.findings import Finding, Severity
+from diag.model.targets import compose_target, container_target, network_target
+from diag.model.topology import (
     Container,
     Endpoint,
     EngineInfo,

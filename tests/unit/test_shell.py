@@ -7,7 +7,7 @@ import time
 import pytest
 
 from diag.errors import DiagError
-from diag.probe import (
+from diag.probes.probe import (
     CREATED_LABEL,
     ORPHAN_AGE_S,
     OWNER_LABEL,
@@ -17,7 +17,7 @@ from diag.probe import (
     is_orphan,
     owner_id,
 )
-from diag.shell import ShellTarget, docker_run_command, plan_shell, resolve_target
+from diag.probes.shell import ShellTarget, docker_run_command, plan_shell, resolve_target
 
 from .recorded import BACK
 

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from checks.swarm.overlay_mtu import interface_mtu, link_mtu
-from diag.compose import project_from_labels
-from diag.context import CheckContext
-from diag.findings import Severity
-from diag.targets import compose_target, stack_project
-from diag.tasks import HOST, INTERFACES, Observations, Placement, Task, connect, pmtu, resolve
-from diag.topology import Swarm, Topology
+from diag.model.compose import project_from_labels
+from diag.model.context import CheckContext
+from diag.model.findings import Severity
+from diag.model.targets import compose_target, stack_project
+from diag.model.tasks import HOST, INTERFACES, Observations, Placement, Task, connect, pmtu, resolve
+from diag.model.topology import Swarm, Topology
 
 from .recorded import evaluate, plan
 from .test_swarm_discover import NODE1, NODE2, NODE3, recorded_swarm, recorded_topology

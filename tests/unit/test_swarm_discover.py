@@ -1,5 +1,5 @@
-"""Swarm discovery (diag.discover, diag.engine) and stack targets (diag.targets) on data
-recorded from the swarm bed (tests/data/swarm, see its README)."""
+"""Swarm discovery (diag.engine.discover, diag.engine.client) and stack targets
+(diag.model.targets) on data recorded from the swarm bed (tests/data/swarm, see its README)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import docker.errors
 import pytest
 
-from diag.discover import swarm_from_inspect, topology_from_inspect
-from diag.engine import _read_swarm
-from diag.targets import compose_target, known_names, stack_project
-from diag.topology import ServicePort, Swarm, Topology
+from diag.engine.client import _read_swarm
+from diag.engine.discover import swarm_from_inspect, topology_from_inspect
+from diag.model.targets import compose_target, known_names, stack_project
+from diag.model.topology import ServicePort, Swarm, Topology
 
 from .recorded import DATA, load_json
 

@@ -1,4 +1,4 @@
-"""Probes on swarm nodes (diag.swarm_probe) without an engine: the agent's batch mode, the
+"""Probes on swarm nodes (diag.probes.swarm) without an engine: the agent's batch mode, the
 service spec, reading the task's log, and what each task state becomes."""
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 import docker.errors
 import pytest
 
-from diag import swarm_probe
 from diag.agent.__main__ import BATCH_ENV, BATCH_MARK
-from diag.bundle import agent_zip
-from diag.probe import (
+from diag.model.tasks import Placement, Planned, Task, connect, resolve
+from diag.probes import swarm as swarm_probe
+from diag.probes.bundle import agent_zip
+from diag.probes.probe import (
     CREATED_LABEL,
     OWNER_LABEL,
     PROBE_LABEL,
@@ -26,7 +27,7 @@ from diag.probe import (
     owner_id,
     remove_probes,
 )
-from diag.swarm_probe import (
+from diag.probes.swarm import (
     AGENT_PATH,
     NodeProbe,
     ServiceSettings,
@@ -37,7 +38,6 @@ from diag.swarm_probe import (
     split,
     task_image,
 )
-from diag.tasks import Placement, Planned, Task, connect, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACE = Placement("node", "net123@node456", "ov on node2")

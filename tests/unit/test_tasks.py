@@ -8,8 +8,8 @@ from concurrent.futures import Future
 from types import SimpleNamespace
 from typing import Any
 
-from diag.session import ProbeSession
-from diag.tasks import FIRST_STEPS, HOSTS, LISTENING, Placement, Task, connect, pmtu, resolve
+from diag.model.tasks import FIRST_STEPS, HOSTS, LISTENING, Placement, Task, connect, pmtu, resolve
+from diag.probes.session import ProbeSession
 
 
 def test_every_task_kind_has_a_place_in_the_order_a_probe_takes_a_batch_in() -> None:

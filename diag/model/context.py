@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from diag.compose import ComposeProject
-from diag.edges import Edge
-from diag.hostfw import HostFirewall
-from diag.tasks import HOST, Observations, Placement, peer_placement
-from diag.topology import Container, Network, Topology
+from diag.model.compose import ComposeProject
+from diag.model.edges import Edge
+from diag.model.firewall import HostFirewall
+from diag.model.tasks import HOST, Observations, Placement, peer_placement
+from diag.model.topology import Container, Network, Topology
 
 TargetKind = Literal["network", "compose", "container"]
 T = TypeVar("T")
@@ -38,10 +38,10 @@ class CheckContext:
     observations: Observations = field(default_factory=Observations)
     timeout: float = 2.0
     memo: dict[str, Any] = field(default_factory=dict)  # derived views computed once per run
-    # The host's iptables rules, read by ddiag itself (diag.hostfw) when the engine is local
+    # The host's iptables rules, read by ddiag itself (diag.engine.hostfw) when the engine is local
     # and ddiag may read them; None otherwise (host.iptables then says nothing).
     host_firewall: HostFirewall | None = None
-    # Opt-in only (diag.egress): outside (host, port)s and names the user asked to check.
+    # Opt-in only (diag.model.egress): outside (host, port)s and names the user asked to check.
     egress: tuple[tuple[str, int], ...] = ()
     egress_dns: tuple[str, ...] = ()
 

@@ -5,7 +5,7 @@ each (requests' per-call environment, proxy and hook handling), against 0.3 ms f
 plain HTTP/1.1 request on a kept-alive connection: with 260 containers, 0.5 s against
 0.1 s, on the critical path of every run and in competition with the probes' starts.
 Only the local socket is read this way; an engine behind TCP, TLS or ssh is read through
-docker-py as before (diag.engine).
+docker-py as before (diag.engine.client).
 """
 
 from __future__ import annotations

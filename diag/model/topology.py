@@ -1,6 +1,6 @@
 """The immutable picture of the engine that every check reads.
 
-Built once per run by `diag.discover`; nothing downstream talks to the engine, so checks can
+Built once per run by `diag.engine.discover`; nothing downstream talks to the engine, so checks can
 be unit-tested with a topology made from recorded inspect JSON.
 """
 

@@ -1,6 +1,6 @@
 """`ddiag report`, `ddiag diff` and `ddiag schema`: work on saved JSON reports, no engine.
 
-The command functions in `diag/cli.py` only parse options and turn a `DiagError` into
+The command functions in `diag/cli/app.py` only parse options and turn a `DiagError` into
 exit 2; what the commands do is here.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from diag.errors import DiagError
-from diag.findings import DEFAULT_FAIL_ON, FAIL_ON, reaches
+from diag.model.findings import DEFAULT_FAIL_ON, FAIL_ON, reaches
 from diag.report import FORMATS, RenderOptions
 from diag.report.diff import diff
 from diag.report.diff_render import DIFF_FORMATS

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from diag.topology import Container
+from diag.model.topology import Container
 
 LOCALHOST_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
 DEFAULT_PORTS = {

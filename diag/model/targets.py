@@ -7,12 +7,12 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from diag.compose import ComposeProject, Service
-from diag.context import Target
-from diag.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
 from diag.errors import DiagError
-from diag.expectations import Rule, check_services, parse_rules
-from diag.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
+from diag.model.compose import ComposeProject, Service
+from diag.model.context import Target
+from diag.model.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
+from diag.model.expectations import Rule, check_services, parse_rules
+from diag.model.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
 
 
 def _members(topology: Topology, networks: Iterable[Network]) -> tuple[Container, ...]:

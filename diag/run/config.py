@@ -19,7 +19,7 @@ A layer wins over the layers below it: the command line (with `DDIAG_*` variable
 Lists are replaced, not merged; severity overrides are merged key by key. The most specific
 override applies to a finding (`port.refused` before `port`). Unknown keys are errors that
 name the key and the file, except `expect` in x-ddiag, which belongs to `ddiag compose`'s
-reachability rules (diag.expectations).
+reachability rules (diag.model.expectations).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 
 from checks.registry import Check, all_checks, matches, select
 from diag.errors import DiagError
-from diag.findings import DEFAULT_FAIL_ON, FAIL_ON, Finding, Severity
-from diag.probe import DEFAULT_PROBE_IMAGE
+from diag.model.findings import DEFAULT_FAIL_ON, FAIL_ON, Finding, Severity
+from diag.probes.probe import DEFAULT_PROBE_IMAGE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,7 +54,7 @@ KEYS = (
     "deadline",
 )
 PROBE_MODES = ("shared", "isolated")
-NOT_OURS = ("expect",)  # in x-ddiag: read by diag.expectations (`ddiag compose` rules)
+NOT_OURS = ("expect",)  # in x-ddiag: read by diag.model.expectations (`ddiag compose` rules)
 COMMAND_LINE = "the command line"
 MIN_TIMEOUT = 0.1
 DEFAULT_TIMEOUT = 2.0

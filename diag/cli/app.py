@@ -20,26 +20,28 @@ from rich.text import Text
 
 from checks.catalog import readme_block
 from checks.registry import all_checks, find
-from diag import __version__, completion, saved_runs
-from diag.compose import load_config, project_from_config, project_from_labels
-from diag.config import Settings, Sources, command_line_layer, select_checks
-from diag.context import Target
-from diag.early import Guess, container_networks, named_networks, project_networks
-from diag.egress import parse_egress, parse_egress_dns
-from diag.engine import connect, read_topology
+from diag import __version__
+from diag.cli import completion, saved_runs
+from diag.engine.client import connect, read_topology
+from diag.engine.compose_cli import load_config
+from diag.engine.early import Guess, container_networks, named_networks, project_networks
 from diag.errors import DiagError
-from diag.expectations import load_rules_file
-from diag.findings import reaches
-from diag.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
+from diag.model.compose import project_from_config, project_from_labels
+from diag.model.context import Target
+from diag.model.egress import parse_egress, parse_egress_dns
+from diag.model.expectations import load_rules_file
+from diag.model.findings import reaches
+from diag.model.targets import compose_target, container_target, network_target, stack_project
+from diag.model.topology import Topology
+from diag.probes.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
+from diag.probes.resident import ENGINE_ERRORS
+from diag.probes.session import DEFAULT_MEMORY, ProbeSession
+from diag.probes.shell import no_docker_cli, plan_shell, resolve_target, run_shell
 from diag.report import FORMATS, RenderOptions
 from diag.report.model import ReportDoc
 from diag.report.text import clean
-from diag.resident import ENGINE_ERRORS
-from diag.runner import RunOptions, diagnose
-from diag.session import DEFAULT_MEMORY, ProbeSession
-from diag.shell import no_docker_cli, plan_shell, resolve_target, run_shell
-from diag.targets import compose_target, container_target, network_target, stack_project
-from diag.topology import Topology
+from diag.run.config import Settings, Sources, command_line_layer, select_checks
+from diag.run.runner import RunOptions, diagnose
 
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
@@ -206,11 +208,11 @@ class CommonOptions:
     quiet: bool = False
     deadline: float | None = None
     probe_mode: str | None = None
-    egress: list[str] | None = None  # HOST:PORT as typed; parsed by diag.egress
+    egress: list[str] | None = None  # HOST:PORT as typed; parsed by diag.model.egress
     egress_dns: list[str] | None = None
 
     def sources(self) -> Sources:
-        """The command line over x-ddiag over ddiag.toml (diag.config)."""
+        """The command line over x-ddiag over ddiag.toml (diag.run.config)."""
         layer = command_line_layer(
             self.select_ids,
             self.ignore_ids,
@@ -244,7 +246,7 @@ Prepare = Callable[[], Callable[[Topology], Target]]
 def run_diagnosis(prepare: Prepare, guess: Guess, options: CommonOptions) -> None:
     """What every diagnosing command shares: settings, discover, probe, report, exit.
 
-    `guess` names the networks whose anchors start with the shared probe (diag.early)."""
+    `guess` names the networks whose anchors start with the shared probe (diag.engine.early)."""
     fmt, output, pull = options.fmt, options.output, options.pull
     if fmt not in FORMATS:
         fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from diag.topology import Network
+    from diag.model.topology import Network
 
 PlacementKind = Literal["network", "netns", "host", "node"]
 
@@ -20,7 +20,7 @@ PlacementKind = Literal["network", "netns", "host", "node"]
 @dataclass(frozen=True)
 class Placement:
     """Where a probe runs: attached to a network, inside a container's network namespace, or
-    attached to a swarm overlay on one node (`ref` NETWORK_ID@NODE_ID, see diag.swarm_probe)."""
+    attached to a swarm overlay on one node (`ref` NETWORK_ID@NODE_ID, see diag.probes.swarm)."""
 
     kind: PlacementKind
     ref: str

@@ -11,7 +11,7 @@ watched together; the run's `close()` removes them, and they carry the probe lab
 `ddiag cleanup` and the next run's reaper find whatever a killed ddiag left.
 
 The agent travels as a swarm *config*, one per run, mounted into every probe task, and not
-in the environment as into local probes (diag.bundle): the swarm copies a service's spec
+in the environment as into local probes (diag.probes.bundle): the swarm copies a service's spec
 into each of its tasks, writes the task to the raft log at every state change, lists it
 whole in `docker service ps`, and sends it to its node in messages capped at 4 MiB
 (moby/swarmkit#2733: past that a node's session with the managers fails). With the agent
@@ -41,10 +41,10 @@ from docker.utils import parse_bytes
 
 from diag.agent import AGENT_PACKAGE
 from diag.agent.__main__ import BATCH_ENV, BATCH_MARK
-from diag.bundle import CHUNK, agent_zip
-from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.resident import ENGINE_ERRORS
-from diag.tasks import Placement, Planned, Task
+from diag.model.tasks import Placement, Planned, Task
+from diag.probes.bundle import CHUNK, agent_zip
+from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
+from diag.probes.resident import ENGINE_ERRORS
 
 AGENT_PATH = "/ddiag-agent.zip"  # where the config is mounted; zipimport reads it as is
 BOOTSTRAP = (

@@ -23,7 +23,7 @@ import dns
 
 from diag.agent import AGENT_PACKAGE
 
-AGENT_DIR = Path(__file__).parent / "agent"
+AGENT_DIR = Path(__file__).parent.parent / "agent"
 ENV_PREFIX = "DDIAG_AGENT_"
 CHUNK = 100_000  # characters per variable; Linux caps one env string at 128 KiB
 ZIP_PATH = "/tmp/ddiag-agent.zip"

@@ -6,7 +6,7 @@ Two modes (`--probe-mode`, see SECURITY.md):
   CAP_SYS_PTRACE (and nothing else) enters every container's netns itself. Networks that
   must be seen as a fresh peer sees them get a sleeping *anchor* container, whose netns
   the shared probe enters too: one for all the run's user-defined bridges where the
-  answer cannot depend on it (diag.bridges), one per network otherwise. The engine host's
+  answer cannot depend on it (diag.probes.bridges), one per network otherwise. The engine host's
   own netns is the probe's parent's (its containerd shim runs where the engine does). A
   bridge-only run of any size costs two container starts, at once.
 - **isolated**: one unprivileged probe per placement (a network, or `container:X`).
@@ -14,7 +14,7 @@ Two modes (`--probe-mode`, see SECURITY.md):
   (rootless engines, user-namespace remapping).
 
 In both modes a placement on a swarm overlay on some node (kind "node") is observed by a
-probe service that the swarm runs on that node (diag.swarm_probe).
+probe service that the swarm runs on that node (diag.probes.swarm).
 
 Every dispatched task ends in exactly one event, an answer or a failure, so the runner
 can always tell when it has everything.
@@ -33,15 +33,15 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
-from diag import bridges
 from diag.agent.view import HOST_PID
-from diag.bundle import BOOTSTRAP, agent_environment
 from diag.errors import DiagError
-from diag.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
-from diag.swarm_probe import SwarmProber
-from diag.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
-from diag.topology import Network
+from diag.model.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
+from diag.model.topology import Network
+from diag.probes import bridges
+from diag.probes.bundle import BOOTSTRAP, agent_environment
+from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
+from diag.probes.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
+from diag.probes.swarm import SwarmProber
 
 ProbeMode = Literal["shared", "isolated"]
 DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
@@ -94,7 +94,7 @@ class Route:
     resident_key: str
     pid: int = 0
     container: str = ""
-    asked_name: str = ""  # a lookup's name as the bridges anchor asks it (diag.bridges)
+    asked_name: str = ""  # a lookup's name as the bridges anchor asks it (diag.probes.bridges)
 
 
 class ProbeSession:
@@ -141,9 +141,9 @@ class ProbeSession:
             self._resident("shared", HOST)
 
     def prestart_anchors(self, networks: Sequence[Network]) -> None:
-        """Start the anchors of `networks` now: the CLI's guess (diag.early) right after
+        """Start the anchors of `networks` now: the CLI's guess (diag.engine.early) right after
         `prestart`, the target's networks once the engine is read. The first call with two
-        or more networks that may share one (diag.bridges) starts the bridges anchor for
+        or more networks that may share one (diag.probes.bridges) starts the bridges anchor for
         them; every other network gets an anchor of its own (any not named here: at first
         use)."""
         if self.mode != "shared":

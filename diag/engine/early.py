@@ -1,6 +1,6 @@
 """Which networks a run will probe as a peer, guessed before the engine is read in full.
 
-Container starts are a run's largest fixed cost, and a network's anchor (diag.session) is
+Container starts are a run's largest fixed cost, and a network's anchor (diag.probes.session) is
 needed by the observations that wait longest (a peer's connects to every listening port).
 So the CLI starts the anchors of the networks a target names while it reads every
 container and resolves the compose file, instead of when the first observation asks.
@@ -19,9 +19,9 @@ from typing import Any
 
 import docker
 
-from diag.discover import network_from_inspect
-from diag.resident import ENGINE_ERRORS
-from diag.topology import COMPOSE_PROJECT, Network
+from diag.engine.discover import network_from_inspect
+from diag.model.topology import COMPOSE_PROJECT, Network
+from diag.probes.resident import ENGINE_ERRORS
 
 Guess = Callable[[docker.APIClient], list[Network]]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from diag.topology import (
+from diag.model.topology import (
     SWARM_TASK_ID,
     Container,
     Endpoint,

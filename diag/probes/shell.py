@@ -30,9 +30,9 @@ import docker
 import docker.errors
 
 from diag.errors import DiagError
-from diag.probe import PROBE_LIMITS, RUN_LABEL, SHELL_LABEL, probe_labels
-from diag.targets import _unknown
-from diag.topology import Topology
+from diag.model.targets import _unknown
+from diag.model.topology import Topology
+from diag.probes.probe import PROBE_LIMITS, RUN_LABEL, SHELL_LABEL, probe_labels
 
 CONTAINER_PREFIX = "container:"
 SHELL = "sh"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import docker
 
-from diag.endpoint import client_kwargs, resolve_endpoint
+from diag.engine.endpoint import client_kwargs, resolve_endpoint
 
 TIMEOUT_S = 3
 CONTAINER_PREFIX = "container:"

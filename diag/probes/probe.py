@@ -1,6 +1,6 @@
 """Probe containers' life cycle: labels, limits, the probe image, and the reaper.
 
-A probe is a container of the probe image that ddiag starts for one run (diag.session says
+A probe is a container of the probe image that ddiag starts for one run (diag.probes.session says
 which ones). It is labelled so that it can always be found again: by its run's `close()` on
 success, error, Ctrl-C or SIGTERM, and by the next run's reaper (or `ddiag cleanup`) when a
 ddiag was killed outright.
@@ -8,7 +8,7 @@ ddiag was killed outright.
 Least privilege: all capabilities dropped (the shared probe adds back exactly two, see
 SECURITY.md), no-new-privileges, read-only root filesystem with a small /tmp,
 memory/pids/CPU limits, no host mounts. The agent arrives in environment variables and is
-unpacked into the probe's tmpfs (see diag.bundle).
+unpacked into the probe's tmpfs (see diag.probes.bundle).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from diag.discover import PROBE_LABEL
+from diag.engine.discover import PROBE_LABEL
 from diag.errors import DiagError
 
 DEFAULT_PROBE_IMAGE = "python:3.12-alpine"
@@ -82,7 +82,7 @@ def probe_labels(run_id: str) -> dict[str, str]:
 def _remove_swarm_probes(
     api: docker.APIClient, everything: bool, now: float, hostname: str
 ) -> list[str]:
-    """Probe services on a swarm's nodes and their agent configs (diag.swarm_probe): the
+    """Probe services on a swarm's nodes and their agent configs (diag.probes.swarm): the
     services first, since a config cannot be removed while a service uses it."""
     removed = []
     for listing, remove in ((api.services, api.remove_service), (api.configs, api.remove_config)):

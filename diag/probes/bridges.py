@@ -1,7 +1,7 @@
 """One anchor for several bridge networks: which of a network's tasks it may observe.
 
 A network's tasks are observed "as a fresh peer on it sees it" from an anchor (a sleeping
-container on that network, diag.session). Starting one anchor per network cost a run
+container on that network, diag.probes.session). Starting one anchor per network cost a run
 about 0.25 s of the engine's time per network, at the moment the shared probe is starting
 too: with 4 networks, 1.0 s against 0.45 s for one anchor attached to all 4 (measured on
 the 260-container benchmark host, issue 8). So the local bridge networks of a run share
@@ -27,8 +27,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from diag.tasks import Task
-from diag.topology import Network
+from diag.model.tasks import Task
+from diag.model.topology import Network
 
 KEY = "anchor:bridges"
 DNS_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")

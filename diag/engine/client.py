@@ -2,7 +2,7 @@
 
 Order: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), else the current docker
 context (`DOCKER_CONTEXT` or `currentContext` in the CLI config), else the local socket; the
-decision is `diag.endpoint.resolve_endpoint`, ssh:// and tcp+TLS contexts included.
+decision is `diag.engine.endpoint.resolve_endpoint`, ssh:// and tcp+TLS contexts included.
 Every way a connection can fail becomes a `DiagError` that says what to do.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 import docker
 import docker.errors
 
-from diag.bulk_read import EngineReadError, get_many, unix_socket_path
-from diag.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
-from diag.endpoint import client_kwargs, resolve_endpoint
+from diag.engine.bulk_read import EngineReadError, get_many, unix_socket_path
+from diag.engine.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
+from diag.engine.endpoint import client_kwargs, resolve_endpoint
 from diag.errors import DiagError
-from diag.topology import Swarm, Topology
+from diag.model.topology import Swarm, Topology
 
 LOG_LINES_OF_STOPPED = 5
 
@@ -68,7 +68,7 @@ def _logs_tail(client: docker.DockerClient, container_id: str) -> tuple[str, ...
 def _read_swarm(api: docker.APIClient, info: dict[str, Any]) -> Swarm | None:
     """The swarm as this engine knows it: a manager lists nodes, services and the tasks it
     wants running (read after the containers: a container whose task is not among them is
-    the swarm's history, see diag.discover); a worker only knows it is one, and so does a
+    the swarm's history, see diag.engine.discover); a worker only knows it is one, and so does a
     manager whose cluster state cannot be read (no quorum)."""
     if not (info.get("Swarm") or {}).get("ControlAvailable"):
         return swarm_from_inspect(info)
@@ -118,7 +118,7 @@ def _inspect_all(
     client: docker.DockerClient, summaries: list[dict[str, Any]]
 ) -> list[dict[str, Any] | None]:
     """Every container's inspect (None: removed since it was listed): over the local socket
-    in bulk (diag.bulk_read), else through docker-py a few at a time."""
+    in bulk (diag.engine.bulk_read), else through docker-py a few at a time."""
     socket_path = unix_socket_path(client)
     if socket_path is not None:
         version = client.api.api_version

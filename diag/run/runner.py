@@ -25,18 +25,18 @@ from checks._edges import netns_owner, verdicts
 from checks.host import iptables as host_iptables
 from checks.port._sockets import listening, listening_texts
 from checks.registry import Check
-from diag import hostfw
-from diag.config import apply_severity
-from diag.context import CheckContext, Target
-from diag.egress import egress_text
+from diag.engine import hostfw
 from diag.errors import DiagError
-from diag.findings import Finding, Severity
-from diag.redact import Redactor, secret_values
+from diag.model.context import CheckContext, Target
+from diag.model.egress import egress_text
+from diag.model.findings import Finding, Severity
+from diag.model.tasks import Observations, Planned
+from diag.model.topology import Network, Topology
+from diag.probes.resident import ENGINE_ERRORS
+from diag.probes.session import Answered, Event, Fatal, ProbeMode, ProbeSession
 from diag.report.model import EdgeOutcome, Inconclusive, Report
-from diag.resident import ENGINE_ERRORS
-from diag.session import Answered, Event, Fatal, ProbeMode, ProbeSession
-from diag.tasks import Observations, Planned
-from diag.topology import Network, Topology
+from diag.report.redact import Redactor, secret_values
+from diag.run.config import apply_severity
 
 # Answers arrive one by one and each settled batch may plan a few more observations, so a
 # big target makes many small waves; planning is monotone and finite, and the deadline
@@ -57,7 +57,7 @@ class RunOptions:
     deadline: float = DEFAULT_DEADLINE_S
     probe_mode: ProbeMode = "shared"
     probe_memory: str = "64m"
-    egress: tuple[tuple[str, int], ...] = ()  # opt-in outside targets (diag.egress)
+    egress: tuple[tuple[str, int], ...] = ()  # opt-in outside targets (diag.model.egress)
     egress_dns: tuple[str, ...] = ()
 
 
@@ -269,7 +269,7 @@ def _report(
             "incomplete. Check that the engine is up (`docker info`), then run ddiag again; "
             "`ddiag cleanup` removes any probe this run could not remove."
         )
-    findings: list[Finding] = apply_severity(  # severity overrides (diag.config), once for all
+    findings: list[Finding] = apply_severity(  # severity overrides (diag.run.config), once for all
         (finding for check in checks for finding in check.evaluate(ctx)), options.severity
     )
     return Report(

@@ -1,0 +1,120 @@
+"""The host's firewall, as ddiag reads it on its own machine: iptables rules, parsed.
+
+Docker's bridge networks live on rules the engine writes into the host's netfilter tables:
+a MASQUERADE rule per network in nat POSTROUTING (the containers' way out) and its `DOCKER`
+chains (published ports). `host.iptables` judges them; this module reads and parses them.
+
+Why ddiag reads them itself and no probe does: reading netfilter needs CAP_NET_ADMIN,
+through nf_tables netlink (`iptables-nft`) as through the legacy getsockopt interface
+(`iptables-legacy`). A probe given CAP_NET_ADMIN in the host's network namespace could
+also *change* the host's firewall, and ddiag gives its probes no such power (DESIGN.md,
+least privilege). So the rules are read only where ddiag itself may read them: the engine
+runs on this machine (a unix socket; a remote engine's firewall is out of reach) and ddiag
+runs as root or with CAP_NET_ADMIN. A user in the `docker` group is neither: for them the
+check stays silent, and `ddiag explain host.iptables` says so.
+
+Read-only, and without side effects: `iptables-save` with no `-t`, because naming a table
+(`-t nat`) makes the legacy backend load and create that table when it does not exist yet,
+which is a change to the host. Without `-t`, each backend lists only the tables that exist.
+`iptables-save` (the host's default, the one the engine's own `iptables` calls match) comes
+first; when it shows no Docker chain, `iptables-nft-save` and `iptables-legacy-save` are
+read too (an engine may use the other backend), and then `nft list tables` tells whether
+the engine uses its nftables backend (Docker ≥ 29: `table ip docker-bridges`), whose rules
+iptables does not show.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+
+from diag.model.firewall import HostFirewall, parse
+
+SAVE_COMMANDS = ("iptables-save", "iptables-nft-save", "iptables-legacy-save")
+TIMEOUT_S = 5.0
+CAP_NET_ADMIN = 12  # bit in /proc/self/status CapEff
+LOCAL_ENGINE_URL = "http+docker://localhost"  # docker-py's base_url for a unix:// socket
+NFT_DOCKER_TABLE = "table ip docker-bridges"
+
+Runner = Callable[[list[str]], str]
+
+
+class Unreadable(Exception):
+    """ddiag may read the firewall, but the command failed: the check could not run."""
+
+
+def engine_is_local(base_url: str) -> bool:
+    """The client talks to the engine through a unix socket: the engine runs here (or in a
+    VM behind the socket; `HostFirewall.interfaces` tells those apart per network)."""
+    return base_url == LOCAL_ENGINE_URL
+
+
+def may_read(status: str | None = None) -> bool:
+    """Root, or CAP_NET_ADMIN in the effective set (`status`: /proc/self/status's text)."""
+    if os.geteuid() == 0:
+        return True
+    if status is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as handle:
+                status = handle.read()
+        except OSError:
+            return False
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    return False
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise Unreadable(f"`{' '.join(argv)}` did not answer within {TIMEOUT_S:g} s") from None
+    except OSError as exc:
+        raise Unreadable(f"`{' '.join(argv)}` could not run: {exc.strerror}") from None
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[0]
+        raise Unreadable(f"`{' '.join(argv)}` failed: {said}")
+    return done.stdout
+
+
+def _interfaces() -> frozenset[str]:
+    try:
+        return frozenset(os.listdir("/sys/class/net"))
+    except OSError:
+        return frozenset()
+
+
+def read(run: Runner = _run) -> HostFirewall | None:
+    """The host's rules, or None when ddiag may not read them or has no iptables.
+
+    Raises `Unreadable` when the first command fails; the other backends are a fallback
+    and their failure (e.g. no legacy iptables module in the kernel) just means "not there".
+    """
+    commands = [name for name in SAVE_COMMANDS if shutil.which(name)]
+    if not commands or not may_read():
+        return None
+    interfaces = _interfaces()
+    first = parse(run([commands[0]]), commands[0], interfaces)
+    if first.docker_chains:
+        return first
+    for command in commands[1:]:
+        try:
+            other = parse(run([command]), command, interfaces)
+        except Unreadable:
+            continue
+        if other.docker_chains:
+            return other
+    return replace(first, nft_docker_bridges=_nft_docker_bridges(run))
+
+
+def _nft_docker_bridges(run: Runner) -> bool:
+    if shutil.which("nft") is None:
+        return False
+    try:
+        return NFT_DOCKER_TABLE in run(["nft", "list", "tables"]).splitlines()
+    except Unreadable:
+        return False
