@@ -4,9 +4,9 @@ explains each failure.
 For an edge `web → db:5432` the source's netns is where the truth is: web's /etc/hosts
 (extra_hosts, links), web's resolv.conf (dns:, dns_search:, ndots), the embedded DNS as web
 sees it (only web's networks), and a TCP connect from there. `plan()` asks for those
-observations; `states()` assembles them per edge; `verdicts()` walks the edge checks from the
-most specific to the most generic and gives each failing edge to the first that explains it,
-so that one broken dependency is one finding, under the id that says why.
+observations; `states()` assembles them per edge. Which check explains a failing edge is the
+arbiter's decision (checks/_arbiter.py), so that one broken dependency is one finding, under
+the id that says why.
 
 Only names the engine registers on one of the source's networks are sent to its DNS: any
 other name would be forwarded by the embedded DNS to resolvers outside this machine.
@@ -14,7 +14,6 @@ other name would be forwarded by the embedded DNS to resolvers outside this mach
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,29 +23,10 @@ from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
 from diag.model.context import CheckContext
 from diag.model.edges import Edge
-from diag.model.findings import Result, subjects
+from diag.model.findings import subjects
 from diag.model.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
 from diag.model.topology import Container, Endpoint, Network
 
-# Most specific first: the first check whose `explains(state, ctx)` answers owns the edge.
-PRIORITY = (
-    "checks.net.service_netns_stale",
-    "checks.port.localhost_in_container",
-    "checks.dns.extra_hosts_override",
-    "checks.dns.compose_run_no_alias",
-    "checks.dns.target_down",
-    "checks.dns.name_confusion",
-    "checks.dns.cross_network",
-    "checks.dns.duplicate_alias",
-    "checks.dns.wrong_address",
-    "checks.port.container_vs_host",
-    "checks.net.ipv6",
-    "checks.port.app_loopback",
-    "checks.port.not_listening",
-    "checks.net.icc_disabled",
-    "checks.port.refused",
-    "checks.port.filtered",
-)
 STARTED_AT = re.compile(
     r"(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<nanos>\d{1,9}))?"
     r"(?P<zone>Z|[+-]\d\d:\d\d)"
@@ -296,78 +276,6 @@ def _plan(ctx: CheckContext) -> list[Planned]:
 def plan_with_ports(ctx: CheckContext) -> list[Planned]:
     """For the port checks: every member's sockets and ports, and every edge."""
     return ctx.per_observations("ports-and-edges-plan", lambda: sockets_plan(ctx) + plan(ctx))
-
-
-@dataclass(frozen=True)
-class Verdict:
-    check_id: str
-    state: EdgeState
-    result: Result
-
-
-def verdicts(ctx: CheckContext) -> list[Verdict]:
-    """Each failing edge, given to the most specific check that explains it (memoized)."""
-    cache = ctx.memo.get("edge-verdicts")
-    if cache is None:
-        cache = []
-        modules = [importlib.import_module(name) for name in PRIORITY]
-        reachable = importlib.import_module("checks.policy.unexpected_reachable")
-        unreachable = importlib.import_module("checks.policy.unexpected_unreachable")
-        for state in states(ctx):
-            if not state.netns.running:
-                continue
-            if state.edge.expected is False:  # declared unreachable: only success is news
-                result = reachable.explains(state, ctx)
-                if result is not None:
-                    cache.append(Verdict(reachable.ID, state, result))
-                continue
-            for module in modules:
-                result = module.explains(state, ctx)
-                if result is None:
-                    continue
-                if state.edge.expected:  # declared reachable: the rule is what failed
-                    result = unreachable.wrap(state, module.ID, result)
-                    cache.append(Verdict(unreachable.ID, state, result))
-                else:
-                    cache.append(Verdict(module.ID, state, result))
-                break
-        ctx.memo["edge-verdicts"] = cache
-    return cache
-
-
-def results_for(ctx: CheckContext, check_id: str) -> list[Result]:
-    return [v.result for v in verdicts(ctx) if v.check_id == check_id]
-
-
-def edges_by_port(ctx: CheckContext, check_id: str) -> dict[tuple[str, int], list[EdgeState]]:
-    """(target container id, port) → the edges `check_id` explains there, to merge into
-    the per-port finding of that check (one finding per broken port, naming its clients)."""
-    grouped: dict[tuple[str, int], list[EdgeState]] = {}
-    for verdict in verdicts(ctx):
-        state = verdict.state
-        if verdict.check_id != check_id or not state.edge.port:
-            continue
-        for ip in state.failed_connects():
-            owner = state.owner_of(ip)
-            if owner is not None:
-                grouped.setdefault((owner.id, state.edge.port), []).append(state)
-    return grouped
-
-
-def uncovered_results(
-    ctx: CheckContext, check_id: str, covered: set[tuple[str, int]]
-) -> list[Result]:
-    """Edge findings of `check_id` whose target port no member-level finding reports yet."""
-    found = []
-    for verdict in verdicts(ctx):
-        state = verdict.state
-        if verdict.check_id != check_id:
-            continue
-        owners = {state.owner_of(ip) for ip in state.failed_connects()}
-        keys = {(o.id, state.edge.port or 0) for o in owners if o is not None}
-        if not keys or not keys <= covered:
-            found.append(verdict.result)
-    return found
 
 
 def clients_text(states: list[EdgeState]) -> list[str]:

@@ -1,18 +1,34 @@
-"""Find the check modules and give them one uniform, typed face for the runner and the CLI."""
+"""Find the check modules and give them one uniform, typed face for the runner and the CLI.
+
+A check module declares `ID`, `SEVERITY`, `TITLE`, `evaluate(ctx)` and optionally
+`plan(ctx)`; one that explains symptoms declares `EXPLAINS` (checks/_arbiter.py), a policy
+pass declares `POLICY`, and one that needs the host's firewall read says so with
+`NEEDS_HOST_FIREWALL = True`. The run reaches checks only through this module.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import checks
+from checks import _matrix, _netview
+from checks._arbiter import verdicts
+from checks._edges import netns_owner
+from checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
+from diag.model.edges import Edge
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import Planned
+
+if TYPE_CHECKING:
+    from checks._arbiter import Explainer, Policy
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,14 @@ class Check:
     @property
     def family(self) -> str:
         return self.id.split(".", 1)[0]
+
+    @property
+    def explainer(self) -> Explainer | None:
+        return getattr(self.module, "EXPLAINS", None)
+
+    @property
+    def needs_host_firewall(self) -> bool:
+        return bool(getattr(self.module, "NEEDS_HOST_FIREWALL", False))
 
     @property
     def doc(self) -> str:
@@ -58,12 +82,31 @@ def _check_modules() -> Iterator[ModuleType]:
             yield module
 
 
-def all_checks() -> list[Check]:
+@functools.cache
+def _catalog() -> tuple[Check, ...]:
     found = [
         Check(module.ID, Severity(module.SEVERITY), module.TITLE, module)
         for module in _check_modules()
     ]
-    return sorted(found, key=lambda check: check.id)
+    return tuple(sorted(found, key=lambda check: check.id))
+
+
+def all_checks() -> list[Check]:
+    return list(_catalog())
+
+
+def explainers() -> list[tuple[str, Explainer]]:
+    """Every check that explains symptoms, most specific (lowest rank) first. All of them,
+    selected or not: a deselected check still owns what it explains, so that `--select
+    port.refused` does not turn a loopback-only listener into a refusal."""
+    found = [(c.id, c.explainer) for c in _catalog() if c.explainer is not None]
+    return sorted(found, key=lambda pair: pair[1].rank)
+
+
+def policies() -> list[Policy]:
+    """The policy passes over the verdicts, in their declared order."""
+    found = [getattr(c.module, "POLICY", None) for c in _catalog()]
+    return sorted((p for p in found if p is not None), key=lambda policy: policy.order)
 
 
 def matches(check_id: str, pattern: str) -> bool:
@@ -85,3 +128,49 @@ def select(
 
 def find(check_id: str) -> Check | None:
     return next((check for check in all_checks() if check.id == check_id), None)
+
+
+# What the run shows besides findings (the edges, the matrix, each netns), computed by the
+# checks' shared core: the run asks for them here, never from the core modules themselves.
+
+
+def view_planners() -> list[Callable[[CheckContext], Sequence[Planned]]]:
+    """What the report's views need observed beyond the checks' own plans (the matrix
+    plans nothing unless the target asks for it)."""
+    return [_matrix.plan, _netview.plan]
+
+
+@dataclass(frozen=True)
+class EdgeView:
+    """A dependency edge as the report lists it: observed at all, and which check explains
+    its failure (None: it works)."""
+
+    edge: Edge
+    observed: bool
+    check: str | None
+
+
+def edge_views(ctx: CheckContext) -> list[EdgeView]:
+    explained = {v.state.edge: v.check_id for v in verdicts(ctx) if v.symptom.edge is not None}
+    return [
+        EdgeView(edge, netns_owner(ctx, edge.source).running, explained.get(edge))
+        for edge in ctx.target.edges
+    ]
+
+
+def listening_view(ctx: CheckContext) -> dict[str, list[str]]:
+    """Container id → its listening sockets as text, for every netns that was read."""
+    view = {}
+    for container in ctx.topology.containers:
+        sockets = listening(ctx, container)
+        if sockets is not None:
+            view[container.id] = listening_texts(sockets)
+    return view
+
+
+def matrix_cells(ctx: CheckContext) -> list[_matrix.Cell]:
+    return _matrix.cells(ctx)
+
+
+def netns_view(ctx: CheckContext) -> list[dict[str, Any]]:
+    return _netview.view(ctx)

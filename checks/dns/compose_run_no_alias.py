@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, plan, results_for
+from checks._arbiter import Explainer, edge_results
+from checks._edges import EdgeState, edge_evidence, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 
@@ -23,7 +24,7 @@ ID = "dns.compose-run-no-alias"
 SEVERITY = "error"
 TITLE = "Service runs only as a one-off without its alias"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -53,5 +54,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=40, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._arbiter import Explainer, edge_results
 from checks._edges import (
     EdgeState,
     edge_evidence,
     edge_subjects,
     network_key,
     plan,
-    results_for,
 )
 from diag.model.context import CheckContext
 from diag.model.findings import Result
@@ -30,7 +30,7 @@ ID = "dns.cross-network"
 SEVERITY = "error"
 TITLE = "Source and target share no network"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -56,5 +56,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=70, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

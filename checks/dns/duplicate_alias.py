@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, plan, results_for
+from checks._arbiter import Explainer, edge_results
+from checks._edges import EdgeState, edge_evidence, edge_subjects, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 
@@ -24,7 +25,7 @@ ID = "dns.duplicate-alias"
 SEVERITY = "warning"
 TITLE = "Name held by containers of different services"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -59,5 +60,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=80, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, plan, results_for
+from checks._arbiter import Explainer, edge_results
+from checks._edges import EdgeState, edge_evidence, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 
@@ -26,7 +27,7 @@ ID = "dns.name-confusion"
 SEVERITY = "error"
 TITLE = "Referenced name is not a container's name"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _valid_names(ctx: CheckContext, state: EdgeState) -> list[str]:
@@ -69,5 +70,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=60, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

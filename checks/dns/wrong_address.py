@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, results_for
+from checks._arbiter import Explainer, edge_results
+from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan as edges_plan
 from checks._members import reachable_members
 from diag.model.context import CheckContext
@@ -82,6 +83,9 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=90, edge=explains)
+
+
 def _fix(container: Container, network: str) -> str:
     if container.service:
         return (
@@ -96,7 +100,7 @@ def _fix(container: Container, network: str) -> str:
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     yield from _peer_results(ctx)
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)
 
 
 def _peer_results(ctx: CheckContext) -> Iterator[Result]:

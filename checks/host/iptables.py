@@ -53,6 +53,7 @@ from diag.model.topology import Network
 ID = "host.iptables"
 SEVERITY = "error"
 TITLE = "Docker's iptables rules are missing on the host"
+NEEDS_HOST_FIREWALL = True  # the run reads the host's rules for this check (ctx.host_firewall)
 
 # (table, from, chain): what published ports need. The chains jumped to may hang anywhere
 # below `from` (engines ≥ 28 go FORWARD → DOCKER-FORWARD → DOCKER).

@@ -22,17 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checks._edges import (
-    EdgeState,
-    edge_evidence,
-    edge_subjects,
-    results_for,
-    verdicts,
-)
+from checks._arbiter import DROPPED, Explainer, Symptom, edge_results, owned, peer_symptoms
+from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
 from checks._members import Member
-from checks.port._sockets import connect_failures
-from checks.port.filtered import DROPPED
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import references_in_env
@@ -43,7 +36,7 @@ ID = "net.icc-disabled"
 SEVERITY = "error"
 TITLE = "Inter-container traffic disabled on the network"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _fix(network: Network) -> str:
@@ -105,12 +98,24 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     return None
 
 
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    """A peer's dropped connect on a network that drops inter-container traffic by design."""
+    return (
+        symptom.status in DROPPED
+        and symptom.member is not None
+        and symptom.member.network.icc_disabled
+    )
+
+
+EXPLAINS = Explainer(rank=140, edge=explains, peer=explains_peer)
+
+
 def _explained_networks(ctx: CheckContext) -> set[str]:
     """Networks on which a dependency's failure is already reported by this check."""
     return {
         network.id
-        for verdict in verdicts(ctx)
-        if verdict.check_id == ID
+        for verdict in owned(ctx, ID)
+        if verdict.symptom.edge is not None
         for ip in verdict.state.failed_connects()
         if (network := _crossed(ctx, verdict.state, ip)) is not None
     }
@@ -137,14 +142,16 @@ def _references(ctx: CheckContext, network: Network) -> list[tuple[Container, st
 def _dropped_by_network(ctx: CheckContext) -> dict[str, list[tuple[Member, int, dict[str, Any]]]]:
     """A peer's dropped connects to members of each icc-disabled target network."""
     found: dict[str, list[tuple[Member, int, dict[str, Any]]]] = {}
-    for member, port, result, _sockets in connect_failures(ctx, DROPPED):
-        if member.network.icc_disabled:
-            found.setdefault(member.network.id, []).append((member, port, result))
+    for symptom in peer_symptoms(ctx, ID):
+        if symptom.member is not None and symptom.connect is not None:
+            found.setdefault(symptom.member.network.id, []).append(
+                (symptom.member, symptom.port, symptom.connect)
+            )
     return found
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)
     explained = _explained_networks(ctx)
     for network_id, dropped in _dropped_by_network(ctx).items():
         if network_id in explained:

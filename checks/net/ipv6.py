@@ -42,21 +42,20 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
+from checks._arbiter import Explainer, Symptom, clients, merged, peer_symptoms
 from checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
     edge_subjects,
-    edges_by_port,
     netns_owner,
     network_key,
     states,
-    uncovered_results,
 )
 from checks._edges import plan_with_ports as edges_plan
 from checks._members import Member
 from checks._netview import addresses, brief
-from checks.port._sockets import connect_failures, connect_texts, listening, listening_texts
+from checks.port._sockets import connect_texts, listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.edges import Reference, references_in_env
 from diag.model.findings import Result, Severity, subjects
@@ -91,7 +90,7 @@ def _loopback_connect(ctx: CheckContext, container: Container, port: int) -> dic
 
 def v6_only(ctx: CheckContext, container: Container, port: int) -> bool:
     """The container's only listener on `port` is `::`, and it refuses IPv4 even from
-    inside the container's own namespace: IPV6_V6ONLY (port.refused leaves it to us)."""
+    inside the container's own namespace: IPV6_V6ONLY."""
     sockets = listening(ctx, container)
     if sockets is None or not _on_wildcard6_only(sockets, port):
         return False
@@ -125,19 +124,20 @@ def _network_texts(ctx: CheckContext, container: Container) -> list[str]:
     ]
 
 
-def _v6only_results(ctx: CheckContext) -> Iterator[tuple[str, int, Result]]:
+def _v6only_results(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
     """One finding per (container, port) that a peer was refused at, with its clients."""
     refused: dict[tuple[str, int], list[Member]] = {}
-    for member, port, _result, _sockets in connect_failures(ctx, {"refused"}):
-        if v6_only(ctx, member.container, port):
-            refused.setdefault((member.container.id, port), []).append(member)
-    clients = edges_by_port(ctx, ID)
+    for symptom in peer_symptoms(ctx, ID):
+        if symptom.member is not None:
+            key = (symptom.member.container.id, symptom.port)
+            refused.setdefault(key, []).append(symptom.member)
+    by_port = clients(ctx, ID)
     for (container_id, port), members in refused.items():
         container = members[0].container
         name = container.service or container.name
         networks = [m.network for m in members]
         without = [n.name for n in networks if not n.enable_ipv6]
-        edges = clients.get((container_id, port), [])
+        edges = by_port.get((container_id, port), [])
         evidence: dict[str, object] = {
             "listening": listening_texts(
                 s for s in listening(ctx, container) or [] if s["port"] == port
@@ -151,8 +151,7 @@ def _v6only_results(ctx: CheckContext) -> Iterator[tuple[str, int, Result]]:
         if edges:
             evidence["clients"] = clients_text(edges)
         yield (
-            container_id,
-            port,
+            (container_id, port),
             Result(
                 subjects=subjects(
                     container.service,
@@ -305,10 +304,18 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    """A peer's IPv4 connect refused by a `::` listener that is IPv6-only."""
+    return (
+        symptom.status == "refused"
+        and symptom.member is not None
+        and v6_only(ctx, symptom.member.container, symptom.port)
+    )
+
+
+EXPLAINS = Explainer(rank=110, edge=explains, peer=explains_peer)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    covered: set[tuple[str, int]] = set()
-    for container_id, port, result in _v6only_results(ctx):
-        covered.add((container_id, port))
-        yield result
-    yield from uncovered_results(ctx, ID, covered)
+    yield from merged(ctx, ID, _v6only_results(ctx))
     yield from _reference_results(ctx)

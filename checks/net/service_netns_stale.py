@@ -39,7 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks._edges import EdgeState, edge_evidence, joined, left_behind, verdicts
+from checks._arbiter import Explainer, owned
+from checks._edges import EdgeState, edge_evidence, joined, left_behind
 from checks._edges import plan as edges_plan
 from checks._netview import addresses, brief
 from diag.model.compose import DEPENDS_ON_LABEL
@@ -52,7 +53,7 @@ ID = "net.service-netns-stale"
 SEVERITY = "error"
 TITLE = "Container left behind in a stale network namespace"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,9 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=10, edge=explains)
+
+
 def _subjects(stale: Stale) -> tuple[str, ...]:
     sidecar, owner = stale.container, stale.owner
     return subjects(sidecar.service, stale.owner_service, sidecar.name, owner.name if owner else "")
@@ -243,9 +247,8 @@ def _subjects(stale: Stale) -> tuple[str, ...]:
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     broken: dict[str, list[str]] = {}
-    for verdict in verdicts(ctx):
-        if verdict.check_id == ID:
-            broken.setdefault(verdict.state.edge.source.id, []).append(_edge_text(verdict.state))
+    for verdict in owned(ctx, ID):
+        broken.setdefault(verdict.state.edge.source.id, []).append(_edge_text(verdict.state))
     for container in _dependents(ctx):
         stale = _judge(ctx, container)
         if stale is None:

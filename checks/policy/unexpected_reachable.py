@@ -17,14 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import (
-    EdgeState,
-    edge_evidence,
-    edge_subjects,
-    network_key,
-    plan,
-    results_for,
-)
+from checks._arbiter import Policy, Symptom, Verdict, edge_results
+from checks._edges import EdgeState, edge_evidence, edge_subjects, network_key, plan, states
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 
@@ -32,7 +26,7 @@ ID = "policy.unexpected-reachable"
 SEVERITY = "error"
 TITLE = "Declared-unreachable connection works"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["ID", "POLICY", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -60,5 +54,20 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+def review(verdicts: list[Verdict], ctx: CheckContext) -> list[Verdict]:
+    """Edges declared unreachable are no symptoms when they fail (the arbiter leaves them
+    out): their news is a connect that succeeds, added here."""
+    found = list(verdicts)
+    for state in states(ctx):
+        if state.netns.running and state.edge.expected is False:
+            result = explains(state, ctx)
+            if result is not None:
+                found.append(Verdict(ID, Symptom("edge", edge=state), result))
+    return found
+
+
+POLICY = Policy(order=2, review=review)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, plan, results_for
+from checks._arbiter import Policy, Verdict, edge_results
+from checks._edges import EdgeState, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 
@@ -23,7 +24,7 @@ ID = "policy.unexpected-unreachable"
 SEVERITY = "error"
 TITLE = "Declared-reachable connection fails"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan", "wrap"]
+__all__ = ["ID", "POLICY", "SEVERITY", "TITLE", "evaluate", "plan", "wrap"]
 
 
 def wrap(state: EdgeState, cause: str, result: Result) -> Result:
@@ -42,5 +43,19 @@ def wrap(state: EdgeState, cause: str, result: Result) -> Result:
     )
 
 
+def review(verdicts: list[Verdict], ctx: CheckContext) -> list[Verdict]:
+    """An edge declared reachable that fails: whatever check explained it, the finding is
+    the broken rule (with that check as its cause)."""
+    return [
+        Verdict(ID, v.symptom, wrap(v.state, v.check_id, v.result))
+        if v.symptom.edge is not None and v.symptom.edge.edge.expected and v.result is not None
+        else v
+        for v in verdicts
+    ]
+
+
+POLICY = Policy(order=1, review=review)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._arbiter import Explainer, Symptom, clients
 from checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
     edge_subjects,
-    edges_by_port,
     target_listening,
 )
 from checks._edges import plan_with_ports as plan
@@ -41,7 +41,7 @@ ID = "port.app-loopback"
 SEVERITY = "error"
 TITLE = "Service listens on loopback only"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _fix(port: int) -> str:
@@ -72,14 +72,25 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     return None
 
 
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    """A peer is refused at a port the member listens on for loopback only. Reported in
+    this check's per-port finding, which reads the member's sockets itself."""
+    if symptom.status != "refused" or symptom.member is None or symptom.sockets is None:
+        return False
+    return reach(symptom.sockets, symptom.port, own_ips(symptom.member.container)) == "loopback"
+
+
+EXPLAINS = Explainer(rank=120, edge=explains, peer=explains_peer)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    clients = edges_by_port(ctx, ID)
+    by_port = clients(ctx, ID)
     for container, memberships, sockets in containers_with_sockets(ctx):
         ips = own_ips(container)
         for port in sorted({int(sock["port"]) for sock in sockets}):
             if reach(sockets, port, ips) != "loopback":
                 continue
-            edges = clients.get((container.id, port), [])
+            edges = by_port.get((container.id, port), [])
             on_port = [sock for sock in sockets if sock["port"] == port]
             meant = port in container.exposed_tcp_ports() or bool(edges)
             networks = [m.network.name for m in memberships]

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._arbiter import Explainer, edge_results
 from checks._edges import (
     EdgeState,
     edge_evidence,
     edge_subjects,
     plan,
-    results_for,
     target_listening,
 )
 from checks.port._sockets import listening_texts, reach
@@ -32,7 +32,7 @@ ID = "port.container-vs-host"
 SEVERITY = "error"
 TITLE = "Host port used between containers"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -70,5 +70,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     return None
 
 
+EXPLAINS = Explainer(rank=100, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, edge_subjects, uncovered_results
+from checks._arbiter import DROPPED, Explainer, Symptom, merged, peer_symptoms
+from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
-from checks.port._sockets import connect_failures, listening_texts
+from checks.port._sockets import listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 
 ID = "port.filtered"
 SEVERITY = "error"
 TITLE = "Connection attempts time out"
-DROPPED = {"timeout", "unreachable"}
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _fix(name: str) -> str:
@@ -56,27 +56,38 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
-def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    covered: set[tuple[str, int]] = set()
-    for member, port, result, sockets in connect_failures(ctx, DROPPED):
-        if member.network.icc_disabled:
-            continue  # the engine drops peers' packets there by design: net.icc-disabled
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    return symptom.status in DROPPED
+
+
+EXPLAINS = Explainer(rank=160, edge=explains, peer=explains_peer)
+
+
+def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
+    for symptom in peer_symptoms(ctx, ID):
+        assert symptom.member is not None and symptom.connect is not None
+        member, port, sockets = symptom.member, symptom.port, symptom.sockets
         container = member.container
-        covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
-        status = "timed out" if result["status"] == "timeout" else "host unreachable"
-        elapsed = result.get("elapsed_ms")
-        yield Result(
-            subjects=subjects(container.subjects, member.network.name),
-            summary=(
-                f"connects from {member.network.name} to {address} "
-                f"({container.service or container.name}) {status}: packets are dropped"
+        status = "timed out" if symptom.status == "timeout" else "host unreachable"
+        elapsed = symptom.connect.get("elapsed_ms")
+        yield (
+            (container.id, port),
+            Result(
+                subjects=subjects(container.subjects, member.network.name),
+                summary=(
+                    f"connects from {member.network.name} to {address} "
+                    f"({container.service or container.name}) {status}: packets are dropped"
+                ),
+                evidence={
+                    "probe": f"connect {address} {status} after {elapsed} ms "
+                    f"(from a peer on {member.network.name})",
+                    "listening": listening_texts(sockets) if sockets is not None else "unknown",
+                },
+                fix=_fix(container.name),
             ),
-            evidence={
-                "probe": f"connect {address} {status} after {elapsed} ms "
-                f"(from a peer on {member.network.name})",
-                "listening": listening_texts(sockets) if sockets is not None else "unknown",
-            },
-            fix=_fix(container.name),
         )
-    yield from uncovered_results(ctx, ID, covered)
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from merged(ctx, ID, _per_port(ctx))

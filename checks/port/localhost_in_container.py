@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import EdgeState, edge_evidence, plan, results_for
+from checks._arbiter import Explainer, edge_results
+from checks._edges import EdgeState, edge_evidence, plan
 from checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
@@ -26,7 +27,7 @@ ID = "port.localhost-in-container"
 SEVERITY = "error"
 TITLE = "Client points at localhost for another container's service"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _serving(ctx: CheckContext, port: int, exclude: str) -> list[str]:
@@ -72,5 +73,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
+EXPLAINS = Explainer(rank=20, edge=explains)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    yield from results_for(ctx, ID)
+    yield from edge_results(ctx, ID)

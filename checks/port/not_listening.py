@@ -18,16 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from checks._arbiter import Explainer, Symptom, clients
 from checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
     edge_subjects,
-    edges_by_port,
     target_listening,
 )
 from checks._edges import plan_with_ports as plan
-from checks.port._sockets import connect_texts, containers_with_sockets, listening_texts, reach
+from checks.port._sockets import (
+    connect_texts,
+    containers_with_sockets,
+    listening_texts,
+    own_ips,
+    reach,
+)
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
 
@@ -35,7 +41,7 @@ ID = "port.not-listening"
 SEVERITY = "warning"
 TITLE = "Exposed or referenced port has no listener"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
@@ -55,16 +61,27 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     return None
 
 
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    """A peer is refused at a port nothing in the member listens on. Reported in
+    this check's per-port finding, which reads the member's sockets itself."""
+    if symptom.status != "refused" or symptom.member is None or symptom.sockets is None:
+        return False
+    return reach(symptom.sockets, symptom.port, own_ips(symptom.member.container)) == "absent"
+
+
+EXPLAINS = Explainer(rank=130, edge=explains, peer=explains_peer)
+
+
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    clients = edges_by_port(ctx, ID)
+    by_port = clients(ctx, ID)
     for container, memberships, sockets in containers_with_sockets(ctx):
         published = {binding.container_port for binding in container.published_tcp()}
         declared = {port for port, proto in container.exposed if proto == "tcp"} - published
-        referenced = {port for cid, port in clients if cid == container.id}
+        referenced = {port for cid, port in by_port if cid == container.id}
         for port in sorted(declared | referenced):
             if reach(sockets, port, set()) != "absent":
                 continue
-            edges = clients.get((container.id, port), [])
+            edges = by_port.get((container.id, port), [])
             others = listening_texts(sockets)
             evidence: dict[str, object] = {"listening": others}
             if port in declared:

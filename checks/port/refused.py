@@ -6,9 +6,9 @@ addresses (or its sockets could not be read). Typical causes: a firewall rule in
 container's namespace (`iptables -j REJECT`), a server that accepts on another address
 family only, or one that was restarting at that moment.
 
-Detected by a TCP connect from a probe attached to the network. Refusals that
-`port.app-loopback`, `port.not-listening` or `port.published-mismatch` explain are left to
-them.
+Detected by a TCP connect from a probe attached to the network. Refusals that a more
+specific check explains (lower rank in `ddiag checks --order`: a loopback-only or missing
+listener, an IPv6-only socket) are theirs.
 
 Fix: look at the container's own filter rules
 (`docker run --rm --network container:NAME --cap-add NET_ADMIN nicolaka/netshoot iptables -S`)
@@ -19,15 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._edges import (
-    EdgeState,
-    edge_evidence,
-    edge_subjects,
-    uncovered_results,
-)
+from checks._arbiter import Explainer, Symptom, merged, peer_symptoms
+from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
-from checks.net.ipv6 import v6_only
-from checks.port._sockets import connect_failures, listening, listening_texts, own_ips, reach
+from checks.port._sockets import listening, listening_texts, own_ips, reach
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 
@@ -35,7 +30,7 @@ ID = "port.refused"
 SEVERITY = "error"
 TITLE = "Connection refused"
 
-__all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
+__all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
 def _fix(name: str) -> str:
@@ -72,26 +67,40 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     )
 
 
-def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    covered: set[tuple[str, int]] = set()
-    for member, port, _result, sockets in connect_failures(ctx, {"refused"}):
+def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
+    """A peer is refused at a port the member listens on for every address (or whose
+    sockets could not be read)."""
+    if symptom.status != "refused" or symptom.member is None:
+        return False
+    ips = own_ips(symptom.member.container)
+    return symptom.sockets is None or reach(symptom.sockets, symptom.port, ips) == "reachable"
+
+
+EXPLAINS = Explainer(rank=150, edge=explains, peer=explains_peer)
+
+
+def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
+    for symptom in peer_symptoms(ctx, ID):
+        assert symptom.member is not None
+        member, port, sockets = symptom.member, symptom.port, symptom.sockets
         container = member.container
-        if sockets is not None and reach(sockets, port, own_ips(container)) != "reachable":
-            continue  # loopback-only or nothing listening: a more specific check says so
-        if v6_only(ctx, container, port):
-            continue  # a `::` listener that refuses IPv4 (IPV6_V6ONLY): net.ipv6
-        covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
         evidence = {"probe": f"connect {address} refused (from a peer on {member.network.name})"}
         evidence["listening"] = listening_texts(sockets) if sockets is not None else "unknown"
-        yield Result(
-            subjects=subjects(container.subjects, member.network.name),
-            summary=(
-                f"peers on {member.network.name} are refused at {address} "
-                f"({container.service or container.name})"
-                + (" although it listens on that port" if sockets is not None else "")
+        yield (
+            (container.id, port),
+            Result(
+                subjects=subjects(container.subjects, member.network.name),
+                summary=(
+                    f"peers on {member.network.name} are refused at {address} "
+                    f"({container.service or container.name})"
+                    + (" although it listens on that port" if sockets is not None else "")
+                ),
+                evidence=evidence,
+                fix=_fix(container.name),
             ),
-            evidence=evidence,
-            fix=_fix(container.name),
         )
-    yield from uncovered_results(ctx, ID, covered)
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from merged(ctx, ID, _per_port(ctx))

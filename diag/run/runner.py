@@ -19,11 +19,7 @@ from datetime import datetime, timezone
 
 import docker
 
-from checks import _matrix as matrix
-from checks import _netview as netview
-from checks._edges import netns_owner, verdicts
-from checks.host import iptables as host_iptables
-from checks.port._sockets import listening, listening_texts
+from checks import registry
 from checks.registry import Check
 from diag.engine import hostfw
 from diag.errors import DiagError
@@ -80,7 +76,7 @@ def observe(
     deadline: float,
 ) -> list[Planned]:
     """Observe until nothing is missing; returns what the deadline (monotonic) cut short."""
-    planners = [check.plan for check in checks] + [matrix.plan, netview.plan]
+    planners = [check.plan for check in checks] + registry.view_planners()
     events: queue.Queue[Event] = queue.Queue()
     in_flight: set[Planned] = set()
     waves = 0
@@ -142,28 +138,18 @@ def _inconclusive(
     return found
 
 
-def _listening_view(ctx: CheckContext) -> dict[str, list[str]]:
-    view = {}
-    for container in ctx.topology.containers:
-        sockets = listening(ctx, container)
-        if sockets is not None:
-            view[container.id] = listening_texts(sockets)
-    return view
-
-
 def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
     """Every dependency edge with the check that explains its failure (None: it works)."""
-    explained = {v.state.edge: v.check_id for v in verdicts(ctx)}
     return [
         EdgeOutcome(
-            source=edge.source_label,
-            target=edge.name,
-            port=edge.port,
-            origins=edge.origins,
-            observed=netns_owner(ctx, edge.source).running,
-            check=explained.get(edge),
+            source=view.edge.source_label,
+            target=view.edge.name,
+            port=view.edge.port,
+            origins=view.edge.origins,
+            observed=view.observed,
+            check=view.check,
         )
-        for edge in ctx.target.edges
+        for view in registry.edge_views(ctx)
     ]
 
 
@@ -178,9 +164,10 @@ def _engine_answers(client: docker.DockerClient) -> bool:
 def _host_firewall(
     client: docker.DockerClient, checks: Sequence[Check]
 ) -> tuple[hostfw.HostFirewall | None, list[Inconclusive]]:
-    """The host's iptables rules, read once, when host.iptables runs and the engine is on
-    this machine; a read that fails where ddiag may read is a gap in the evidence."""
-    if not any(check.id == host_iptables.ID for check in checks):
+    """The host's iptables rules, read once, when a check that needs them runs and the
+    engine is on this machine; a read that fails where ddiag may read is a gap in the
+    evidence."""
+    if not any(check.needs_host_firewall for check in checks):
         return None, []
     if not hostfw.engine_is_local(client.api.base_url):
         return None, []
@@ -280,10 +267,10 @@ def _report(
         checks_run=[check.id for check in checks],
         findings=findings,
         inconclusive=_inconclusive(ctx.observations, cut_short, options.deadline) + firewall_gaps,
-        listening=_listening_view(ctx),
+        listening=registry.listening_view(ctx),
         edges=_edge_outcomes(ctx),
-        matrix=matrix.cells(ctx) if target.matrix else None,
-        netns=netview.view(ctx),
+        matrix=registry.matrix_cells(ctx) if target.matrix else None,
+        netns=registry.netns_view(ctx),
         egress=tuple(egress_text(e) for e in options.egress),
         egress_dns=options.egress_dns,
         probes_started=session.started,

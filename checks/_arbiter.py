@@ -1,0 +1,212 @@
+"""One arbiter: every failed observation is a symptom, and one check explains each.
+
+A broken dependency shows up in several observations at once: `web → db:5432` fails from
+web's netns, and a peer's connect to db:5432 fails too. Several checks could name a cause
+for each (the port is refused; nothing listens on it; it listens on 127.0.0.1 only), and
+only the most specific one is the answer. So every failed observation becomes a `Symptom`
+of one shape, and each check that can explain symptoms declares it in its own module:
+
+    EXPLAINS = Explainer(rank=150, edge=explains, peer=explains_peer)
+
+`rank` orders the explainers, most specific first (lowest first); `edge` explains a
+dependency edge's failure (its resolve or connect, seen from the source's netns) and
+returns the finding; `peer` says whether the check owns a peer's failed connect to a member
+(the check's `evaluate` reports the symptoms it owns in its own per-port or per-network
+finding). `verdicts()` hands every symptom to the first explainer, by rank, that claims it,
+the same way for `network`, `compose` and `container` runs: the order lives in the ranks,
+and `ddiag checks --order` prints it. Policy checks (declared reachability) then make one
+pass over the verdicts (`POLICY`), and no check skips, imports or names another to stay
+out of its way. ARCHITECTURE.md, "Symptoms and verdicts", has the rules and an example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from checks._edges import EdgeState, states
+from checks._members import Member
+from checks.port._sockets import connect_failures
+from diag.model.context import CheckContext
+from diag.model.findings import Result
+
+SymptomKind = Literal["edge", "peer"]
+# A peer's connect that ended in any of these is a symptom ("open" is the healthy answer).
+FAILED_CONNECTS = frozenset({"refused", "timeout", "unreachable", "error"})
+DROPPED = frozenset({"timeout", "unreachable"})  # no answer at all: something drops packets
+
+
+@dataclass(frozen=True, eq=False)
+class Symptom:
+    """One failed observation. `edge`: a dependency edge whose resolve or connect (from the
+    source's own netns) did not work. `peer`: a connect from a peer on `member`'s network
+    to the member's address and `port` that did not succeed (`connect` is the answer,
+    `sockets` the member's listening sockets when they were read)."""
+
+    kind: SymptomKind
+    edge: EdgeState | None = None
+    member: Member | None = None
+    port: int = 0
+    connect: dict[str, Any] | None = None
+    sockets: list[dict[str, Any]] | None = None
+
+    @property
+    def status(self) -> str:
+        return str((self.connect or {}).get("status", ""))
+
+
+EdgeExplain = Callable[[EdgeState, CheckContext], "Result | None"]
+PeerExplain = Callable[[Symptom, CheckContext], bool]
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """What a check declares to explain symptoms: its rank (lower is more specific) and a
+    function per kind of symptom it can explain (a kind without one is never its)."""
+
+    rank: int
+    edge: EdgeExplain | None = None
+    peer: PeerExplain | None = None
+
+    @property
+    def kinds(self) -> frozenset[SymptomKind]:
+        found: set[SymptomKind] = set()
+        if self.edge is not None:
+            found.add("edge")
+        if self.peer is not None:
+            found.add("peer")
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A symptom given to `check_id`. `result`: the finding of an edge symptom; None for a
+    peer symptom, which the check reports in its own aggregate finding."""
+
+    check_id: str
+    symptom: Symptom
+    result: Result | None
+
+    @property
+    def state(self) -> EdgeState:
+        assert self.symptom.edge is not None, "only edge verdicts have an edge state"
+        return self.symptom.edge
+
+
+Review = Callable[[list[Verdict], CheckContext], list[Verdict]]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A pass over all verdicts (declared reachability): `order` says which pass runs first."""
+
+    order: int
+    review: Review
+
+
+def symptoms(ctx: CheckContext) -> list[Symptom]:
+    """Every edge observed from a running netns and not declared unreachable (there only
+    success is news: see `policy.unexpected-reachable`), then every failed peer connect."""
+    found = [
+        Symptom("edge", edge=state)
+        for state in states(ctx)
+        if state.netns.running and state.edge.expected is not False
+    ]
+    found += [
+        Symptom("peer", member=member, port=port, connect=result, sockets=sockets)
+        for member, port, result, sockets in connect_failures(ctx, FAILED_CONNECTS)
+    ]
+    return found
+
+
+def arbitrate(
+    found: list[Symptom], explainers: list[tuple[str, Explainer]], ctx: CheckContext
+) -> list[Verdict]:
+    """Each symptom to the first explainer (by rank) that claims it; unclaimed ones are
+    left out (a healthy edge, or a failure no check can name)."""
+    ordered = sorted(explainers, key=lambda pair: pair[1].rank)
+    verdicts: list[Verdict] = []
+    for symptom in found:
+        for check_id, explainer in ordered:
+            verdict = _claim(check_id, explainer, symptom, ctx)
+            if verdict is not None:
+                verdicts.append(verdict)
+                break
+    return verdicts
+
+
+def _claim(
+    check_id: str, explainer: Explainer, symptom: Symptom, ctx: CheckContext
+) -> Verdict | None:
+    if symptom.edge is not None and explainer.edge is not None:
+        result = explainer.edge(symptom.edge, ctx)
+        return None if result is None else Verdict(check_id, symptom, result)
+    if symptom.kind == "peer" and explainer.peer is not None and explainer.peer(symptom, ctx):
+        return Verdict(check_id, symptom, None)
+    return None
+
+
+def verdicts(ctx: CheckContext) -> list[Verdict]:
+    """Every symptom's verdict after the policy passes, once per set of observations."""
+    return ctx.per_observations("verdicts", lambda: _verdicts(ctx))
+
+
+def _verdicts(ctx: CheckContext) -> list[Verdict]:
+    from checks.registry import explainers, policies  # the registry imports every check
+
+    found = arbitrate(symptoms(ctx), explainers(), ctx)
+    for policy in policies():
+        found = policy.review(found, ctx)
+    return found
+
+
+def owned(ctx: CheckContext, check_id: str) -> list[Verdict]:
+    return [verdict for verdict in verdicts(ctx) if verdict.check_id == check_id]
+
+
+def edge_results(ctx: CheckContext, check_id: str) -> list[Result]:
+    """The findings of the edges `check_id` explains, in edge order."""
+    return [v.result for v in owned(ctx, check_id) if v.result is not None]
+
+
+def peer_symptoms(ctx: CheckContext, check_id: str) -> list[Symptom]:
+    """The peers' failed connects `check_id` owns, in member and port order."""
+    return [v.symptom for v in owned(ctx, check_id) if v.symptom.kind == "peer"]
+
+
+def target_key(state: EdgeState) -> set[tuple[str, int]]:
+    """(container id, port) of every container the edge's failed connects went to."""
+    owners = (state.owner_of(ip) for ip in state.failed_connects())
+    return {(owner.id, state.edge.port or 0) for owner in owners if owner is not None}
+
+
+def clients(ctx: CheckContext, check_id: str) -> dict[tuple[str, int], list[EdgeState]]:
+    """(target container id, port) → the edges `check_id` explains there: the clients its
+    per-port finding names (one finding per broken port, naming every client)."""
+    grouped: dict[tuple[str, int], list[EdgeState]] = {}
+    for verdict in owned(ctx, check_id):
+        state = verdict.symptom.edge
+        if state is None or not state.edge.port:
+            continue
+        for key in sorted(target_key(state)):
+            grouped.setdefault(key, []).append(state)
+    return grouped
+
+
+def merged(
+    ctx: CheckContext, check_id: str, per_port: Iterator[tuple[tuple[str, int], Result]]
+) -> Iterator[Result]:
+    """A check's per-port findings (`per_port`: each with its (container id, port)), then
+    the findings of its edges whose target port none of them reports."""
+    covered: set[tuple[str, int]] = set()
+    for key, result in per_port:
+        covered.add(key)
+        yield result
+    for verdict in owned(ctx, check_id):
+        state = verdict.symptom.edge
+        if state is None or verdict.result is None:
+            continue
+        keys = target_key(state)
+        if not keys or not keys <= covered:
+            yield verdict.result
