@@ -25,6 +25,7 @@ from diag.cli import completion, saved_runs
 from diag.engine.client import connect, read_topology
 from diag.engine.compose_cli import load_config
 from diag.engine.early import Guess, container_networks, named_networks, project_networks
+from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.compose import project_from_config, project_from_labels
 from diag.model.context import Target
@@ -34,7 +35,6 @@ from diag.model.findings import reaches
 from diag.model.targets import compose_target, container_target, network_target, stack_project
 from diag.model.topology import Topology
 from diag.probes.probe import DEFAULT_PROBE_IMAGE, ensure_image, remove_probes
-from diag.probes.resident import ENGINE_ERRORS
 from diag.probes.session import DEFAULT_MEMORY, ProbeSession
 from diag.probes.shell import no_docker_cli, plan_shell, resolve_target, run_shell
 from diag.report import FORMATS, RenderOptions

@@ -20,8 +20,8 @@ from typing import Any
 import docker
 
 from diag.engine.discover import network_from_inspect
+from diag.engine.errors import ENGINE_ERRORS
 from diag.model.topology import COMPOSE_PROJECT, Network
-from diag.probes.resident import ENGINE_ERRORS
 
 Guess = Callable[[docker.APIClient], list[Network]]
 

@@ -19,17 +19,14 @@ from typing import Any
 
 import docker
 import docker.errors
-import requests.exceptions
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from diag.agent.__main__ import EXIT_OLD_PYTHON
+from diag.engine.errors import ENGINE_ERRORS
 
 ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
 STDERR_TAIL = 5
 OUT_OF_MEMORY = "the probe ran out of memory"
-# What a call to an engine that went away raises: docker-py wraps HTTP errors, not the
-# transport's (a refused or reset connection surfaces as requests' or the socket's own).
-ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 Answer = Callable[[dict[str, Any]], None]
 Ended = Callable[[str, bool], None]  # (reason, unusable image)

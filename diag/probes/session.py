@@ -34,13 +34,14 @@ import docker
 import docker.errors
 
 from diag.agent.view import HOST_PID
+from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
 from diag.model.topology import Network
 from diag.probes import bridges
 from diag.probes.bundle import BOOTSTRAP, agent_environment
 from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.probes.resident import ANCHOR_COMMAND, ENGINE_ERRORS, OUT_OF_MEMORY, Resident
+from diag.probes.resident import ANCHOR_COMMAND, OUT_OF_MEMORY, Resident
 from diag.probes.swarm import SwarmProber
 
 ProbeMode = Literal["shared", "isolated"]

@@ -41,10 +41,10 @@ from docker.utils import parse_bytes
 
 from diag.agent import AGENT_PACKAGE
 from diag.agent.__main__ import BATCH_ENV, BATCH_MARK
+from diag.engine.errors import ENGINE_ERRORS
 from diag.model.tasks import Placement, Planned, Task
 from diag.probes.bundle import CHUNK, agent_zip
 from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.probes.resident import ENGINE_ERRORS
 
 AGENT_PATH = "/ddiag-agent.zip"  # where the config is mounted; zipimport reads it as is
 BOOTSTRAP = (

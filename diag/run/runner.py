@@ -22,13 +22,13 @@ import docker
 from checks import registry
 from checks.registry import Check
 from diag.engine import hostfw
+from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.context import CheckContext, Target
 from diag.model.egress import egress_text
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import Observations, Planned
 from diag.model.topology import Network, Topology
-from diag.probes.resident import ENGINE_ERRORS
 from diag.probes.session import Answered, Event, Fatal, ProbeMode, ProbeSession
 from diag.report.model import EdgeOutcome, Inconclusive, Report
 from diag.report.redact import Redactor, secret_values

@@ -1,0 +1,142 @@
+"""The arbiter (checks/_arbiter.py): each symptom goes to the lowest-ranked check that
+claims it, and the ranks, declared in each check's own module, are the only order.
+
+`test_pairs_that_claim_the_same_symptom` runs every explainer on every symptom of recorded
+scenarios where two checks could name the cause, and proves that the declared ranks pick
+the winner; README's order table (kept in sync here) shows the same order to users.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from checks._arbiter import Explainer, Symptom, arbitrate, symptoms, verdicts
+from checks.catalog import order_block
+from checks.registry import all_checks, explainers
+from diag.model.context import CheckContext
+from diag.model.findings import Result
+from diag.model.topology import Topology
+
+from . import test_net_engine_checks as icc
+from . import test_net_netns_ipv6 as ipv6
+from .recorded import BACK, recorded_observations
+from .test_checks import WEB, WEB_IP, MakeCtx, set_connect, set_listening
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_ranks_are_unique_and_every_explainer_explains_something() -> None:
+    found = explainers()
+    ranks = [explainer.rank for _, explainer in found]
+    assert len(ranks) == len(set(ranks)), ranks
+    assert all(explainer.kinds for _, explainer in found)
+
+
+def test_a_module_with_an_explains_function_declares_it() -> None:
+    """No check explains symptoms the arbiter does not know of (a policy pass excepted)."""
+    for check in all_checks():
+        if hasattr(check.module, "explains") and not hasattr(check.module, "POLICY"):
+            assert check.explainer is not None, check.id
+
+
+def test_readme_shows_the_order() -> None:
+    assert order_block() in README.read_text(), "run `ddiag checks --order --markdown`"
+
+
+def _result(text: str) -> Result:
+    return Result(subjects=(text,), summary=text, evidence={}, fix="")
+
+
+def test_the_lowest_rank_wins_whatever_the_declaration_order(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    ctx = make_ctx(topology141, BACK)
+    edge = Symptom("peer", port=80, connect={"status": "refused"})
+    generic = ("generic", Explainer(rank=20, peer=lambda s, c: True))
+    specific = ("specific", Explainer(rank=10, peer=lambda s, c: True))
+    for declared in ([generic, specific], [specific, generic]):
+        [verdict] = arbitrate([edge], declared, ctx)
+        assert verdict.check_id == "specific"
+        assert verdict.result is None  # a peer symptom: reported in the check's own finding
+
+
+def test_a_kind_without_a_function_is_never_claimed(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    ctx = make_ctx(topology141, BACK)
+    peer = Symptom("peer", port=80, connect={"status": "timeout"})
+    edge_only = ("edges", Explainer(rank=1, edge=lambda s, c: _result("edge")))
+    assert arbitrate([peer], [edge_only], ctx) == []
+
+
+def _claims(explainer: Explainer, symptom: Symptom, ctx: CheckContext) -> bool:
+    if symptom.edge is not None:
+        return explainer.edge is not None and explainer.edge(symptom.edge, ctx) is not None
+    return explainer.peer is not None and explainer.peer(symptom, ctx)
+
+
+def _recorded(topology141: Topology, make_ctx: MakeCtx, sockets: tuple[str, ...]) -> CheckContext:
+    ctx = make_ctx(topology141, BACK, observations=recorded_observations())
+    set_listening(ctx, WEB, *sockets)
+    set_connect(ctx, WEB_IP, 8080, "refused")
+    return ctx
+
+
+def _icc() -> CheckContext:
+    ctx = icc._compose_ctx(icc._icc_topology(), icc.SERVICES)
+    icc._observe_edge(ctx, icc.TIMEOUT)
+    icc._observe_peer(ctx, icc.ISO, icc.TIMEOUT)
+    return ctx
+
+
+def _v6only() -> CheckContext:
+    ctx = ipv6._rec6_ctx()
+    ipv6._observe_api(ctx, ipv6.REFUSED)
+    return ctx
+
+
+SCENARIOS = {
+    "refused, listening on all addresses": lambda t, m: _recorded(t, m, ("0.0.0.0:8080",)),
+    "refused, loopback only": lambda t, m: _recorded(t, m, ("127.0.0.1:8080",)),
+    "refused, nothing listens": lambda t, m: _recorded(t, m, ("0.0.0.0:9000",)),
+    "dropped on a network without inter-container traffic": lambda t, m: _icc(),
+    "refused by an IPv6-only listener": lambda t, m: _v6only(),
+}
+# (winner, loser): pairs of checks that both claim a symptom in the scenarios above.
+EXPECTED_PAIRS = {
+    ("net.icc-disabled", "port.filtered"),  # the edge and the peer's connect
+    ("net.ipv6", "port.refused"),  # the edge and the peer's connect
+}
+
+
+def test_pairs_that_claim_the_same_symptom(topology141: Topology, make_ctx: MakeCtx) -> None:
+    ranked = explainers()
+    seen: set[tuple[str, str]] = set()
+    for name, build in SCENARIOS.items():
+        ctx = build(topology141, make_ctx)
+        found = symptoms(ctx)
+        assert found, name
+        for symptom in found:
+            claimers = [check_id for check_id, e in ranked if _claims(e, symptom, ctx)]
+            decided = arbitrate([symptom], ranked, ctx)
+            assert [v.check_id for v in decided] == claimers[:1], (name, symptom.kind)
+            seen |= {(claimers[0], loser) for loser in claimers[1:]}
+        # and the run's own verdicts agree with the one-symptom arbitration
+        assert len(verdicts(ctx)) <= len(found)
+    assert seen >= EXPECTED_PAIRS, seen
+    rank = dict((check_id, e.rank) for check_id, e in ranked)
+    assert all(rank[winner] < rank[loser] for winner, loser in seen)
+
+
+@pytest.mark.parametrize("check_id", ["port.refused", "port.filtered", "net.icc-disabled"])
+def test_no_check_module_names_another_to_stay_out_of_its_way(check_id: str) -> None:
+    """The loop skips are gone: a check's source imports no other check family."""
+    found = next(c for c in all_checks() if c.id == check_id)
+    source = inspect.getsource(found.module)
+    family = check_id.split(".", 1)[0]
+    other_families = {c.family for c in all_checks()} - {family}
+    for other in other_families:
+        assert f"from checks.{other}." not in source, (check_id, other)

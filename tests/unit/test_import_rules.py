@@ -1,0 +1,93 @@
+"""The layout's import rules (ARCHITECTURE.md, "Layout"), read from the source with `ast`.
+
+Each part of ddiag may import only what sits below it: checks see the pure model and their
+own shared core; the model sees nothing else of ddiag; the run and the report reach checks
+only through the registry; the agent, which runs inside probes, imports nothing of ddiag
+but itself. Imports inside functions count too (a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# part (a module path prefix) → the ddiag modules it may import (prefixes).
+ALWAYS = ("diag.errors",)
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "diag.agent": ("diag.agent",),
+    "diag.model": ("diag.model",),
+    "diag.engine": ("diag.engine", "diag.model"),
+    "diag.probes": ("diag.probes", "diag.model", "diag.engine", "diag.agent"),
+    "diag.report": ("diag.report", "diag.model", "diag.__init__", "checks.registry"),
+    "diag.run": (
+        "diag.run",
+        "diag.model",
+        "diag.engine",
+        "diag.probes",
+        "diag.report",
+        "checks.registry",
+    ),
+    "diag.cli": ("diag", "checks.registry", "checks.catalog"),
+    "checks": ("checks", "diag.model"),
+}
+TOP = {"diag.__init__", "diag.__main__", "diag.errors"}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts)
+
+
+def _part(module: str) -> str | None:
+    matches = [p for p in ALLOWED if module == p or module.startswith(p + ".")]
+    return max(matches, key=len) if matches else None
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported module) for every import of ddiag's own packages in the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found += [(node.lineno, name) for name in names]
+    return [(line, name) for line, name in found if name.split(".")[0] in ("diag", "checks")]
+
+
+def _sources() -> list[Path]:
+    return sorted([*ROOT.glob("diag/**/*.py"), *ROOT.glob("checks/**/*.py")])
+
+
+def _allowed(imported: str, prefixes: tuple[str, ...]) -> bool:
+    if imported == "diag.__version__":  # `from diag import __version__`
+        imported = "diag.__init__"
+    return any(
+        imported == prefix or imported.startswith(prefix + ".") for prefix in prefixes + ALWAYS
+    )
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_follow_the_layout(path: Path) -> None:
+    module = _module_name(path)
+    if module in TOP:
+        return
+    part = _part(module)
+    assert part is not None, f"{module} belongs to no part of the layout"
+    wrong = [
+        f"line {line}: {imported}"
+        for line, imported in _imports(path)
+        if not _allowed(imported, ALLOWED[part])
+    ]
+    assert not wrong, f"{module} ({part}) may not import: {wrong}"
+
+
+def test_the_rules_can_fail() -> None:
+    """A check importing the probes, or the run importing a check's core, is caught."""
+    assert not _allowed("diag.probes.session.ProbeSession", ALLOWED["checks"])
+    assert not _allowed("checks._edges.verdicts", ALLOWED["diag.run"])
+    assert _allowed("checks.registry.Check", ALLOWED["diag.run"])
