@@ -4,7 +4,8 @@ A refactor must not change what any fixture finds. Run this once on the old tree
 on the new one, then `python scripts/fixture_runs.py --compare OLD NEW`: it prints every
 finding that differs in check, severity, subjects, summary, fix or evidence keys (evidence
 values carry addresses and timings that change from run to run, so only their keys count),
-and exits 1 when any does.
+and exits 1 when any does. Addresses, ephemeral ports, container ids and start times are
+masked first: they differ from one run of the same fixture to the next.
 
     python scripts/fixture_runs.py --code /path/to/tree OUT_DIR [FIXTURE...]
     python scripts/fixture_runs.py --compare OLD_DIR NEW_DIR
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,30 @@ def _save(code: Path, out: Path, names: list[str]) -> None:
         (out / f"{name}.exit").write_text(f"{result.returncode}\n")
 
 
+# What differs from one run of the same fixture to the next: the addresses IPAM hands out
+# (in start order), ephemeral host ports, container ids, start times.
+RUN_TO_RUN = [
+    (re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z"), "<time>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<ip>"),
+    (re.compile(r"\b[0-9a-f]{12,64}\b"), "<id>"),
+    (re.compile(r"\b3[2-9]\d{3}\b"), "<port>"),
+]
+
+
+def _steady(value: Any) -> str:
+    text = str(value)
+    for pattern, placeholder in RUN_TO_RUN:
+        text = pattern.sub(placeholder, text)
+    return text
+
+
 def _shape(finding: dict[str, Any]) -> tuple[Any, ...]:
     return (
         finding["check"],
         finding["severity"],
-        tuple(finding["subjects"]),
-        finding["summary"],
-        finding["fix"],
+        _steady(finding["subjects"]),
+        _steady(finding["summary"]),
+        _steady(finding["fix"]),
         tuple(sorted(finding["evidence"])),
     )
 
