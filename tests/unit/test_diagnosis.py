@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from diag.errors import DiagError
 from diag.model.compose import project_from_labels
 from diag.model.context import Target
-from diag.model.findings import Finding, Severity
+from diag.model.findings import Severity
 from diag.model.targets import compose_target
 from diag.model.topology import Topology
 from diag.probes.session import DEFAULT_MEMORY
@@ -78,30 +77,20 @@ def test_probe_memory_takes_docker_sizes() -> None:
 # --- the outcome: what the exit code and the incompleteness message come from ------------
 
 
-def _report(topology: Topology, *severities: Severity, **run: Any) -> Report:
-    target = Target("network", (BACK,), (topology.network_named(BACK),))  # type: ignore[arg-type]
-    findings = [
-        Finding(f"dns.check{i}", level, "t", ("a",), "s", {}, "f")
-        for i, level in enumerate(severities)
-    ]
-    started = datetime.now(timezone.utc)
-    return Report(target, topology, started, 0.1, ["dns"], findings, **run)
-
-
-def test_the_outcome_fails_at_fail_on(topology141: Topology) -> None:
+def test_the_outcome_fails_at_fail_on(topology141: Topology, make_report) -> None:
     settings = Diagnosis(Request(NetworkSpec(("n",)))).settings
-    warned = _report(topology141, Severity.WARNING)
+    warned = make_report(topology141, Severity.WARNING)
     assert not Outcome(warned, settings).failed()  # fail-on is error by default
     assert Outcome(warned, dataclasses.replace(settings, fail_on="warning")).failed()
     assert not Outcome(warned, dataclasses.replace(settings, fail_on="never")).failed()
 
 
-def test_the_outcome_says_why_it_is_incomplete(topology141: Topology) -> None:
+def test_the_outcome_says_why_it_is_incomplete(topology141: Topology, make_report) -> None:
     settings = dataclasses.replace(Diagnosis(Request(NetworkSpec(("n",)))).settings, deadline=7)
-    assert Outcome(_report(topology141), settings).incompleteness() == ""
-    late = Outcome(_report(topology141, deadline_reached=True), settings).incompleteness()
+    assert Outcome(make_report(topology141), settings).incompleteness() == ""
+    late = Outcome(make_report(topology141, deadline_reached=True), settings).incompleteness()
     assert late.startswith("the run's deadline (7 s) came before every observation")
-    unobserved = Outcome(_report(topology141, unobserved_places=2), settings).incompleteness()
+    unobserved = Outcome(make_report(topology141, unobserved_places=2), settings).incompleteness()
     assert unobserved.startswith("2 place(s) could not be observed")
 
 
@@ -159,7 +148,7 @@ class FakeEngine:
 
 
 @pytest.fixture
-def engine(monkeypatch, topology141: Topology, tmp_path: Path) -> FakeEngine:
+def engine(monkeypatch, topology141: Topology, tmp_path: Path, make_report) -> FakeEngine:
     monkeypatch.chdir(tmp_path)  # no ddiag.toml
     _, networks, _ = load_inspect("inspect-api141")
     fake = FakeEngine(topology141, FakeApi({IMAGE}, networks))
@@ -175,7 +164,7 @@ def engine(monkeypatch, topology141: Topology, tmp_path: Path) -> FakeEngine:
     def diagnose(*args: Any, session: Any = None) -> Report:
         _, topology, target, _, options, _ = args
         fake.runs.append({"target": target, "options": options, "session": session})
-        return _report(topology)
+        return make_report(topology)
 
     monkeypatch.setattr(diagnosis, "connect", lambda: client)
     monkeypatch.setattr(diagnosis, "remove_probes", lambda client: [])
