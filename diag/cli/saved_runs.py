@@ -6,10 +6,10 @@ exit 2; what the commands do is here.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from diag.cli.console import EXIT_FINDINGS
 from diag.errors import DiagError
 from diag.model.findings import DEFAULT_FAIL_ON, FAIL_ON, reaches
 from diag.report import FORMATS, RenderOptions
@@ -17,8 +17,6 @@ from diag.report.diff import diff
 from diag.report.diff_render import DIFF_FORMATS
 from diag.report.saved import load_report
 from diag.report.schema import schema_text
-
-EXIT_FINDINGS = 1
 
 
 def _check_choice(option: str, value: str, choices: Iterable[str]) -> None:
@@ -29,16 +27,6 @@ def _check_choice(option: str, value: str, choices: Iterable[str]) -> None:
 
 def render_options(color: bool, width: int, fail_on: str) -> RenderOptions:
     return RenderOptions(color=color, width=width, fail_on=fail_on)
-
-
-def write(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise DiagError(f"cannot write to {output}: {exc.strerror}") from None
 
 
 def render_saved(

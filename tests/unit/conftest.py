@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
 from diag.engine.discover import topology_from_inspect
 from diag.model.context import CheckContext, Target
+from diag.model.findings import Finding, Severity
 from diag.model.tasks import Observations
 from diag.model.topology import Topology
+from diag.report.model import Report
 
 from .recorded import BACK, load_inspect
 
@@ -50,5 +54,24 @@ def make_ctx() -> Callable[..., CheckContext]:
             tuple(sorted(members.values(), key=lambda c: c.name)),
         )
         return CheckContext(topology, target, observations or Observations())
+
+    return make
+
+
+@pytest.fixture
+def make_report() -> Callable[..., Report]:
+    """`make_report(topology, Severity.WARNING, ..., deadline_reached=True)`: a finished run's
+    report on the recorded back network, with one finding per severity given."""
+
+    def make(topology: Topology, *severities: Severity, **run: Any) -> Report:
+        network = topology.network_named(BACK)
+        assert network is not None
+        findings = [
+            Finding(f"dns.check{i}", level, "t", ("a",), "s", {}, "f")
+            for i, level in enumerate(severities)
+        ]
+        target = Target("network", (BACK,), (network,))
+        started = datetime.now(timezone.utc)
+        return Report(target, topology, started, 0.1, ["dns"], findings, **run)
 
     return make

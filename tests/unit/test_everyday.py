@@ -6,8 +6,8 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from diag.cli import app as cli
 from diag.cli import completion
+from diag.cli import console as cli
 from diag.cli.app import app
 
 runner = CliRunner()
@@ -96,11 +96,11 @@ def test_colour_decision(monkeypatch, env, no_color, tty, expected) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: tty, raising=False)
-    assert cli._use_color("rich", None, no_color) is expected
-    assert cli._use_color("json", None, no_color) is False
+    assert cli.use_color("rich", None, no_color) is expected
+    assert cli.use_color("json", None, no_color) is False
 
 
 def test_progress_is_for_terminals_only(monkeypatch) -> None:
     monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: False, raising=False)
-    assert cli._progress_wanted(quiet=False) is False
-    assert cli._progress_wanted(quiet=True) is False
+    assert cli.progress_wanted(quiet=False) is False
+    assert cli.progress_wanted(quiet=True) is False

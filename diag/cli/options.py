@@ -1,0 +1,208 @@
+"""The options of the command line, each declared once.
+
+`network`, `compose` and `container` take the same options: the fields of `CommonOptions`,
+each annotated as typer reads a parameter. `@common_options` adds them to a command's
+signature, after the command's own arguments and options and in field order (the order
+`--help` lists them in), and hands the command one `CommonOptions` instead of sixteen
+parameters. Commands that take only a few of these options (`shell`, `report`, `diff`) use
+the same annotations one by one.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated, Any, get_type_hints
+
+import typer
+
+from diag.errors import DiagError
+from diag.probes.probe import DEFAULT_PROBE_IMAGE
+from diag.report import FORMATS
+from diag.run.diagnosis import Request
+from diag.run.target_spec import TargetSpec
+
+PULL_POLICIES = ("missing", "never")
+
+FormatOpt = Annotated[str, typer.Option("--format", help=f"Output format: {', '.join(FORMATS)}.")]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
+]
+FailOnOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Exit 1 when a finding is at or above this severity: error|warning|info|never "
+        "(default error).",
+        show_default=False,
+    ),
+]
+SelectOpt = Annotated[
+    list[str] | None, typer.Option("--select", help="Run only these check ids or families.")
+]
+IgnoreOpt = Annotated[
+    list[str] | None, typer.Option("--ignore", help="Skip these check ids or families.")
+]
+ProbeImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DDIAG_PROBE_IMAGE",
+        help=f"Image for probe containers: any image with python3 >= 3.10 "
+        f"(default {DEFAULT_PROBE_IMAGE}).",
+        show_default=False,
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1,
+        help="Seconds to wait for each DNS answer or TCP connect (default 2).",
+        show_default=False,
+    ),
+]
+DeadlineOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=1.0,
+        envvar="DDIAG_DEADLINE",
+        help="Seconds for the whole run (default 120): what is not observed by then is "
+        "reported inconclusive, and the exit code is 2 unless findings already make it 1.",
+        show_default=False,
+    ),
+]
+ProbeModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DDIAG_PROBE_MODE",
+        help="shared (default): one probe enters every container's netns (CAP_SYS_ADMIN, "
+        "CAP_SYS_PTRACE, host pid namespace); isolated: one unprivileged probe per place, "
+        "slower. See SECURITY.md.",
+        show_default=False,
+    ),
+]
+PullOpt = Annotated[
+    str,
+    typer.Option(
+        envvar="DDIAG_PULL",
+        help="Pull the probe image when it is missing (missing) or never (never).",
+    ),
+]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain text, no colours.")]
+SeverityOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--severity",
+        metavar="CHECK=LEVEL",
+        help="Override the severity of a check id or family: e.g. dns.ndots=info (repeatable).",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="Settings file (TOML). Default: ddiag.toml in the current directory, if any.",
+        show_default=False,
+    ),
+]
+EgressOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--egress",
+        metavar="HOST:PORT",
+        help="Also check that a TCP connect to HOST:PORT works from each network (repeatable; "
+        "IPv6 as [ADDRESS]:PORT). Opt-in: no outside address is probed unless named here.",
+    ),
+]
+EgressDnsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--egress-dns",
+        metavar="NAME",
+        help="Also check that NAME resolves from each network, as its members resolve it "
+        "(repeatable). Opt-in, like --egress.",
+    ),
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
+]
+
+
+def pull_allowed(policy: str) -> bool:
+    """--pull (or DDIAG_PULL) as the probes take it: may a missing image be pulled?"""
+    if policy not in PULL_POLICIES:
+        raise DiagError(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {policy!r}")
+    return policy == "missing"
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    """The options every diagnosing command takes, as typed. The field names are the
+    parameter names typer derives option names from (`fail_on` is --fail-on)."""
+
+    fmt: FormatOpt = "rich"
+    output: OutputOpt = None
+    fail_on: FailOnOpt = None  # None: not given (config files, then the default, decide)
+    select_ids: SelectOpt = None
+    ignore_ids: IgnoreOpt = None
+    severity: SeverityOpt = None
+    probe_image: ProbeImageOpt = None
+    pull: PullOpt = "missing"
+    timeout: TimeoutOpt = None
+    deadline: DeadlineOpt = None
+    probe_mode: ProbeModeOpt = None
+    no_color: NoColorOpt = False
+    config: ConfigOpt = None
+    quiet: QuietOpt = False
+    egress: EgressOpt = None  # HOST:PORT as typed; parsed by diag.model.egress
+    egress_dns: EgressDnsOpt = None
+
+    def request(self, target: TargetSpec) -> Request:
+        """What the diagnosis is asked (diag.run.diagnosis); the rest (format, output,
+        colour, progress) is how the command shows the result. Raises DiagError for --pull."""
+        return Request(
+            target,
+            select=tuple(self.select_ids or ()),
+            ignore=tuple(self.ignore_ids or ()),
+            severity=tuple(self.severity or ()),
+            fail_on=self.fail_on,
+            timeout=self.timeout,
+            deadline=self.deadline,
+            probe_image=self.probe_image,
+            probe_mode=self.probe_mode,
+            pull=pull_allowed(self.pull),
+            probe_memory=os.environ.get("DDIAG_PROBE_MEMORY"),
+            egress=tuple(self.egress or ()),
+            egress_dns=tuple(self.egress_dns or ()),
+            config=self.config,
+        )
+
+
+def common_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`command` with the fields of CommonOptions as options of its own (what typer reads is
+    the signature), called with them gathered in its `common` parameter."""
+    own = inspect.signature(command, eval_str=True)
+    hints = get_type_hints(CommonOptions, include_extras=True)
+    shared = [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=field.default,
+            annotation=hints[field.name],
+        )
+        for field in fields(CommonOptions)
+    ]
+    parameters = [p for p in own.parameters.values() if p.name != "common"] + shared
+
+    @functools.wraps(command)
+    def parsed(**given: Any) -> None:
+        common = CommonOptions(
+            **{field.name: given.pop(field.name) for field in fields(CommonOptions)}
+        )
+        command(**given, common=common)
+
+    parsed.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    parsed.__annotations__ = {p.name: p.annotation for p in parameters}
+    return parsed
