@@ -192,7 +192,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 @dataclass(frozen=True)
 class CommonOptions:
-    """The options every diagnosing command takes (DESIGN.md, "Command line")."""
+    """The options every diagnosing command takes (ARCHITECTURE.md, "Data flow")."""
 
     fmt: str
     output: Path | None
