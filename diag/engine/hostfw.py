@@ -7,8 +7,8 @@ chains (published ports). `host.iptables` judges them; this module reads and par
 Why ddiag reads them itself and no probe does: reading netfilter needs CAP_NET_ADMIN,
 through nf_tables netlink (`iptables-nft`) as through the legacy getsockopt interface
 (`iptables-legacy`). A probe given CAP_NET_ADMIN in the host's network namespace could
-also *change* the host's firewall, and ddiag gives its probes no such power (DESIGN.md,
-least privilege). So the rules are read only where ddiag itself may read them: the engine
+also *change* the host's firewall, and ddiag gives its probes no such power (ARCHITECTURE.md,
+"The probe contract"). So the rules are read only where ddiag itself may read them: the engine
 runs on this machine (a unix socket; a remote engine's firewall is out of reach) and ddiag
 runs as root or with CAP_NET_ADMIN. A user in the `docker` group is neither: for them the
 check stays silent, and `ddiag explain host.iptables` says so.

@@ -66,7 +66,8 @@ class Finding:
 
 
 def subjects(*groups: Any) -> tuple[str, ...]:
-    """Flatten names into the `subjects` order of DESIGN.md, without blanks or repeats."""
+    """Flatten names into a finding's `subjects` (ARCHITECTURE.md, "JSON report stability"),
+    without blanks or repeats."""
     flat: list[str] = []
     for group in groups:
         items = [group] if isinstance(group, str) else list(group or ())

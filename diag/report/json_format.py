@@ -1,4 +1,4 @@
-"""`--format json`: the machine-readable report, schema_version 1 (see DESIGN.md)."""
+"""`--format json`: the machine-readable report, schema_version 1 (see ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

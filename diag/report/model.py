@@ -96,7 +96,7 @@ class Report:
         }
 
     def to_dict(self) -> ReportDoc:
-        """The JSON report: schema_version 1 of DESIGN.md, plus `inconclusive`, `run`,
+        """The JSON report, schema_version 1 (ARCHITECTURE.md), with `inconclusive`, `run`,
         `topology` and `edges` (see README, "JSON report"); redacted."""
         findings = [finding.to_dict() for finding in self.sorted_findings()]
         counted = Counter(finding["severity"] for finding in findings)

@@ -1,6 +1,6 @@
 """The runner's stream of observations, against a session that answers from recordings.
 
-What the design promises and these tests hold it to: the next round's observations are
+What ARCHITECTURE.md promises and these tests hold it to: the next round's observations are
 asked for while the previous round's slow ones (timeouts) are still under way, so a run
 costs about one timeout; a deadline ends a run that would not finish, and says what it cut
 short; a fatal probe error ends the run as an error.
