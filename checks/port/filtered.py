@@ -22,11 +22,12 @@ from checks._edges import plan_with_ports as plan
 from checks.port._sockets import connect_failures, listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
+from diag.model.observations import ConnectStatus
 
 ID = "port.filtered"
 SEVERITY = "error"
 TITLE = "Connection attempts time out"
-DROPPED = {"timeout", "unreachable"}
+DROPPED: set[ConnectStatus] = {"timeout", "unreachable"}
 
 __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
@@ -40,7 +41,7 @@ def _fix(name: str) -> str:
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
-    dropped = [ip for ip, r in state.failed_connects().items() if r.get("status") in DROPPED]
+    dropped = [ip for ip, r in state.failed_connects().items() if r.status in DROPPED]
     if not dropped:
         return None
     edge = state.edge
@@ -64,8 +65,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         container = member.container
         covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
-        status = "timed out" if result["status"] == "timeout" else "host unreachable"
-        elapsed = result.get("elapsed_ms")
+        status = "timed out" if result.status == "timeout" else "host unreachable"
+        elapsed = result.elapsed_ms
         yield Result(
             subjects=subjects(container.subjects, member.network.name),
             summary=(

@@ -48,7 +48,7 @@ def _fix(name: str) -> str:
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     edge = state.edge
-    refused = [ip for ip, r in state.failed_connects().items() if r.get("status") == "refused"]
+    refused = [ip for ip, r in state.failed_connects().items() if r.status == "refused"]
     if not refused or not edge.port:
         return None
     owner = state.owner_of(refused[0])
@@ -82,7 +82,9 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             continue  # a `::` listener that refuses IPv4 (IPV6_V6ONLY): net.ipv6
         covered.add((container.id, port))
         address = f"{member.endpoint.ip}:{port}"
-        evidence = {"probe": f"connect {address} refused (from a peer on {member.network.name})"}
+        evidence: dict[str, object] = {
+            "probe": f"connect {address} refused (from a peer on {member.network.name})"
+        }
         evidence["listening"] = listening_texts(sockets) if sockets is not None else "unknown"
         yield Result(
             subjects=subjects(container.subjects, member.network.name),

@@ -39,6 +39,8 @@ from diag.model.tasks import (
     INTERFACES,
     LISTENING,
     RESOLV_CONF,
+    Observations,
+    Placement,
     Task,
     arp_sweep,
     connect,
@@ -47,6 +49,7 @@ from diag.model.tasks import (
     resolve,
     sysctl,
 )
+from diag.probes.session import answered
 
 from .recorded import DATA, load_json
 
@@ -217,6 +220,16 @@ def test_recorded_answers_parse_cleanly() -> None:
     assert not [a for a in answers if a.detail.startswith(MALFORMED)]
 
 
+def test_observations_return_the_record_of_the_task() -> None:
+    at = Placement("network", "n1")
+    observations = Observations()
+    observations.results[(at, connect("10.1.0.3", 80))] = parse(
+        connect("10.1.0.3", 80), {"status": "open", "elapsed_ms": 3}
+    )
+    assert observations.get(at, connect("10.1.0.3", 80)) == ConnectAnswer("open", 3)
+    assert observations.get(at, connect("10.1.0.3", 81)) is None
+
+
 @pytest.mark.parametrize(
     ("task", "raw", "why"),
     [
@@ -282,3 +295,11 @@ def test_malformed_answers_become_error_records(task: Task, raw: object, why: st
     assert type(answer) is KINDS[task.kind][0]
     assert answer.status == "error"
     assert answer.detail == MALFORMED + why
+
+
+def test_answers_enter_ddiag_parsed() -> None:
+    """The probes' answers (a resident's stream, a swarm task's log) become events here."""
+    pair = (Placement("network", "n1"), connect("10.1.0.3", 80))
+    assert answered(pair, {"status": "open", "elapsed_ms": 3}).result == ConnectAnswer("open", 3)
+    garbled = answered(pair, "open").result
+    assert (garbled.status, garbled.detail) == ("error", MALFORMED + "the answer is not an object")
