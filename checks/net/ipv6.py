@@ -216,7 +216,7 @@ def _literal_references(ctx: CheckContext) -> list[tuple[Container, list[Referen
             if refs and container.running:
                 found.append((container, refs))
         ctx.memo["ipv6-literals"] = found
-    return ctx.memo["ipv6-literals"]  # type: ignore[no-any-return]
+    return ctx.memo["ipv6-literals"]
 
 
 def _hosts_ipv6_only(state: EdgeState) -> bool:
