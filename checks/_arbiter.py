@@ -23,18 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from checks._edges import EdgeState, states
 from checks._members import Member
 from checks.port._sockets import connect_failures
 from diag.model.context import CheckContext
 from diag.model.findings import Result
+from diag.model.observations import ConnectAnswer, ConnectStatus, Socket
 
 SymptomKind = Literal["edge", "peer"]
 # A peer's connect that ended in any of these is a symptom ("open" is the healthy answer).
-FAILED_CONNECTS = frozenset({"refused", "timeout", "unreachable", "error"})
-DROPPED = frozenset({"timeout", "unreachable"})  # no answer at all: something drops packets
+FAILED_CONNECTS: frozenset[ConnectStatus] = frozenset(
+    {"refused", "timeout", "unreachable", "error"}
+)
+# No answer at all: something drops the packets.
+DROPPED: frozenset[ConnectStatus] = frozenset({"timeout", "unreachable"})
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,12 +52,12 @@ class Symptom:
     edge: EdgeState | None = None
     member: Member | None = None
     port: int = 0
-    connect: dict[str, Any] | None = None
-    sockets: list[dict[str, Any]] | None = None
+    connect: ConnectAnswer | None = None
+    sockets: list[Socket] | None = None
 
     @property
-    def status(self) -> str:
-        return str((self.connect or {}).get("status", ""))
+    def status(self) -> ConnectStatus | None:
+        return self.connect.status if self.connect is not None else None
 
 
 EdgeExplain = Callable[[EdgeState, CheckContext], "Result | None"]
@@ -115,7 +119,7 @@ def symptoms(ctx: CheckContext) -> list[Symptom]:
     ]
     found += [
         Symptom("peer", member=member, port=port, connect=result, sockets=sockets)
-        for member, port, result, sockets in connect_failures(ctx, FAILED_CONNECTS)
+        for member, port, result, sockets in connect_failures(ctx, set(FAILED_CONNECTS))
     ]
     return found
 

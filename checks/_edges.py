@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
 from diag.model.context import CheckContext
 from diag.model.edges import Edge
 from diag.model.findings import subjects
+from diag.model.observations import ConnectAnswer, ReachAnswer, ResolveAnswer, Socket
 from diag.model.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
 from diag.model.topology import Container, Endpoint, Network
 
@@ -50,11 +50,11 @@ class EdgeState:
     oneoff_holders: list[Container] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
     hosts_ips: list[str] | None = None
-    resolved: dict[str, Any] | None = None
-    connects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resolved: ResolveAnswer | None = None
+    connects: dict[str, ConnectAnswer] = field(default_factory=dict)
     # For a `reachable: false` rule without a port: port → ip → connect, over every port
     # the target listens on (a rule about "any port" has to try them all).
-    port_connects: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    port_connects: dict[int, dict[str, ConnectAnswer]] = field(default_factory=dict)
 
     def open_connects(self) -> list[str]:
         """`ip:port` of every connect that succeeded, whichever way the edge was tried."""
@@ -79,19 +79,18 @@ class EdgeState:
                 return registration.container
         return next((h for h in self.running_holders for ep in h.endpoints if ep.ip == ip), None)
 
-    def failed_connects(self) -> dict[str, dict[str, Any]]:
-        return {ip: r for ip, r in self.connects.items() if r.get("status") != "open"}
+    def failed_connects(self) -> dict[str, ConnectAnswer]:
+        return {ip: r for ip, r in self.connects.items() if r.status != "open"}
 
     def connect_text(self) -> str:
         where = f"from {self.edge.source_label}'s netns"
         return "; ".join(
-            f"connect {ip}:{self.edge.port} {r.get('status')} ({where})"
-            for ip, r in self.connects.items()
+            f"connect {ip}:{self.edge.port} {r.status} ({where})" for ip, r in self.connects.items()
         )
 
 
-def _open(result: dict[str, Any]) -> bool:
-    return result.get("status") == "open"
+def _open(result: ConnectAnswer) -> bool:
+    return result.status == "open"
 
 
 def joined(container: Container) -> str:
@@ -207,14 +206,14 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
             ]
     at = ctx.netns_placement(netns)
     observed = ctx.observations.get(at, _reach_task(ctx, state))
-    if observed and observed.get("status") == "ok":
-        state.hosts_ips = list(observed.get("hosts_ips") or [])
-        state.resolved = observed.get("resolve")
-        state.connects = dict(observed.get("connects") or {})
+    if observed and observed.status == "ok":
+        state.hosts_ips = list(observed.hosts_ips)
+        state.resolved = observed.resolve
+        state.connects = dict(observed.connects)
     for port in _any_port_ports(ctx, state):
         result = ctx.observations.get(at, _reach_task(ctx, state, port))
-        if result and result.get("status") == "ok":
-            state.port_connects[port] = dict(result.get("connects") or {})
+        if result and result.status == "ok":
+            state.port_connects[port] = dict(result.connects)
     return state
 
 
@@ -226,9 +225,7 @@ def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
     for holder in state.running_holders:
         ports |= holder.exposed_tcp_ports()
         ports |= {
-            int(sock["port"])
-            for sock in listening(ctx, holder) or []
-            if not is_loopback(str(sock["address"]))
+            sock.port for sock in listening(ctx, holder) or [] if not is_loopback(sock.address)
         }
     return sorted(ports)
 
@@ -241,7 +238,7 @@ def local_networks(ctx: CheckContext) -> tuple[str, ...]:
     )
 
 
-def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task:
+def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task[ReachAnswer]:
     """One task does what the source would: hosts file, DNS, connect. DNS only for names the
     engine registers on the source's networks (answered locally, never forwarded)."""
     return reach(
@@ -284,9 +281,7 @@ def clients_text(states: list[EdgeState]) -> list[str]:
     ]
 
 
-def target_listening(
-    ctx: CheckContext, state: EdgeState
-) -> list[tuple[Container, list[dict[str, Any]]]]:
+def target_listening(ctx: CheckContext, state: EdgeState) -> list[tuple[Container, list[Socket]]]:
     """Each container the failed connects went to, with its listening sockets (if read)."""
     found = []
     for ip in state.failed_connects():

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from checks._edges import local_networks, netns_owner
 from checks.port._sockets import is_loopback, listening
 from diag.model.context import CheckContext
+from diag.model.observations import ReachAnswer
 from diag.model.tasks import LISTENING, Planned, Task, reach
 from diag.model.topology import Container
 
@@ -47,12 +48,10 @@ def _registered(ctx: CheckContext, source: Container, target: Container, name: s
 
 
 def _ports(ctx: CheckContext, target: Container) -> list[int]:
-    return sorted(
-        {int(s["port"]) for s in listening(ctx, target) or [] if not is_loopback(str(s["address"]))}
-    )
+    return sorted({s.port for s in listening(ctx, target) or [] if not is_loopback(s.address)})
 
 
-def _task(ctx: CheckContext, name: str, port: int) -> Task:
+def _task(ctx: CheckContext, name: str, port: int) -> Task[ReachAnswer]:
     return reach(name, port, True, local_networks(ctx))
 
 
@@ -83,9 +82,9 @@ def cells(ctx: CheckContext) -> list[Cell]:
                 if not registered:
                     found.append(Cell(source_name, name, port, False, "no shared network"))
                     continue
-                result = ctx.observations.get(at, _task(ctx, name, port)) or {}
-                statuses = [r.get("status") for r in (result.get("connects") or {}).values()]
-                if not result:
+                result = ctx.observations.get(at, _task(ctx, name, port))
+                statuses = [r.status for r in result.connects.values()] if result else []
+                if result is None:
                     detail = "not observed"
                 elif not statuses:
                     detail = "not resolved"

@@ -9,10 +9,9 @@ a namespace X no longer has, see net.service-netns-stale, is shown on its own).
 
 from __future__ import annotations
 
-from typing import Any
-
 from checks._edges import netns_owner
 from diag.model.context import CheckContext
+from diag.model.observations import Interface
 from diag.model.tasks import INTERFACES, Planned
 from diag.model.topology import Container
 
@@ -26,39 +25,36 @@ def plan(ctx: CheckContext) -> list[Planned]:
     return [(ctx.netns_placement(container), INTERFACES) for container in _owners(ctx)]
 
 
-def view(ctx: CheckContext) -> list[dict[str, Any]]:
+def view(ctx: CheckContext) -> list[dict[str, object]]:
     """One entry per observed namespace: its interfaces (name, up, mtu, addresses) and
-    IPv4 routes (dst, dev, via, metric), as the agent read them."""
-    found = []
+    IPv4 routes (dst, dev, via, metric), in the shape the agent wrote them."""
+    found: list[dict[str, object]] = []
     for container in _owners(ctx):
         result = ctx.observations.get(ctx.netns_placement(container), INTERFACES)
-        if result and result.get("status") == "ok":
+        if result and result.status == "ok":
             found.append(
                 {
                     "container": container.name,
                     "service": container.service,
-                    "interfaces": result.get("interfaces") or [],
-                    "routes": result.get("routes") or [],
+                    "interfaces": [interface.to_dict() for interface in result.interfaces],
+                    "routes": [route.to_dict() for route in result.routes],
                 }
             )
     return found
 
 
-def netns_interfaces(ctx: CheckContext, container: Container) -> list[dict[str, Any]]:
+def netns_interfaces(ctx: CheckContext, container: Container) -> list[Interface]:
     """The interfaces read in `container`'s netns (its owner's, when it shares one)."""
     owner = netns_owner(ctx, container)
     result = ctx.observations.get(ctx.netns_placement(owner), INTERFACES)
-    return list(result.get("interfaces") or []) if result and result.get("status") == "ok" else []
+    return list(result.interfaces) if result and result.status == "ok" else []
 
 
-def brief(interfaces: list[dict[str, Any]]) -> list[str]:
+def brief(interfaces: list[Interface]) -> list[str]:
     """What `ip -br addr` shows, a line per interface: `eth0 10.1.0.3/24`."""
-    return [
-        f"{i.get('name')} {' '.join(i.get('addresses') or []) or '(no address)'}"
-        for i in interfaces
-    ]
+    return [f"{i.name} {' '.join(i.addresses) or '(no address)'}" for i in interfaces]
 
 
-def addresses(interfaces: list[dict[str, Any]]) -> set[str]:
+def addresses(interfaces: list[Interface]) -> set[str]:
     """Every address on the interfaces, without its prefix length."""
-    return {a.split("/")[0] for i in interfaces for a in i.get("addresses") or []}
+    return {a.split("/")[0] for i in interfaces for a in i.addresses}

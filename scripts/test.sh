@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): set everything up, then unit and integration tests
-# against the real engine. Extra arguments go to pytest.
+# The test command (README, .ci/run): set everything up, lint and type-check, then unit and
+# integration tests against the real engine. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,4 +9,5 @@ export DDIAG_PROBE_IMAGE=${DDIAG_PROBE_IMAGE:-ddiag-test/python3:bookworm}
 export DDIAG_PULL=${DDIAG_PULL:-never}
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest -v "$@"

@@ -45,7 +45,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         evidence=edge_evidence(
             state,
             one_off=[f"{c.name} (running, no alias {edge.name})" for c in running_oneoffs],
-            resolve=(state.resolved or {}).get("rcode"),
+            resolve=state.resolved.rcode if state.resolved else None,
         ),
         fix=(
             f"Start it with its alias: `docker compose run --use-aliases {service} ...`, or "

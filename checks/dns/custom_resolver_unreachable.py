@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
 
 from checks._edges import netns_owner
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
+from diag.model.observations import ResolveAnswer
 from diag.model.tasks import Planned, Task, resolve
 from diag.model.topology import Container, Topology
 
@@ -70,7 +70,7 @@ def on_this_machine(topology: Topology, server: str) -> bool:
     return False
 
 
-def _query(server: str) -> Task:
+def _query(server: str) -> Task[ResolveAnswer]:
     return resolve(QUERY_NAME, "A", server=server)
 
 
@@ -111,10 +111,10 @@ def _owner(topology: Topology, ip: str) -> Container | None:
     )
 
 
-def _observed(server: str, result: dict[str, Any], where: str) -> str:
-    status = result.get("status")
-    elapsed = f" after {result['elapsed_ms']} ms" if "elapsed_ms" in result else ""
-    detail = f" ({result['detail']})" if result.get("detail") else ""
+def _observed(server: str, result: ResolveAnswer, where: str) -> str:
+    status = result.status
+    elapsed = f" after {result.elapsed_ms} ms" if result.elapsed_ms is not None else ""
+    detail = f" ({result.detail})" if result.detail else ""
     return f"{server}: {status}{elapsed}{detail} (query {QUERY_NAME}. A from {where}'s netns)"
 
 
@@ -149,7 +149,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             result = ctx.observations.get(at, _query(server))
             if result is None:
                 continue  # not observed: the runner reports the probe as inconclusive
-            if result.get("status") in NO_ANSWER and not result.get("rcode"):
+            if result.status in NO_ANSWER and not result.rcode:
                 dead.append(server)
                 observed.append(_observed(server, result, netns.name))
             else:

@@ -41,13 +41,13 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             continue
         names = [c.name for c in on_it]
         services = [c.service for c in on_it if c.service]
-        seen = ctx.observations.get(ctx.peer_placement(network), RESOLV_CONF) or {}
+        seen = ctx.observations.get(ctx.peer_placement(network), RESOLV_CONF)
         evidence = {
             "network": f"{network.name} (default bridge: no embedded DNS at 127.0.0.11)",
             "containers": names,
         }
-        if seen.get("nameservers") is not None:
-            evidence["peer_resolv_conf"] = f"nameserver {', '.join(seen['nameservers'])}"
+        if seen is not None and seen.status == "ok":
+            evidence["peer_resolv_conf"] = f"nameserver {', '.join(seen.nameservers)}"
         service_list = services or ["app"]
         snippet = "\n".join(
             f"  {svc}:\n    networks: [app]   # and drop network_mode: bridge"

@@ -50,7 +50,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         evidence=edge_evidence(
             state,
             holders=holders,
-            answer=(state.resolved or {}).get("addresses"),
+            answer=list(state.resolved.addresses) if state.resolved else None,
         ),
         fix=(
             "Make the name unique: rename the alias or service in one project, or keep the "

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
 
 from checks._edges import netns_owner
 from diag.model.context import CheckContext
@@ -90,12 +89,10 @@ def _resolver_config(
     ctx: CheckContext, source: Container, netns: Container
 ) -> tuple[list[str], list[str], str] | None:
     """(search, options, where they were read) from resolv.conf, else from HostConfig."""
-    conf: dict[str, Any] | None = None
-    if netns.running:
-        conf = ctx.observations.get(ctx.netns_placement(netns), RESOLV_CONF)
-    if conf and conf.get("status") == "ok":
+    conf = ctx.observations.get(ctx.netns_placement(netns), RESOLV_CONF) if netns.running else None
+    if conf and conf.status == "ok":
         where = f"/etc/resolv.conf in {netns.name}"
-        return list(conf.get("search") or []), list(conf.get("options") or []), where
+        return list(conf.search), list(conf.options), where
     if source.dns_search and source.dns_options:
         return list(source.dns_search), list(source.dns_options), "HostConfig (not read)"
     return None
@@ -104,12 +101,10 @@ def _resolver_config(
 def _hosts_names(ctx: CheckContext, netns: Container) -> set[str]:
     if not netns.running:
         return set()
-    hosts = ctx.observations.get(ctx.netns_placement(netns), HOSTS) or {}
-    if hosts.get("status") != "ok":
+    hosts = ctx.observations.get(ctx.netns_placement(netns), HOSTS)
+    if hosts is None or hosts.status != "ok":
         return set()
-    return {
-        str(n).lower() for entry in hosts.get("entries") or [] for n in entry.get("names") or []
-    }
+    return {n.lower() for entry in hosts.entries for n in entry.names}
 
 
 def _fix(source: Container, ndots: int, search: list[str]) -> str:

@@ -58,14 +58,14 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     result = state.resolved
     if not state.registrations or state.hosts_ips or not result:
         return None
-    if result.get("status") in ("timeout", "error"):
+    if result.status in ("timeout", "error"):
         return None
-    answer = set(result.get("addresses") or ())
+    answer = set(result.addresses)
     want = state.registered_ips
     if answer & want and answer <= want:
         return None
     edge = state.edge
-    got = ", ".join(sorted(answer)) or f"no address ({result.get('rcode', '?')})"
+    got = ", ".join(sorted(answer)) or f"no address ({result.rcode or '?'})"
     return Result(
         subjects=edge_subjects(state),
         summary=(
@@ -74,9 +74,9 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         ),
         evidence=edge_evidence(
             state,
-            query=f"{edge.name} A @{result.get('server', '127.0.0.11')}",
+            query=f"{edge.name} A @{result.server or '127.0.0.11'}",
             answer=sorted(answer),
-            rcode=result.get("rcode"),
+            rcode=result.rcode,
             engine=sorted(want),
         ),
         fix=_fix(state.registrations[0].container, state.registrations[0].network.name),
@@ -111,13 +111,13 @@ def _peer_results(ctx: CheckContext) -> Iterator[Result]:
             continue
         for name in member.endpoint.dns_names:
             result = ctx.observations.get(ctx.peer_placement(network), resolve(name))
-            if not result or result.get("status") in ("timeout", "error"):
+            if not result or result.status in ("timeout", "error"):
                 continue  # no answer is not a wrong answer; the report lists it as inconclusive
-            answer = set(result.get("addresses") or ())
+            answer = set(result.addresses)
             want = expected[(network.id, name.lower())]
             if member.endpoint.ip in answer and answer <= want:
                 continue
-            got = ", ".join(sorted(answer)) or f"no address ({result.get('rcode', '?')})"
+            got = ", ".join(sorted(answer)) or f"no address ({result.rcode or '?'})"
             yield Result(
                 subjects=subjects(member.container.subjects, network.name),
                 summary=(
@@ -125,9 +125,9 @@ def _peer_results(ctx: CheckContext) -> Iterator[Result]:
                     f"{', '.join(sorted(want))}"
                 ),
                 evidence={
-                    "query": f"{name} A @{result.get('server', '127.0.0.11')}",
+                    "query": f"{name} A @{result.server or '127.0.0.11'}",
                     "answer": sorted(answer),
-                    "rcode": result.get("rcode"),
+                    "rcode": result.rcode,
                     "engine": sorted(want),
                 },
                 fix=_fix(member.container, network.name),

@@ -51,7 +51,7 @@ def plan(ctx: CheckContext) -> list[Planned]:
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     networks = _routed(ctx)
     result = ctx.observations.get(ctx.host_placement(), IP_FORWARD) if networks else None
-    if not result or result.get("status") != "ok" or result.get("value") != "0":
+    if not result or result.status != "ok" or result.value != "0":
         return
     yield Result(
         subjects=tuple(n.name for n in networks),

@@ -115,11 +115,15 @@ def _covers(rule: Rule, subnet: str, bridge: str) -> bool:
     if source.negated:
         return False
     try:
-        return ipaddress.ip_network(subnet, strict=False).subnet_of(
-            ipaddress.ip_network(source.value, strict=False)
-        )
-    except (ValueError, TypeError):  # not an address, or an IPv6 one
+        inner = ipaddress.ip_network(subnet, strict=False)
+        outer = ipaddress.ip_network(source.value, strict=False)
+    except ValueError:  # not an address
         return False
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False  # one of each family: never within the other
 
 
 def _names(ctx: CheckContext, networks: list[Network]) -> tuple[str, ...]:

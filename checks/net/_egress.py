@@ -12,16 +12,16 @@ looked up, so nothing is asked that the user did not name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
+from diag.model.observations import ResolveAnswer, ResolveStatus
 from diag.model.tasks import RESOLV_CONF, Placement, Planned, Task, resolve
 from diag.model.topology import Container, Network
 
 MAX_NAMESERVERS = 3  # glibc's MAXNS: further `nameserver` lines are ignored
-FINAL = {"ok", "nxdomain"}
+FINAL: set[ResolveStatus] = {"ok", "nxdomain"}
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
@@ -39,15 +39,15 @@ class Lookup:
         return self.status == "ok"
 
 
-def _query(name: str, server: str) -> Task:
+def _query(name: str, server: str) -> Task[ResolveAnswer]:
     return resolve(name, "A", server=server)
 
 
 def _nameservers(ctx: CheckContext, at: Placement) -> list[str] | None:
     result = ctx.observations.get(at, RESOLV_CONF)
-    if result is None or result.get("status") != "ok":
+    if result is None or result.status != "ok":
         return None
-    return list(result.get("nameservers") or [])[:MAX_NAMESERVERS]
+    return list(result.nameservers)[:MAX_NAMESERVERS]
 
 
 def lookup_plan(ctx: CheckContext, at: Placement, name: str) -> list[Planned]:
@@ -56,21 +56,20 @@ def lookup_plan(ctx: CheckContext, at: Placement, name: str) -> list[Planned]:
     return [(at, RESOLV_CONF)] + [(at, _query(name, s)) for s in servers or ()]
 
 
-def answer_text(server: str, result: dict[str, Any]) -> str:
-    status = result.get("status", "error")
-    said = ", ".join(result.get("addresses") or []) if status == "ok" else status
+def answer_text(server: str, result: ResolveAnswer) -> str:
+    status = result.status
+    said = ", ".join(result.addresses) if status == "ok" else status
     if status == "ok" and not said:
         said = "NOERROR without an A record"
-    elapsed = f" after {result['elapsed_ms']} ms" if "elapsed_ms" in result else ""
-    detail = f" ({result['detail']})" if result.get("detail") else ""
+    elapsed = f" after {result.elapsed_ms} ms" if result.elapsed_ms is not None else ""
+    detail = f" ({result.detail})" if result.detail else ""
     return f"{server}: {said}{elapsed}{detail}"
 
 
-def _outcome(result: dict[str, Any]) -> str:
-    status = str(result.get("status", "error"))
-    if status == "ok" and not result.get("addresses"):
+def _outcome(result: ResolveAnswer) -> str:
+    if result.status == "ok" and not result.addresses:
         return "no-address"
-    return status if status in FINAL | {"servfail", "timeout"} else "error"
+    return result.status
 
 
 def lookup(ctx: CheckContext, at: Placement, name: str) -> Lookup | None:
@@ -89,8 +88,8 @@ def lookup(ctx: CheckContext, at: Placement, name: str) -> Lookup | None:
             return None
         asked.append(answer_text(server, result))
         status = _outcome(result)
-        if result.get("status") in FINAL:  # NOERROR without an address is final too
-            addresses = tuple(result.get("addresses") or ()) if status == "ok" else ()
+        if result.status in FINAL:  # NOERROR without an address is final too
+            addresses = result.addresses if status == "ok" else ()
             return Lookup(status, addresses, tuple(asked))
     return Lookup(status, (), tuple(asked))
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
 
 from checks._netview import netns_interfaces
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
+from diag.model.observations import ArpSweepAnswer
 from diag.model.tasks import Planned, arp_sweep
 from diag.model.topology import Container, Network
 
@@ -104,9 +104,9 @@ def _carrying(ctx: CheckContext, claimers: list[Container], ip: str) -> dict[str
     found = {}
     for claimer in claimers:
         for interface in netns_interfaces(ctx, claimer):
-            addresses = [str(a) for a in interface.get("addresses") or []]
+            addresses = list(interface.addresses)
             if any(a.split("/")[0] == ip for a in addresses):
-                found["interfaces"] = f"{claimer.name}: {interface['name']} {' '.join(addresses)}"
+                found["interfaces"] = f"{claimer.name}: {interface.name} {' '.join(addresses)}"
     return found
 
 
@@ -121,24 +121,24 @@ def _fix(claimers: list[Container], ip: str, prefix: int) -> str:
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     for network, subnet in _swept(ctx):
         result = ctx.observations.get(ctx.peer_placement(network), arp_sweep(subnet))
-        if not result or result.get("status") != "ok":
+        if not result or result.status != "ok":
             continue
         yield from _judge(ctx, network, subnet, result)
 
 
 def _judge(
-    ctx: CheckContext, network: Network, subnet: str, result: dict[str, Any]
+    ctx: CheckContext, network: Network, subnet: str, result: ArpSweepAnswer
 ) -> Iterator[Result]:
     by_ip, by_mac = _engine_view(ctx, network)
     gateway_ips = gateways(network)
-    answers: dict[str, list[str]] = {ip: list(macs) for ip, macs in result["answers"].items()}
+    answers: dict[str, list[str]] = {ip: list(macs) for ip, macs in result.answers.items()}
     # the bridge's MAC, when it alone answers for the gateway (a second answer there is a
     # claimer, and which of the two is the bridge cannot be told from the sweep)
     gateway_macs = {answers[ip][0] for ip in gateway_ips if len(answers.get(ip, [])) == 1}
     prefix = ipaddress.ip_network(subnet, strict=False).prefixlen
     sweep = (
-        f"ARP sweep of {subnet} from a peer on {network.name} ({result.get('swept')} of "
-        f"{result.get('addresses')} addresses)"
+        f"ARP sweep of {subnet} from a peer on {network.name} ({result.swept} of "
+        f"{result.addresses} addresses)"
     )
     for ip, macs in answers.items():
         owner = by_ip.get(ip)

@@ -53,6 +53,7 @@ from checks.net._egress import (
 from diag.model.context import CheckContext
 from diag.model.egress import Egress, egress_text, is_address
 from diag.model.findings import Result, subjects
+from diag.model.observations import ConnectAnswer, ConnectStatus
 from diag.model.tasks import Placement, Planned, connect
 from diag.model.topology import Container, Network
 
@@ -130,15 +131,15 @@ def _internal(ctx: CheckContext, network: Network) -> Result:
     )
 
 
-def _probe_text(ip: str, port: int, result: dict[str, Any], network: Network) -> str:
-    status = str(result.get("status", "error"))
-    elapsed = f" after {result['elapsed_ms']} ms" if "elapsed_ms" in result else ""
-    detail = f" ({result['detail']})" if status == "error" and result.get("detail") else ""
+def _probe_text(ip: str, port: int, result: ConnectAnswer, network: Network) -> str:
+    status = result.status
+    elapsed = f" after {result.elapsed_ms} ms" if result.elapsed_ms is not None else ""
+    detail = f" ({result.detail})" if status == "error" and result.detail else ""
     address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
     return f"connect {address} {status}{elapsed}{detail} (from a peer on {network.name})"
 
 
-def _fix(ctx: CheckContext, network: Network, egress: Egress, statuses: set[str]) -> str:
+def _fix(ctx: CheckContext, network: Network, egress: Egress, statuses: set[ConnectStatus]) -> str:
     host, port = egress
     fixes = []
     if statuses & {"timeout", "unreachable", "error"}:
@@ -192,11 +193,11 @@ def _judge(ctx: CheckContext, network: Network, egress: Egress) -> Result | None
     if not results or any(r is None for r in results.values()):
         return None  # not observed (yet): the runner reports what is missing
     observed = {ip: r for ip, r in results.items() if r is not None}
-    if any(r.get("status") == "open" for r in observed.values()):
+    if any(r.status == "open" for r in observed.values()):
         return None
-    statuses = {str(r.get("status", "error")) for r in observed.values()}
+    statuses = {r.status for r in observed.values()}
     first_ip, first = next(iter(observed.items()))
-    how = FAILED_HOW.get(str(first.get("status")), "failed")
+    how = FAILED_HOW.get(first.status, "failed")
     named = f" ({first_ip})" if first_ip != host else ""
     evidence: dict[str, Any] = {
         "probe": [_probe_text(ip, port, r, network) for ip, r in observed.items()]

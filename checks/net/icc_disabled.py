@@ -20,7 +20,6 @@ that must talk on a network of their own that allows it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from checks._arbiter import DROPPED, Explainer, Symptom, edge_results, owned, peer_symptoms
 from checks._edges import EdgeState, edge_evidence, edge_subjects
@@ -30,6 +29,7 @@ from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import references_in_env
 from diag.model.findings import Result, Severity, subjects
+from diag.model.observations import ConnectAnswer
 from diag.model.topology import ICC_OPTION, Container, Network
 
 ID = "net.icc-disabled"
@@ -76,7 +76,7 @@ def _crossed(ctx: CheckContext, state: EdgeState, ip: str) -> Network | None:
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     for ip, result in state.failed_connects().items():
-        network = _crossed(ctx, state, ip) if result.get("status") in DROPPED else None
+        network = _crossed(ctx, state, ip) if result.status in DROPPED else None
         if network is None:
             continue
         edge = state.edge
@@ -139,9 +139,9 @@ def _references(ctx: CheckContext, network: Network) -> list[tuple[Container, st
     return found
 
 
-def _dropped_by_network(ctx: CheckContext) -> dict[str, list[tuple[Member, int, dict[str, Any]]]]:
+def _dropped_by_network(ctx: CheckContext) -> dict[str, list[tuple[Member, int, ConnectAnswer]]]:
     """A peer's dropped connects to members of each icc-disabled target network."""
-    found: dict[str, list[tuple[Member, int, dict[str, Any]]]] = {}
+    found: dict[str, list[tuple[Member, int, ConnectAnswer]]] = {}
     for symptom in peer_symptoms(ctx, ID):
         if symptom.member is not None and symptom.connect is not None:
             found.setdefault(symptom.member.network.id, []).append(
@@ -174,8 +174,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             evidence={
                 "option": f"{ICC_OPTION}={network.options.get(ICC_OPTION)}",
                 "probe": [
-                    f"connect {m.endpoint.ip}:{port} {result.get('status')} after "
-                    f"{result.get('elapsed_ms')} ms (from a peer on {network.name})"
+                    f"connect {m.endpoint.ip}:{port} {result.status} after "
+                    f"{result.elapsed_ms} ms (from a peer on {network.name})"
                     for m, port, result in dropped
                 ],
                 "references": texts or "none between its members",

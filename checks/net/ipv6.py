@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
 
 from checks._arbiter import Explainer, Symptom, clients, merged, peer_symptoms
 from checks._edges import (
@@ -59,6 +58,7 @@ from checks.port._sockets import connect_texts, listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.edges import Reference, references_in_env
 from diag.model.findings import Result, Severity, subjects
+from diag.model.observations import ConnectAnswer, Socket
 from diag.model.tasks import INTERFACES, Planned, connect
 from diag.model.topology import Container
 
@@ -78,13 +78,13 @@ ENABLE_IPV6 = (
 # --- a `::` listener that refuses IPv4 -----------------------------------------------------
 
 
-def _on_wildcard6_only(sockets: list[dict[str, Any]], port: int) -> bool:
+def _on_wildcard6_only(sockets: list[Socket], port: int) -> bool:
     """`[::]:PORT` listens and no IPv4 socket does (an IPv4-mapped one reads as IPv4)."""
-    bound = {str(s["address"]) for s in sockets if s["port"] == port}
+    bound = {s.address for s in sockets if s.port == port}
     return "::" in bound and not any("." in a for a in bound)
 
 
-def _loopback_connect(ctx: CheckContext, container: Container, port: int) -> dict[str, Any] | None:
+def _loopback_connect(ctx: CheckContext, container: Container, port: int) -> ConnectAnswer | None:
     return ctx.observations.get(ctx.netns_placement(container), connect(LOOPBACK4, port))
 
 
@@ -95,14 +95,14 @@ def v6_only(ctx: CheckContext, container: Container, port: int) -> bool:
     if sockets is None or not _on_wildcard6_only(sockets, port):
         return False
     result = _loopback_connect(ctx, container, port)
-    return result is not None and result.get("status") == "refused"
+    return result is not None and result.status == "refused"
 
 
 def _wildcard6_ports(ctx: CheckContext) -> Iterator[tuple[Container, int]]:
     """Every (container, port) whose sockets were read and listen on `::` only."""
     for container in ctx.topology.containers:
         sockets = listening(ctx, container) if container.running else None
-        for port in sorted({int(s["port"]) for s in sockets or []}):
+        for port in sorted({s.port for s in sockets or []}):
             if _on_wildcard6_only(sockets or [], port):
                 yield container, port
 
@@ -140,7 +140,7 @@ def _v6only_results(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result
         edges = by_port.get((container_id, port), [])
         evidence: dict[str, object] = {
             "listening": listening_texts(
-                s for s in listening(ctx, container) or [] if s["port"] == port
+                s for s in listening(ctx, container) or [] if s.port == port
             ),
             "probe": [
                 *connect_texts(ctx, members, port),
@@ -197,9 +197,9 @@ def _ipv6_interfaces(ctx: CheckContext, netns: Container) -> list[str] | None:
     """The namespace's interfaces (`ip -br addr` lines) when it has no usable IPv6 address;
     None when it has one, or when its interfaces were not read."""
     result = ctx.observations.get(ctx.netns_placement(netns), INTERFACES)
-    if not result or result.get("status") != "ok":
+    if not result or result.status != "ok":
         return None
-    interfaces = list(result.get("interfaces") or [])
+    interfaces = list(result.interfaces)
     if any(_needs_ipv6(address) for address in addresses(interfaces)):
         return None
     return brief(interfaces)
@@ -215,7 +215,7 @@ def _literal_references(ctx: CheckContext) -> list[tuple[Container, list[Referen
             if refs and container.running:
                 found.append((container, refs))
         ctx.memo["ipv6-literals"] = found
-    return ctx.memo["ipv6-literals"]  # type: ignore[no-any-return]
+    return ctx.memo["ipv6-literals"]
 
 
 def _hosts_ipv6_only(state: EdgeState) -> bool:
@@ -276,7 +276,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         owner = state.owner_of(ip)
         if (
             edge.port
-            and result.get("status") == "refused"
+            and result.status == "refused"
             and owner is not None
             and v6_only(ctx, owner, edge.port)
         ):

@@ -43,7 +43,7 @@ For the default bridge and the engine's default for new networks, set `"mtu": 14
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from checks._netview import netns_interfaces
@@ -51,6 +51,7 @@ from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
 from checks.net.internal_egress import outside_references
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
+from diag.model.observations import PmtuAnswer, PmtuTarget
 from diag.model.tasks import INTERFACES, Planned, Task, pmtu
 from diag.model.topology import Container, Network
 
@@ -82,7 +83,7 @@ def _members(ctx: CheckContext, network: Network) -> dict[str, Container]:
     }
 
 
-def _pinged(ctx: CheckContext) -> list[tuple[Network, Task]]:
+def _pinged(ctx: CheckContext) -> list[tuple[Network, Task[PmtuAnswer]]]:
     found = []
     for network in ctx.target.networks:
         addresses = tuple(_members(ctx, network))
@@ -114,24 +115,26 @@ def plan(ctx: CheckContext) -> list[Planned]:
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     for network, task in _pinged(ctx):
         result = ctx.observations.get(ctx.peer_placement(network), task)
-        if result and result.get("status") == "ok":
-            yield from _black_holes(ctx, network, result["targets"])
+        if result and result.status == "ok":
+            yield from _black_holes(ctx, network, result.targets)
     yield from _host_egress(ctx)
 
 
 def _interface_mtu(ctx: CheckContext, container: Container, ip: str) -> int | None:
     for interface in netns_interfaces(ctx, container):
-        if any(str(a).split("/")[0] == ip for a in interface.get("addresses") or []):
-            return int(interface["mtu"])
+        if any(a.split("/")[0] == ip for a in interface.addresses):
+            return interface.mtu
     return None
 
 
-def _black_holes(ctx: CheckContext, network: Network, targets: dict[str, Any]) -> Iterator[Result]:
+def _black_holes(
+    ctx: CheckContext, network: Network, targets: Mapping[str, PmtuTarget]
+) -> Iterator[Result]:
     mtu = network_mtu(network)
     members = _members(ctx, network)
     for ip, seen in targets.items():
-        sizes = {int(size): outcome for size, outcome in seen["sizes"].items()}
-        largest_ok = int(seen.get("largest_ok") or 0)
+        sizes = dict(seen.sizes)
+        largest_ok = seen.largest_ok
         lost = sorted(s for s, outcome in sizes.items() if outcome == "timeout" and s > largest_ok)
         container = members.get(ip)
         if not largest_ok or not lost or container is None:
@@ -172,31 +175,31 @@ def _black_holes(ctx: CheckContext, network: Network, targets: dict[str, Any]) -
 
 def _host_egress(ctx: CheckContext) -> Iterator[Result]:
     host = ctx.observations.get(ctx.host_placement(), INTERFACES) if _routed(ctx) else None
-    if not host or host.get("status") != "ok":
+    if not host or host.status != "ok":
         return
-    device = next((r["dev"] for r in host.get("routes") or [] if r.get("dst") == "default"), None)
-    egress = next((i for i in host.get("interfaces") or [] if i.get("name") == device), None)
+    device = next((r.dev for r in host.routes if r.dst == "default"), None)
+    egress = next((i for i in host.interfaces if i.name == device), None)
     if egress is None:
         return  # no default route: no way out to compare with
-    too_big = [n for n in _routed(ctx) if network_mtu(n) > int(egress["mtu"])]
+    too_big = [n for n in _routed(ctx) if network_mtu(n) > egress.mtu]
     if not too_big:
         return
     mtus = ", ".join(f"{n.name} {network_mtu(n)}" for n in too_big)
     yield Result(
         subjects=tuple(n.name for n in too_big),
         summary=(
-            f"the Docker host's way out ({device}, MTU {egress['mtu']}) is smaller than the "
+            f"the Docker host's way out ({device}, MTU {egress.mtu}) is smaller than the "
             f"MTU of {', '.join(n.name for n in too_big)}: replies from outside larger than "
-            f"{egress['mtu']} bytes rely on routers beyond the host to fragment or report them"
+            f"{egress.mtu} bytes rely on routers beyond the host to fragment or report them"
         ),
         evidence={
-            "host_egress": f"default route via {device}, mtu {egress['mtu']} (read in the "
+            "host_egress": f"default route via {device}, mtu {egress.mtu} (read in the "
             "Docker host's network namespace)",
             "network_mtu": mtus,
         },
         fix=(
             f"Give the networks the host's MTU: driver_opts: {{{MTU_OPTION}: "
-            f'"{egress["mtu"]}"}} on each, and "mtu": {egress["mtu"]} in /etc/docker/daemon.json '
+            f'"{egress.mtu}"}} on each, and "mtu": {egress.mtu} in /etc/docker/daemon.json '
             "for the default bridge"
         ),
         severity=Severity.INFO,

@@ -37,7 +37,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from checks._arbiter import Explainer, owned
 from checks._edges import EdgeState, edge_evidence, joined, left_behind
@@ -46,6 +45,7 @@ from checks._netview import addresses, brief
 from diag.model.compose import DEPENDS_ON_LABEL
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
+from diag.model.observations import InterfacesAnswer
 from diag.model.tasks import INTERFACES, Planned
 from diag.model.topology import Container
 
@@ -94,9 +94,9 @@ def _dependents(ctx: CheckContext) -> list[Container]:
     return found
 
 
-def _interfaces(ctx: CheckContext, container: Container) -> dict[str, Any] | None:
+def _interfaces(ctx: CheckContext, container: Container) -> InterfacesAnswer | None:
     result = ctx.observations.get(ctx.netns_placement(container), INTERFACES)
-    return result if result and result.get("status") == "ok" else None
+    return result if result and result.status == "ok" else None
 
 
 def _only_local(texts: set[str]) -> bool:
@@ -137,7 +137,7 @@ def _judged(ctx: CheckContext, container: Container) -> Stale | None:
         return None  # nothing says so, or not observed (the run lists it as inconclusive)
     owner = _owner(ctx, container)
     owner_seen = _interfaces(ctx, owner) if owner is not None and owner.running else None
-    found = list(seen.get("interfaces") or [])
+    found = list(seen.interfaces)
     isolated = _only_local(addresses(found))
     inodes = _inodes(seen, owner_seen)
     if inodes is not None:
@@ -153,16 +153,16 @@ def _judged(ctx: CheckContext, container: Container) -> Stale | None:
         _owner_service(ctx, container, owner),
         engine,
         brief(found),
-        brief(owner_seen.get("interfaces") or []) if owner_seen else [],
+        brief(list(owner_seen.interfaces)) if owner_seen else [],
         inodes,
         isolated,
     )
 
 
-def _inodes(seen: dict[str, Any], owner_seen: dict[str, Any] | None) -> tuple[int, int] | None:
+def _inodes(seen: InterfacesAnswer, owner_seen: InterfacesAnswer | None) -> tuple[int, int] | None:
     """Both namespaces' inodes (the agent's `netns`), when both were read."""
-    mine, theirs = seen.get("netns"), (owner_seen or {}).get("netns")
-    return (mine, theirs) if isinstance(mine, int) and isinstance(theirs, int) else None
+    mine, theirs = seen.netns, owner_seen.netns if owner_seen else None
+    return (mine, theirs) if mine is not None and theirs is not None else None
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
@@ -183,7 +183,7 @@ def _failed(state: EdgeState) -> bool:
         return False
     if state.failed_connects():
         return True
-    return not (state.hosts_ips or (state.resolved or {}).get("addresses"))
+    return not (state.hosts_ips or (state.resolved and state.resolved.addresses))
 
 
 def _edge_text(state: EdgeState) -> str:

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from checks.net._subnets import PRIVATE, free_subnet
 from checks.net.duplicate_ip import ipv4_subnets
 from diag.model.context import CheckContext
 from diag.model.findings import Result
+from diag.model.observations import InterfacesAnswer
 from diag.model.tasks import INTERFACES, Planned
 from diag.model.topology import Network
 
@@ -64,13 +64,13 @@ def plan(ctx: CheckContext) -> list[Planned]:
     return [(ctx.host_placement(), INTERFACES)] if ctx.target.networks else []
 
 
-def host_routes(result: dict[str, Any]) -> list[tuple[IPv4Net, str]]:
+def host_routes(result: InterfacesAnswer) -> list[tuple[IPv4Net, str]]:
     """(destination, device) of the host's IPv4 routes, the default route left out."""
     routes = []
-    for route in result.get("routes") or []:
-        if route.get("dst") not in (None, "default"):
+    for route in result.routes:
+        if route.dst not in ("", "default"):
             try:
-                routes.append((IPv4Net(str(route["dst"]), strict=False), str(route.get("dev"))))
+                routes.append((IPv4Net(route.dst, strict=False), route.dev))
             except ValueError:
                 continue
     return routes
@@ -93,7 +93,7 @@ def _snippet(network: Network, free: str | None) -> str:
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     result = ctx.observations.get(ctx.host_placement(), INTERFACES)
-    routes = host_routes(result) if result and result.get("status") == "ok" else []
+    routes = host_routes(result) if result and result.status == "ok" else []
     by_device = {bridge_device(n): n for n in ctx.topology.networks if n.driver == "bridge"}
     taken = [net for n in ctx.topology.networks for net in _nets(n)] + [r for r, _ in routes]
     reported: set[frozenset[str]] = set()

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from checks._members import Member, reachable_members, running_containers
 from diag.model.context import CheckContext
+from diag.model.observations import ConnectAnswer, ConnectStatus, Socket
 from diag.model.tasks import LISTENING, Planned, connect
 from diag.model.topology import Container
 
@@ -31,23 +32,23 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def socket_text(sock: dict[str, Any]) -> str:
-    address = str(sock["address"])
+def socket_text(sock: Socket) -> str:
+    address = sock.address
     host = f"[{address}]" if ":" in address else address
-    return f"{host}:{sock['port']}"
+    return f"{host}:{sock.port}"
 
 
-def listening(ctx: CheckContext, container: Container) -> list[dict[str, Any]] | None:
+def listening(ctx: CheckContext, container: Container) -> list[Socket] | None:
     """The container's TCP listeners, or None when its netns could not be read."""
     result = ctx.observations.get(ctx.netns_placement(container), LISTENING)
-    if not result or result.get("status") != "ok":
+    if not result or result.status != "ok":
         return None
-    return [sock for sock in result.get("sockets") or [] if sock["address"] != EMBEDDED_DNS]
+    return [sock for sock in result.sockets if sock.address != EMBEDDED_DNS]
 
 
 def containers_with_sockets(
     ctx: CheckContext,
-) -> Iterable[tuple[Container, list[Member], list[dict[str, Any]]]]:
+) -> Iterable[tuple[Container, list[Member], list[Socket]]]:
     """Each running container whose sockets were read, with its memberships and sockets."""
     for container, memberships in running_containers(ctx).items():
         sockets = listening(ctx, container)
@@ -55,13 +56,13 @@ def containers_with_sockets(
             yield container, memberships, sockets
 
 
-def listening_texts(sockets: Iterable[dict[str, Any]]) -> list[str]:
+def listening_texts(sockets: Iterable[Socket]) -> list[str]:
     return sorted({socket_text(sock) for sock in sockets})
 
 
-def reach(sockets: list[dict[str, Any]], port: int, own_ips: set[str]) -> Reach:
+def reach(sockets: list[Socket], port: int, own_ips: set[str]) -> Reach:
     """Can a peer reach `port`, judging by who listens on it inside the container?"""
-    addresses = {str(sock["address"]) for sock in sockets if sock["port"] == port}
+    addresses = {sock.address for sock in sockets if sock.port == port}
     if not addresses:
         return "absent"
     if addresses & (WILDCARDS | own_ips):
@@ -79,7 +80,7 @@ def own_ips(container: Container) -> set[str]:
 
 def ports_to_probe(ctx: CheckContext, container: Container) -> set[int]:
     sockets = listening(ctx, container) or []
-    return container.exposed_tcp_ports() | {int(sock["port"]) for sock in sockets}
+    return container.exposed_tcp_ports() | {sock.port for sock in sockets}
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
@@ -98,7 +99,7 @@ def _plan(ctx: CheckContext) -> list[Planned]:
     return planned
 
 
-def connect_result(ctx: CheckContext, member: Member, port: int) -> dict[str, Any] | None:
+def connect_result(ctx: CheckContext, member: Member, port: int) -> ConnectAnswer | None:
     return ctx.observations.get(
         ctx.peer_placement(member.network), connect(member.endpoint.ip, port)
     )
@@ -111,19 +112,19 @@ def connect_texts(ctx: CheckContext, members: Iterable[Member], port: int) -> li
         result = connect_result(ctx, member, port)
         if result:
             texts.append(
-                f"connect {member.endpoint.ip}:{port} {result.get('status')} "
+                f"connect {member.endpoint.ip}:{port} {result.status} "
                 f"(from a peer on {member.network.name})"
             )
     return texts
 
 
 def connect_failures(
-    ctx: CheckContext, statuses: set[str]
-) -> Iterable[tuple[Member, int, dict[str, Any], list[dict[str, Any]] | None]]:
+    ctx: CheckContext, statuses: set[ConnectStatus]
+) -> Iterable[tuple[Member, int, ConnectAnswer, list[Socket] | None]]:
     """Each (member, port) whose connect from a peer ended in one of `statuses`."""
     for member in reachable_members(ctx):
         sockets = listening(ctx, member.container)
         for port in sorted(ports_to_probe(ctx, member.container)):
             result = connect_result(ctx, member, port)
-            if result and result.get("status") in statuses:
+            if result and result.status in statuses:
                 yield member, port, result, sockets

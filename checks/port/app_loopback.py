@@ -57,7 +57,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     port = state.edge.port
     for owner, sockets in target_listening(ctx, state):
         if port and reach(sockets, port, own_ips(owner)) == "loopback":
-            on_port = [sock for sock in sockets if sock["port"] == port]
+            on_port = [sock for sock in sockets if sock.port == port]
             return Result(
                 subjects=edge_subjects(state),
                 summary=(
@@ -87,11 +87,11 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
     by_port = clients(ctx, ID)
     for container, memberships, sockets in containers_with_sockets(ctx):
         ips = own_ips(container)
-        for port in sorted({int(sock["port"]) for sock in sockets}):
+        for port in sorted({sock.port for sock in sockets}):
             if reach(sockets, port, ips) != "loopback":
                 continue
             edges = by_port.get((container.id, port), [])
-            on_port = [sock for sock in sockets if sock["port"] == port]
+            on_port = [sock for sock in sockets if sock.port == port]
             meant = port in container.exposed_tcp_ports() or bool(edges)
             networks = [m.network.name for m in memberships]
             evidence: dict[str, object] = {"listening": listening_texts(on_port)}

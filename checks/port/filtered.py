@@ -40,7 +40,7 @@ def _fix(name: str) -> str:
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
-    dropped = [ip for ip, r in state.failed_connects().items() if r.get("status") in DROPPED]
+    dropped = [ip for ip, r in state.failed_connects().items() if r.status in DROPPED]
     if not dropped:
         return None
     edge = state.edge
@@ -70,7 +70,7 @@ def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
         container = member.container
         address = f"{member.endpoint.ip}:{port}"
         status = "timed out" if symptom.status == "timeout" else "host unreachable"
-        elapsed = symptom.connect.get("elapsed_ms")
+        elapsed = symptom.connect.elapsed_ms
         yield (
             (container.id, port),
             Result(

@@ -37,7 +37,7 @@ def _serving(ctx: CheckContext, port: int, exclude: str) -> list[str]:
         if container.id == exclude or not container.running:
             continue
         sockets = listening(ctx, container) or []
-        if port in container.exposed_tcp_ports() or any(s["port"] == port for s in sockets):
+        if port in container.exposed_tcp_ports() or any(s.port == port for s in sockets):
             found.append(container.service or container.name)
     return sorted(set(found))
 
@@ -47,7 +47,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     if not edge.is_localhost or not edge.port:
         return None
     sockets = listening(ctx, state.netns)
-    if sockets is None or any(s["port"] == edge.port for s in sockets):
+    if sockets is None or any(s.port == edge.port for s in sockets):
         return None
     candidates = _serving(ctx, edge.port, state.netns.id)
     name = candidates[0] if len(candidates) == 1 else "<service name>"

@@ -30,7 +30,7 @@ __all__ = ["ID", "SEVERITY", "TITLE", "evaluate", "plan"]
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     for container, memberships, sockets in containers_with_sockets(ctx):
-        listening_ports = sorted({int(sock["port"]) for sock in sockets})
+        listening_ports = sorted({sock.port for sock in sockets})
         by_port: dict[int, list[str]] = {}
         for binding in container.published_tcp():
             host = f"{binding.host_ip or '0.0.0.0'}:{binding.host_port or '?'}"

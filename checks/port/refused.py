@@ -43,7 +43,7 @@ def _fix(name: str) -> str:
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     edge = state.edge
-    refused = [ip for ip, r in state.failed_connects().items() if r.get("status") == "refused"]
+    refused = [ip for ip, r in state.failed_connects().items() if r.status == "refused"]
     if not refused or not edge.port:
         return None
     owner = state.owner_of(refused[0])
@@ -85,7 +85,9 @@ def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
         member, port, sockets = symptom.member, symptom.port, symptom.sockets
         container = member.container
         address = f"{member.endpoint.ip}:{port}"
-        evidence = {"probe": f"connect {address} refused (from a peer on {member.network.name})"}
+        evidence: dict[str, object] = {
+            "probe": f"connect {address} refused (from a peer on {member.network.name})"
+        }
         evidence["listening"] = listening_texts(sockets) if sockets is not None else "unknown"
         yield (
             (container.id, port),

@@ -119,8 +119,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         silent = {}
         for node, task in published.nodes:
             result = ctx.observations.get(host, task)
-            if result and result.get("status") != "open":
-                silent[node.hostname] = f"connect {task.target}:{task.port} {result['status']}"
+            if result and result.status != "open":
+                silent[node.hostname] = f"connect {task.target}:{task.port} {result.status}"
         if silent:
             me = node_label(swarm, swarm.node_id)
             yield _result(published, silent, _task_outcomes(ctx, published), me)
@@ -133,7 +133,7 @@ def _task_outcomes(ctx: CheckContext, published: Published) -> dict[TaskTrial, s
     for trial in published.tasks:
         result = ctx.observations.get(published.tasks_from, trial.connect)
         if result:
-            found[trial] = str(result.get("status"))
+            found[trial] = result.status
     return found
 
 

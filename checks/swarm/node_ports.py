@@ -145,10 +145,10 @@ def _closed_ports(ctx: CheckContext, swarm: Swarm) -> Iterator[Result]:
     host = ctx.host_placement()
     for node in _others(swarm):
         results = {p: ctx.observations.get(host, connect(node.addr, p)) for p in _ports(node)}
-        closed = {p: r for p, r in results.items() if r and r.get("status") != "open"}
+        closed = {p: r for p, r in results.items() if r and r.status != "open"}
         if not closed:
             continue
-        text = ", ".join(f"{port}/tcp ({r.get('status')})" for port, r in closed.items())
+        text = ", ".join(f"{port}/tcp ({r.status})" for port, r in closed.items())
         yield Result(
             subjects=subjects(node.hostname, me),
             summary=(
@@ -161,8 +161,8 @@ def _closed_ports(ctx: CheckContext, swarm: Swarm) -> Iterator[Result]:
             ),
             evidence={
                 "probe": "; ".join(
-                    f"connect {node.addr}:{port} {r.get('status')}"
-                    + (f" after {r['elapsed_ms']} ms" if "elapsed_ms" in r else "")
+                    f"connect {node.addr}:{port} {r.status}"
+                    + (f" after {r.elapsed_ms} ms" if r.elapsed_ms is not None else "")
                     for port, r in closed.items()
                 )
                 + f" (from {me}'s host network namespace)",
@@ -179,17 +179,17 @@ def _vxlan(ctx: CheckContext, swarm: Swarm) -> Iterator[Result]:
     encrypted: set[tuple[str, ...]] = set()
     for crossing in _crossings(ctx, swarm):
         pinged = ctx.observations.get(crossing.placement, crossing.ping)
-        if not pinged or pinged.get("status") != "ok":
+        if not pinged or pinged.status != "ok":
             continue
         known: set[str] = set()
         for lookup in crossing.lookups:
             answer = ctx.observations.get(crossing.placement, lookup)
-            if answer and answer.get("status") == "ok":
-                known |= set(answer.get("addresses") or ())
+            if answer and answer.status == "ok":
+                known |= set(answer.addresses)
         source = node_label(swarm, crossing.node_id)
         for remote in crossing.remote:
-            seen = (pinged.get("targets") or {}).get(remote.address) or {}
-            if remote.address not in known or seen.get("largest_ok"):
+            seen = pinged.targets.get(remote.address)
+            if remote.address not in known or (seen and seen.largest_ok):
                 continue
             pair = tuple(sorted((crossing.node_id, remote.task.node_id)))
             blocked.setdefault(pair, []).append(

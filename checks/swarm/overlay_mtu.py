@@ -37,11 +37,11 @@ the same way, with `--ingress`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from checks.swarm._swarm import manager_view, node_label
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
+from diag.model.observations import Interface
 from diag.model.tasks import INTERFACES, Planned
 from diag.model.topology import Network, Swarm
 
@@ -84,14 +84,14 @@ def plan(ctx: CheckContext) -> list[Planned]:
     return [(ctx.host_placement(), INTERFACES)] if _overlays(ctx) else []
 
 
-def _underlay(ctx: CheckContext, address: str) -> dict[str, Any] | None:
+def _underlay(ctx: CheckContext, address: str) -> Interface | None:
     """The host interface that holds `address`, as the probe read it."""
     result = ctx.observations.get(ctx.host_placement(), INTERFACES)
-    if not result or result.get("status") != "ok":
+    if not result or result.status != "ok":
         return None
-    for interface in result.get("interfaces") or []:
-        if any(str(a).split("/")[0] == address for a in interface.get("addresses") or []):
-            return dict(interface)
+    for interface in result.interfaces:
+        if any(a.split("/")[0] == address for a in interface.addresses):
+            return interface
     return None
 
 
@@ -103,7 +103,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
     underlay = _underlay(ctx, swarm.node_addr)
     if underlay is None:
         return
-    mtu, device = int(underlay["mtu"]), underlay["name"]
+    mtu, device = underlay.mtu, underlay.name
     me = node_label(swarm, swarm.node_id)
     for network in overlays:
         if link_mtu(network) <= mtu:

@@ -113,16 +113,16 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
     failing: dict[tuple[str, str], list[tuple[Trial, str, list[str]]]] = {}
     for trial in _trials(ctx):
         vip = ctx.observations.get(trial.placement, trial.vip)
-        if not vip or vip.get("status") == "open":
+        if not vip or vip.status == "open":
             continue
         answered = []
         for where, task in trial.tasks:
             result = ctx.observations.get(trial.placement, task)
-            if result and result.get("status") == "open":
+            if result and result.status == "open":
                 answered.append(where)
         if answered:
             key = (trial.service.id, trial.network.id)
-            failing.setdefault(key, []).append((trial, str(vip.get("status")), answered))
+            failing.setdefault(key, []).append((trial, vip.status, answered))
     for trials in failing.values():
         yield _result(trials)
 

@@ -75,7 +75,7 @@ def sweep_targets(cidr: str, own_ip: str) -> tuple[list[str], int]:
     """The addresses to ask (at most MAX_SWEEP, lowest first) and how many the subnet has."""
     network = ipaddress.IPv4Network(cidr, strict=False)
     total = max(network.num_addresses - 2, 0) if network.prefixlen < 31 else network.num_addresses
-    targets = []
+    targets: list[str] = []
     for address in network.hosts():
         if len(targets) >= MAX_SWEEP:
             break

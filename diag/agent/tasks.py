@@ -115,9 +115,9 @@ async def reach(task: Result, timeout: float, view: View = OWN) -> Result:
     name = task["target"].lower().rstrip(".")
     try:
         hosts_ips = [
-            str(entry["ip"])
+            entry["ip"]
             for entry in parse_hosts(view.read("/etc/hosts"))
-            if name in {str(n).lower() for n in entry["names"]}  # type: ignore[union-attr]
+            if name in {n.lower() for n in entry["names"]}
         ]
     except OSError:
         hosts_ips = []

@@ -50,7 +50,7 @@ class CheckContext:
         every planning wave of every check would otherwise derive again."""
         if name not in self.memo:
             self.memo[name] = compute()
-        return self.memo[name]  # type: ignore[no-any-return]
+        return self.memo[name]
 
     def per_observations(self, name: str, compute: Callable[[], T]) -> T:
         """`compute()` once per set of observations (they only grow, so their count tells a
@@ -61,7 +61,7 @@ class CheckContext:
         if cached is None or cached[0] != key:
             cached = (key, compute())
             self.memo[name] = cached
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
 
     def peer_placement(self, network: Network) -> Placement:
         """A probe attached to `network`: it sees the network as any peer on it does."""

@@ -69,9 +69,9 @@ def plausible_host(host: str) -> bool:
 def references_in_value(name: str, value: str) -> list[Reference]:
     origin = f"environment {name}"
     found = []
-    for match in URL.finditer(value):
-        host = match["host"].strip("[]")
-        port = _port(match["port"]) or DEFAULT_PORTS.get(match["scheme"].lower())
+    for url in URL.finditer(value):
+        host = url["host"].strip("[]")
+        port = _port(url["port"]) or DEFAULT_PORTS.get(url["scheme"].lower())
         if plausible_host(host):
             found.append(Reference(host, port, origin))
     if found:

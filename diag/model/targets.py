@@ -120,8 +120,8 @@ def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> li
 def _representative(containers: Sequence[Container]) -> Container | None:
     """The container a service's edges are observed from: a running one if there is one."""
     regular = [c for c in containers if not c.is_oneoff]
-    running = [c for c in regular if c.running]
-    return (running or regular or [None])[0]
+    found = [c for c in regular if c.running] or regular
+    return found[0] if found else None
 
 
 def _rule_matches(rule: Rule, edge: Edge) -> bool:

@@ -1,15 +1,32 @@
 """Probe tasks as plain data, where they run, and what they observed.
 
 Checks ask for observations by returning `(Placement, Task)` pairs; the runner groups them
-by placement (one probe each), and the agent answers every task with a JSON dict. Keeping
-all three as plain values is what lets checks be tested with recorded observations.
+by placement (one probe each), and the agent answers every task with a JSON dict, parsed
+into the record of the task's kind (diag.model.observations). Keeping all three as plain
+values is what lets checks be tested with recorded observations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Generic, Literal, cast
+
+from diag.model.observations import (
+    A,
+    Answer,
+    ArpSweepAnswer,
+    ConnectAnswer,
+    HostsAnswer,
+    InterfacesAnswer,
+    ListeningAnswer,
+    PmtuAnswer,
+    ReachAnswer,
+    ResolvConfAnswer,
+    ResolveAnswer,
+    SysctlAnswer,
+)
 
 if TYPE_CHECKING:
     from diag.model.topology import Network
@@ -26,13 +43,14 @@ class Placement:
     ref: str
     label: str = field(default="", compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.kind, self.ref)))  # frozen: no plain set
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.kind, self.ref))
 
     def __hash__(self) -> int:
         """Computed once: every planning wave looks ~10,000 planned pairs up (N = 50), and a
         dataclass would hash every field again on each lookup."""
-        return self._hash  # type: ignore[no-any-return]
+        return self._hash
 
     def describe(self) -> str:
         if self.kind == "host":
@@ -52,8 +70,10 @@ HOST = Placement("host", "host", "the Docker host")
 
 
 @dataclass(frozen=True)
-class Task:
-    """One observation to make. `kind` is one of the agent's task kinds (see diag.agent)."""
+class Task(Generic[A]):
+    """One observation to make. `kind` is one of the agent's task kinds (see diag.agent);
+    `A` is the record its answer is parsed into, which the constructors below give each
+    kind (so that `Observations.get` returns that record, not any answer)."""
 
     kind: Literal[
         "resolve",
@@ -76,13 +96,13 @@ class Task:
     sizes: tuple[int, ...] = ()
     addresses: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        fields_hash = hash((self.kind, self.target, self.port, self.allow, self.addresses))
-        object.__setattr__(self, "_hash", fields_hash)  # frozen: no plain set
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.kind, self.target, self.port, self.allow, self.addresses))
 
     def __hash__(self) -> int:
         """Computed once, as Placement's is."""
-        return self._hash  # type: ignore[no-any-return]
+        return self._hash
 
     def to_wire(self) -> dict[str, Any]:
         wire = {k: v for k, v in asdict(self).items() if v not in ("", 0, False, ())}
@@ -109,40 +129,40 @@ class Task:
         return f"read {self.kind.replace('_', ' ')}"
 
 
-def resolve(name: str, rdtype: str = "A", server: str = "") -> Task:
+def resolve(name: str, rdtype: str = "A", server: str = "") -> Task[ResolveAnswer]:
     return Task("resolve", target=name, rdtype=rdtype, server=server)
 
 
-def connect(host: str, port: int) -> Task:
+def connect(host: str, port: int) -> Task[ConnectAnswer]:
     return Task("connect", target=host, port=port)
 
 
-def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) -> Task:
+def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) -> Task[ReachAnswer]:
     """hosts file, then DNS (only if `use_dns`), then connect to addresses inside `allow`."""
     return Task("reach", target=name, port=port or 0, dns=use_dns, allow=allow)
 
 
-def sysctl(name: str) -> Task:
+def sysctl(name: str) -> Task[SysctlAnswer]:
     """A /proc/sys value as the viewed network namespace sees it, e.g. net/ipv4/ip_forward."""
     return Task("sysctl", target=name)
 
 
-def arp_sweep(cidr: str) -> Task:
+def arp_sweep(cidr: str) -> Task[ArpSweepAnswer]:
     """Who answers ARP for each address of `cidr` on the viewed namespace's interface in it."""
     return Task("arp_sweep", target=cidr)
 
 
-def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task:
+def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task[PmtuAnswer]:
     """ICMP echoes with DF set, one per address and IP packet size: which sizes get back."""
     return Task("pmtu", addresses=tuple(sorted(set(addresses))), sizes=tuple(sorted(set(sizes))))
 
 
-LISTENING = Task("listening")
-RESOLV_CONF = Task("resolv_conf")
-HOSTS = Task("hosts")
-INTERFACES = Task("interfaces")
+LISTENING: Task[ListeningAnswer] = Task("listening")
+RESOLV_CONF: Task[ResolvConfAnswer] = Task("resolv_conf")
+HOSTS: Task[HostsAnswer] = Task("hosts")
+INTERFACES: Task[InterfacesAnswer] = Task("interfaces")
 
-Planned = tuple[Placement, Task]
+Planned = tuple[Placement, "Task[Any]"]
 
 # The order in which a probe takes up a batch's tasks (a sort key by kind). The agent
 # starts each task in the order received and runs it up to its first wait; reading files
@@ -170,13 +190,15 @@ FIRST_STEPS: dict[str, int] = {
 
 @dataclass
 class Observations:
-    """Results by (placement, task), and why a placement could not be observed at all."""
+    """Results by (placement, task), and why a placement could not be observed at all.
+    Each result is the record `parse` made of the agent's answer to that very task."""
 
-    results: dict[Planned, dict[str, Any]] = field(default_factory=dict)
+    results: dict[Planned, Answer] = field(default_factory=dict)
     failures: dict[Placement, str] = field(default_factory=dict)
 
-    def get(self, placement: Placement, task: Task) -> dict[str, Any] | None:
-        return self.results.get((placement, task))
+    def get(self, placement: Placement, task: Task[A]) -> A | None:
+        # parse gave the answer to `task` the record of its kind, which is `A`
+        return cast("A | None", self.results.get((placement, task)))
 
     def missing(self, planned: Iterable[Planned]) -> list[Planned]:
         """What was planned but neither observed nor already known to be unobservable."""

@@ -338,7 +338,7 @@ class Topology:
         engine); on a host with hundreds of containers, recomputing them cost seconds."""
         if key not in self._derived:
             self._derived[key] = compute(self)
-        return self._derived[key]  # type: ignore[no-any-return]
+        return self._derived[key]
 
     def members(self, network: Network) -> list[tuple[Container, Endpoint]]:
         """Every container with an endpoint entry on `network`, stopped ones included."""

@@ -84,7 +84,7 @@ def _remove_swarm_probes(
 ) -> list[str]:
     """Probe services on a swarm's nodes and their agent configs (diag.probes.swarm): the
     services first, since a config cannot be removed while a service uses it."""
-    removed = []
+    removed: list[str] = []
     for listing, remove in ((api.services, api.remove_service), (api.configs, api.remove_config)):
         try:
             found = listing(filters={"label": PROBE_LABEL})

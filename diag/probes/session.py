@@ -36,6 +36,7 @@ import docker.errors
 from diag.agent.view import HOST_PID
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
+from diag.model.observations import Answer, parse
 from diag.model.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
 from diag.model.topology import Network
 from diag.probes import bridges
@@ -68,14 +69,20 @@ class ProbeUnavailable(Exception):
 @dataclass(frozen=True)
 class Answered:
     placement: Placement
-    task: Task
-    result: dict[str, Any]
+    task: Task[Any]
+    result: Answer
+
+
+def answered(pair: Planned, raw: object) -> Answered:
+    """The agent's answer to a task as it enters ddiag (from a resident probe's stream or a
+    swarm task's log): parsed here, once, so that everything after reads a record."""
+    return Answered(*pair, parse(pair[1], raw))
 
 
 @dataclass(frozen=True)
 class Unobservable:
     placement: Placement
-    task: Task
+    task: Task[Any]
     reason: str
 
 
@@ -320,7 +327,7 @@ class ProbeSession:
             self._swarm.dispatch(
                 on_nodes,
                 self.timeout,
-                lambda pair, result: sink(Answered(*pair, result)),
+                lambda pair, raw: sink(answered(pair, raw)),
                 lambda pair, reason: sink(Unobservable(*pair, reason)),
             )
         by_needs: dict[tuple[str, ...], list[Planned]] = {}
@@ -435,8 +442,7 @@ class ProbeSession:
                 return
             sink(Unobservable(placement, task, reason))
         else:
-            result = answer.get("r")
-            sink(Answered(placement, task, result if isinstance(result, dict) else {}))
+            sink(answered((placement, task), answer.get("r")))
 
     def _count_start(self) -> None:
         with self._lock:

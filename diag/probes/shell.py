@@ -116,7 +116,7 @@ def docker_run_command(
 
 def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
     """Remove whatever carries this run id (the shell's container, if `--rm` did not)."""
-    removed = []
+    removed: list[str] = []
     try:
         found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
     except docker.errors.DockerException:

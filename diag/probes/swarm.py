@@ -62,7 +62,7 @@ REQUEST_OVERHEAD = len(json.dumps({"timeout": 1e9, "tasks": []}))
 # Task states after which nothing more comes (docker's api/types/swarm TaskState).
 ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
 
-OnAnswer = Callable[[Planned, dict[str, Any]], None]
+OnAnswer = Callable[[Planned, object], None]  # the answer as decoded: parsed by the session
 OnFailure = Callable[[Planned, str], None]
 
 
@@ -219,8 +219,7 @@ class NodeProbe:
         if "fail" in answer:
             self.failed(pair, str(answer["fail"]))
         else:
-            result = answer.get("r")
-            self.answered(pair, result if isinstance(result, dict) else {})
+            self.answered(pair, answer.get("r"))
 
     def fail_rest(self, reason: str) -> None:
         for key, task in enumerate(self.tasks):

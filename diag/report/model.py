@@ -101,7 +101,7 @@ class Report:
         findings = [finding.to_dict() for finding in self.sorted_findings()]
         counted = Counter(finding["severity"] for finding in findings)
         project = self.target.project
-        doc = {
+        doc: ReportDoc = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "ddiag", "version": __version__},
             "target": {

@@ -84,9 +84,9 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _errors(value: Any, rule: dict[str, Any], where: str) -> list[str]:
     if "$ref" in rule:
-        found = _errors(value, _resolve(rule["$ref"]), where)
-        if found:
-            return found
+        referred = _errors(value, _resolve(rule["$ref"]), where)
+        if referred:
+            return referred
     if "anyOf" in rule and all(_errors(value, option, where) for option in rule["anyOf"]):
         return [f"{where}: {_short(value)} matches none of the allowed forms"]
     if "type" in rule:

@@ -27,6 +27,7 @@ from diag.errors import DiagError
 from diag.model.context import CheckContext, Target
 from diag.model.egress import egress_text
 from diag.model.findings import Finding, Severity
+from diag.model.observations import Answer, ReachAnswer
 from diag.model.tasks import Observations, Planned
 from diag.model.topology import Network, Topology
 from diag.probes.session import Answered, Event, Fatal, ProbeMode, ProbeSession
@@ -121,18 +122,19 @@ def _inconclusive(
     for (placement, task), result in observations.results.items():
         # A query to a named server is a check's probe of that server: its silence is the
         # finding (dns.custom-resolver-unreachable), not a gap in the evidence.
-        if task.kind == "reach":  # the DNS step of a reach: its silence is a gap too
-            result = result.get("resolve") or {}
+        asked: Answer | None = result
+        if isinstance(result, ReachAnswer):  # the DNS step of a reach: its silence is a gap too
+            asked = result.resolve
         if (
             task.kind in ("resolve", "reach")
             and not task.server
-            and result.get("status") in UNANSWERED
+            and asked is not None
+            and asked.status in UNANSWERED
         ):
             found.append(
                 Inconclusive(
                     where=placement.describe(),
-                    reason=f"{task.describe()}: {result.get('status')} "
-                    f"{result.get('detail', '')}".rstrip(),
+                    reason=f"{task.describe()}: {asked.status} {asked.detail}".rstrip(),
                 )
             )
     return found

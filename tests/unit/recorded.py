@@ -1,17 +1,21 @@
 """Recorded inspect data and recorded agent observations, as the unit tests load them.
 
 Nothing here talks to an engine: `tests/data/` holds what a real one said (see its READMEs).
+Recorded answers are the agent's JSON; they reach the checks through the same `parse` as
+a live probe's answers do.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from checks.registry import find
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
+from diag.model.observations import Answer, parse
 from diag.model.tasks import Observations, Placement, Planned, Task
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -38,8 +42,18 @@ def recorded_observations() -> Observations:
     observations = Observations()
     for item in load_json("agent/observations-api141.json"):
         placement = Placement(**item["placement"])
-        observations.results[(placement, Task(**item["task"]))] = item["result"]
+        record(observations, placement, Task(**item["task"]), item["result"])
     return observations
+
+
+def record(observations: Observations, placement: Placement, task: Task, raw: Any) -> None:
+    """Store the agent's answer `raw` (its JSON) to `task` as a probe's answer is stored."""
+    observations.results[(placement, task)] = parse(task, raw)
+
+
+def parsed(answers: Mapping[Planned, Any]) -> dict[Planned, Answer]:
+    """Agent answers (JSON) by planned pair, parsed as a probe's answers are."""
+    return {(placement, task): parse(task, raw) for (placement, task), raw in answers.items()}
 
 
 def evaluate(check_id: str, ctx: CheckContext) -> list[Finding]:

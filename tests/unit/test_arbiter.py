@@ -18,6 +18,7 @@ from checks.catalog import order_block
 from checks.registry import all_checks, explainers
 from diag.model.context import CheckContext
 from diag.model.findings import Result
+from diag.model.observations import ConnectAnswer
 from diag.model.topology import Topology
 
 from . import test_net_engine_checks as icc
@@ -54,7 +55,7 @@ def test_the_lowest_rank_wins_whatever_the_declaration_order(
     topology141: Topology, make_ctx: MakeCtx
 ) -> None:
     ctx = make_ctx(topology141, BACK)
-    edge = Symptom("peer", port=80, connect={"status": "refused"})
+    edge = Symptom("peer", port=80, connect=ConnectAnswer("refused"))
     generic = ("generic", Explainer(rank=20, peer=lambda s, c: True))
     specific = ("specific", Explainer(rank=10, peer=lambda s, c: True))
     for declared in ([generic, specific], [specific, generic]):
@@ -67,7 +68,7 @@ def test_a_kind_without_a_function_is_never_claimed(
     topology141: Topology, make_ctx: MakeCtx
 ) -> None:
     ctx = make_ctx(topology141, BACK)
-    peer = Symptom("peer", port=80, connect={"status": "timeout"})
+    peer = Symptom("peer", port=80, connect=ConnectAnswer("timeout"))
     edge_only = ("edges", Explainer(rank=1, edge=lambda s, c: _result("edge")))
     assert arbitrate([peer], [edge_only], ctx) == []
 

@@ -20,7 +20,7 @@ from diag.model.findings import Finding, Severity
 from diag.model.tasks import LISTENING, RESOLV_CONF, Observations, Placement, connect, resolve
 from diag.model.topology import Container, PortBinding, Topology
 
-from .recorded import BACK, PROJECT, recorded_observations
+from .recorded import BACK, PROJECT, record, recorded_observations
 
 API = f"{PROJECT}-api-1"
 WEB = f"{PROJECT}-web-1"
@@ -71,7 +71,7 @@ def set_listening(ctx: CheckContext, name: str, *sockets: str, status: str = "ok
         result["sockets"] = [socket_dict(text) for text in sockets]
     else:
         result["detail"] = "probe exited"
-    ctx.observations.results[(placement, LISTENING)] = result
+    record(ctx.observations, placement, LISTENING, result)
 
 
 def set_connect(ctx: CheckContext, ip: str, port: int, status: str, elapsed_ms: int = 3) -> None:
@@ -80,7 +80,7 @@ def set_connect(ctx: CheckContext, ip: str, port: int, status: str, elapsed_ms: 
         result["detail"] = "Connection refused"
     elif status == "unreachable":
         result["detail"] = "No route to host"
-    ctx.observations.results[(peer(ctx), connect(ip, port))] = result
+    record(ctx.observations, peer(ctx), connect(ip, port), result)
 
 
 def set_resolve(
@@ -91,7 +91,7 @@ def set_resolve(
         result["elapsed_ms"] = 2003
     else:
         result.update(rcode=rcode, addresses=addresses, elapsed_ms=2)
-    ctx.observations.results[(peer(ctx), resolve(name))] = result
+    record(ctx.observations, peer(ctx), resolve(name), result)
 
 
 def with_container(topology: Topology, name: str, **changes: object) -> Topology:
@@ -528,12 +528,17 @@ def test_default_bridge_plan_and_finding(topology141: Topology, make_ctx: MakeCt
     ctx = make_ctx(topology141, "bridge")
     bridge = ctx.target.networks[0]
     assert check("dns.default-bridge").plan(ctx) == [(Placement("network", bridge.id), RESOLV_CONF)]
-    ctx.observations.results[(peer(ctx), RESOLV_CONF)] = {
-        "status": "ok",
-        "nameservers": ["10.255.255.53"],  # what `legacy` really got on this engine
-        "search": [],
-        "options": [],
-    }
+    record(
+        ctx.observations,
+        peer(ctx),
+        RESOLV_CONF,
+        {
+            "status": "ok",
+            "nameservers": ["10.255.255.53"],  # what `legacy` really got on this engine
+            "search": [],
+            "options": [],
+        },
+    )
     (finding,) = evaluate("dns.default-bridge", ctx)
     assert finding.check == "dns.default-bridge"
     assert finding.severity is Severity.WARNING

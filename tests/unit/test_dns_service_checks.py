@@ -23,6 +23,8 @@ from diag.model.targets import compose_target, container_target, network_target
 from diag.model.tasks import HOSTS, RESOLV_CONF, Observations, Placement, resolve
 from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
+from .recorded import record
+
 PROJECT = "p"
 NET = "p_default"
 DEAD = "10.213.80.53"
@@ -126,10 +128,15 @@ def _resolver_ctx(*servers: str, **web_changes: Any) -> CheckContext:
 
 
 def _set_query(ctx: CheckContext, server: str, result: dict[str, Any], where: str = WEB) -> None:
-    ctx.observations.results[(_netns(ctx, where), resolve("localhost", "A", server=server))] = {
-        "server": server,
-        **result,
-    }
+    record(
+        ctx.observations,
+        _netns(ctx, where),
+        resolve("localhost", "A", server=server),
+        {
+            "server": server,
+            **result,
+        },
+    )
 
 
 TIMEOUT = {"status": "timeout", "elapsed_ms": 2003}
@@ -258,7 +265,7 @@ def _ndots_ctx(*names: str, **web_changes: Any) -> CheckContext:
 
 
 def _set_file(ctx: CheckContext, task: Any, result: dict[str, Any]) -> None:
-    ctx.observations.results[(_netns(ctx, WEB), task)] = {"status": "ok", **result}
+    record(ctx.observations, _netns(ctx, WEB), task, {"status": "ok", **result})
 
 
 def _resolv(ctx: CheckContext, search: list[str], options: list[str]) -> None:

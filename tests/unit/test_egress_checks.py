@@ -23,6 +23,8 @@ from diag.model.findings import Finding
 from diag.model.tasks import RESOLV_CONF, Observations, Placement, Planned, connect, resolve
 from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
+from .recorded import parsed
+
 GATEWAY = "10.213.140.1"
 EMBEDDED = "127.0.0.11"
 
@@ -84,7 +86,7 @@ def _ctx(
 ) -> CheckContext:
     topology = Topology(EngineInfo("20.10.24", "1.41"), (LAN, SEALED, EMPTY), containers)
     target = Target("network", tuple(n.name for n in networks), networks, containers)
-    observations = Observations(results=dict(observed or {}))
+    observations = Observations(results=parsed(observed or {}))
     return CheckContext(topology, target, observations, egress=egress, egress_dns=egress_dns)
 
 

@@ -25,7 +25,7 @@ from diag.model.targets import compose_target, container_target, network_target
 from diag.model.tasks import LISTENING, connect
 from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
 
-from .recorded import evaluate
+from .recorded import evaluate, record
 
 PROJECT = "n"
 ICC = "com.docker.network.bridge.enable_icc"
@@ -353,12 +353,17 @@ def _icc_topology(network: Network = ISO, client_env: dict[str, str] | None = No
 def _observe_edge(ctx: CheckContext, result: dict[str, Any]) -> None:
     """The client's reach of server:8080: resolved by the embedded DNS, then `result`."""
     [(placement, task)] = [(p, t) for p, t in edges_plan(ctx) if t.kind == "reach"]
-    ctx.observations.results[(placement, task)] = {
-        "status": "ok",
-        "hosts_ips": [],
-        "resolve": {"status": "ok", "rcode": "NOERROR", "addresses": [SERVER_IP]},
-        "connects": {SERVER_IP: result},
-    }
+    record(
+        ctx.observations,
+        placement,
+        task,
+        {
+            "status": "ok",
+            "hosts_ips": [],
+            "resolve": {"status": "ok", "rcode": "NOERROR", "addresses": [SERVER_IP]},
+            "connects": {SERVER_IP: result},
+        },
+    )
 
 
 def _observe_peer(ctx: CheckContext, network: Network, result: dict[str, Any]) -> None:
@@ -366,11 +371,16 @@ def _observe_peer(ctx: CheckContext, network: Network, result: dict[str, Any]) -
     server = ctx.topology.container_named("n-server-1")
     assert server is not None
     sockets = [{"family": "tcp6", "address": "::", "port": 8080}]
-    ctx.observations.results[(ctx.netns_placement(server), LISTENING)] = {
-        "status": "ok",
-        "sockets": sockets,
-    }
-    ctx.observations.results[(ctx.peer_placement(network), connect(SERVER_IP, 8080))] = result
+    record(
+        ctx.observations,
+        ctx.netns_placement(server),
+        LISTENING,
+        {
+            "status": "ok",
+            "sockets": sockets,
+        },
+    )
+    record(ctx.observations, ctx.peer_placement(network), connect(SERVER_IP, 8080), result)
 
 
 SERVICES = {"client": {"environment": {"SERVER_URL": "http://server:8080/"}}, "server": {}}

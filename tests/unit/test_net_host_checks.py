@@ -25,7 +25,7 @@ from diag.model.findings import Finding, Severity
 from diag.model.tasks import HOST, INTERFACES, Placement, arp_sweep, pmtu, sysctl
 from diag.model.topology import Network, Subnet, Topology
 
-from .recorded import BACK, PROJECT, evaluate, plan
+from .recorded import BACK, PROJECT, evaluate, plan, record
 
 API, WEB, LEGACY = (f"{PROJECT}-{s}-1" for s in ("api", "web", "legacy"))
 API_IP, WEB_IP, LEGACY_IP = "10.213.200.2", "10.213.200.4", "172.17.0.2"
@@ -129,7 +129,7 @@ def set_sweep(
         )
     else:
         result["detail"] = "no interface with an address in " + subnet
-    ctx.observations.results[(peer(ctx, name), arp_sweep(subnet))] = result
+    record(ctx.observations, peer(ctx, name), arp_sweep(subnet), result)
 
 
 HEALTHY_BACK = {"10.213.200.1": [GATEWAY_MAC], API_IP: [API_MAC], WEB_IP: [WEB_MAC]}
@@ -270,7 +270,7 @@ def set_pmtu(ctx: CheckContext, targets: dict[str, dict[str, str]], name: str = 
     for ip, sizes in targets.items():
         ok = [int(size) for size, outcome in sizes.items() if outcome == "ok"]
         answer[ip] = {"sizes": sizes, "largest_ok": max(ok, default=0)}
-    ctx.observations.results[(peer(ctx, name), task)] = {"status": "ok", "targets": answer}
+    record(ctx.observations, peer(ctx, name), task, {"status": "ok", "targets": answer})
 
 
 def outcomes(upto: int, beyond: str = "timeout", sizes: tuple[int, ...] = LADDER) -> dict:
@@ -280,12 +280,17 @@ def outcomes(upto: int, beyond: str = "timeout", sizes: tuple[int, ...] = LADDER
 def set_netns_interfaces(ctx: CheckContext, name: str, ip: str, mtu: int) -> None:
     container = ctx.topology.container_named(name)
     assert container is not None, name
-    ctx.observations.results[(ctx.netns_placement(container), INTERFACES)] = interfaces_result(
-        [interface("eth0", mtu, f"{ip}/24"), interface("lo", 65536, "127.0.0.1/8", "::1/128")],
-        [
-            {"dst": "default", "dev": "eth0", "via": "10.213.200.1"},
-            {"dst": "10.213.200.0/24", "dev": "eth0"},
-        ],
+    record(
+        ctx.observations,
+        ctx.netns_placement(container),
+        INTERFACES,
+        interfaces_result(
+            [interface("eth0", mtu, f"{ip}/24"), interface("lo", 65536, "127.0.0.1/8", "::1/128")],
+            [
+                {"dst": "default", "dev": "eth0", "via": "10.213.200.1"},
+                {"dst": "10.213.200.0/24", "dev": "eth0"},
+            ],
+        ),
     )
 
 
@@ -318,7 +323,7 @@ def test_mtu_internal_network_plans_no_host_interfaces(
 ) -> None:
     ctx = make_ctx(with_network(topology141, BACK, internal=True), BACK)
     assert plan("net.mtu", ctx) == [(peer(ctx), pmtu((API_IP, WEB_IP), LADDER))]
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(DEFAULT_ROUTE, egress_mtu=1400)
+    record(ctx.observations, HOST, INTERFACES, host_result(DEFAULT_ROUTE, egress_mtu=1400))
     assert evaluate("net.mtu", ctx) == []
     assert plan("net.mtu", make_ctx(topology141, "host")) == []
 
@@ -384,8 +389,11 @@ def test_mtu_host_egress_smaller_than_the_networks(
     topology141: Topology, make_ctx: MakeCtx
 ) -> None:
     ctx = make_ctx(topology141, BACK, "bridge")
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(
-        DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result(DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450),
     )
     assert evaluate("net.mtu", ctx) == []  # nobody on them talks to the outside
     ctx.egress_dns = ("example.org",)  # the run checks the way out
@@ -414,7 +422,7 @@ def test_mtu_host_egress_is_the_default_routes_device(
     ctx.egress = (("198.51.100.7", 443),)
     host = host_result({"dst": "default", "dev": "wg0"}, UPLINK_ROUTE)
     host["interfaces"].append(interface("wg0", 1420, "10.99.0.2/32"))
-    ctx.observations.results[(HOST, INTERFACES)] = host
+    record(ctx.observations, HOST, INTERFACES, host)
     (finding,) = evaluate("net.mtu", ctx)
     assert finding.subjects == ("bridge",)
     assert finding.evidence["network_mtu"] == "bridge 1500"
@@ -434,7 +442,7 @@ def test_mtu_host_egress_says_nothing(
     topology141: Topology, make_ctx: MakeCtx, host: dict[str, Any]
 ) -> None:
     ctx = make_ctx(topology141, BACK, "bridge")
-    ctx.observations.results[(HOST, INTERFACES)] = host
+    record(ctx.observations, HOST, INTERFACES, host)
     assert evaluate("net.mtu", ctx) == []
 
 
@@ -466,14 +474,14 @@ ENGINE_ROUTES = (
 
 
 def set_host(ctx: CheckContext, *routes: dict[str, Any]) -> None:
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(*ENGINE_ROUTES, *routes)
+    record(ctx.observations, HOST, INTERFACES, host_result(*ENGINE_ROUTES, *routes))
 
 
 def taken(ctx: CheckContext) -> list[ipaddress.IPv4Network]:
     """Every engine subnet and every host route but the default."""
     nets = [ipaddress.IPv4Network(s.subnet) for n in ctx.topology.networks for s in n.subnets]
-    host = ctx.observations.get(HOST, INTERFACES) or {}
-    routes = [r["dst"] for r in host.get("routes", []) if r["dst"] != "default"]
+    host = ctx.observations.get(HOST, INTERFACES)
+    routes = [r.dst for r in (host.routes if host else ()) if r.dst != "default"]
     return nets + [ipaddress.IPv4Network(r) for r in routes]
 
 
@@ -548,21 +556,30 @@ def test_subnet_overlap_own_bridge_route_is_not_reported(
     topology = with_network(topology141, network, options={**found.options, **changes})
     ctx = make_ctx(topology, network)
     subnet = found.subnets[0].subnet
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(
-        DEFAULT_ROUTE, {"dst": subnet, "dev": device}
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result(DEFAULT_ROUTE, {"dst": subnet, "dev": device}),
     )
     assert evaluate("net.subnet-overlap", ctx) == []
     # the same route on a device that is no Docker bridge is an overlap
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(
-        DEFAULT_ROUTE, {"dst": subnet, "dev": "virbr0"}
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result(DEFAULT_ROUTE, {"dst": subnet, "dev": "virbr0"}),
     )
     assert [f.subjects for f in evaluate("net.subnet-overlap", ctx)] == [(network,)]
 
 
 def test_subnet_overlap_default_route_is_ignored(topology141: Topology, make_ctx: MakeCtx) -> None:
     ctx = make_ctx(topology141, BACK)
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(
-        {"dst": "default", "dev": "tun0"}, DEFAULT_ROUTE
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result({"dst": "default", "dev": "tun0"}, DEFAULT_ROUTE),
     )
     assert evaluate("net.subnet-overlap", ctx) == []
 
@@ -599,10 +616,13 @@ def test_subnet_overlap_two_engine_networks_one_finding(
 
 
 def set_forward(ctx: CheckContext, value: str | None) -> None:
-    ctx.observations.results[(HOST, IP_FORWARD)] = (
+    record(
+        ctx.observations,
+        HOST,
+        IP_FORWARD,
         {"status": "ok", "value": value}
         if value is not None
-        else {"status": "error", "detail": "Permission denied"}
+        else {"status": "error", "detail": "Permission denied"},
     )
 
 
@@ -682,8 +702,11 @@ def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
         containers=tuple(talks_out if c is legacy else c for c in topology141.containers),
     )
     ctx = make_ctx(topology, BACK, "bridge")
-    ctx.observations.results[(HOST, INTERFACES)] = host_result(
-        DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result(DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450),
     )
     (finding,) = evaluate("net.mtu", ctx)
     assert finding.subjects == ("bridge",)

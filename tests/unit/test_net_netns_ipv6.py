@@ -30,7 +30,7 @@ from diag.model.findings import Severity
 from diag.model.targets import compose_target, network_target
 from diag.model.tasks import INTERFACES, LISTENING, Planned, connect
 
-from .recorded import evaluate
+from .recorded import evaluate, record
 
 STALE = "net.service-netns-stale"
 IPV6 = "net.ipv6"
@@ -161,11 +161,11 @@ def _reaches(ctx: CheckContext) -> list[Planned]:
 
 def _observe_sidecar(ctx: CheckContext, sidecar: dict[str, Any], app: dict | None) -> None:
     """What the probe saw in the sidecar's own netns, and (when running) in app's."""
-    ctx.observations.results[(_netns(ctx, "rec-sidecar-1"), INTERFACES)] = sidecar
+    record(ctx.observations, _netns(ctx, "rec-sidecar-1"), INTERFACES, sidecar)
     if app is not None:
-        ctx.observations.results[(_netns(ctx, "rec-app-1"), INTERFACES)] = app
+        record(ctx.observations, _netns(ctx, "rec-app-1"), INTERFACES, app)
     for at, task in _reaches(ctx):
-        ctx.observations.results[(at, task)] = SIDECAR_REACH[task.target]
+        record(ctx.observations, at, task, SIDECAR_REACH[task.target])
 
 
 # --- net.service-netns-stale ---------------------------------------------------------------
@@ -269,8 +269,8 @@ def test_plain_container_fix_restarts_it() -> None:
         raw["Config"]["Labels"] = {}
     topology = topology_from_inspect(VERSION, REC_NETWORKS, [app, sidecar])
     ctx = CheckContext(topology, network_target(topology, ["rec_default"]))
-    ctx.observations.results[(_netns(ctx, "rec-sidecar-1"), INTERFACES)] = SIDECAR_SEEN
-    ctx.observations.results[(_netns(ctx, "rec-app-1"), INTERFACES)] = APP_SEEN
+    record(ctx.observations, _netns(ctx, "rec-sidecar-1"), INTERFACES, SIDECAR_SEEN)
+    record(ctx.observations, _netns(ctx, "rec-app-1"), INTERFACES, APP_SEEN)
     (finding,) = evaluate(STALE, ctx)  # a sidecar of a member, though not a member itself
     assert finding.subjects == ("rec-sidecar-1", "rec-app-1")
     assert finding.fix.startswith("`docker restart rec-sidecar-1`")
@@ -355,22 +355,28 @@ def _rec6_ctx(enable_ipv6: bool = False, *, network_mode: bool = False) -> Check
 
 def _observe_api(ctx: CheckContext, loopback: dict[str, Any], sockets: dict = API_SOCKETS) -> None:
     api = _netns(ctx, "rec6-api-1")
-    results = ctx.observations.results
-    results[(api, LISTENING)] = sockets
-    results[(ctx.peer_placement(ctx.target.networks[0]), connect(API_IP, 8080))] = REFUSED
-    results[(api, connect("127.0.0.1", 8080))] = loopback
+    record(ctx.observations, api, LISTENING, sockets)
+    record(
+        ctx.observations, ctx.peer_placement(ctx.target.networks[0]), connect(API_IP, 8080), REFUSED
+    )
+    record(ctx.observations, api, connect("127.0.0.1", 8080), loopback)
     for at, task in _reaches(ctx):
-        results[(at, task)] = {
-            "status": "ok",
-            "hosts_ips": [],
-            "resolve": {"status": "ok", "rcode": "NOERROR", "addresses": [API_IP]},
-            "connects": {API_IP: REFUSED},
-        }
+        record(
+            ctx.observations,
+            at,
+            task,
+            {
+                "status": "ok",
+                "hosts_ips": [],
+                "resolve": {"status": "ok", "rcode": "NOERROR", "addresses": [API_IP]},
+                "connects": {API_IP: REFUSED},
+            },
+        )
 
 
 def test_v6only_plan_asks_for_ipv4_loopback_inside_the_listener() -> None:
     ctx = _rec6_ctx()
-    ctx.observations.results[(_netns(ctx, "rec6-api-1"), LISTENING)] = API_SOCKETS
+    record(ctx.observations, _netns(ctx, "rec6-api-1"), LISTENING, API_SOCKETS)
     planned = find(IPV6).plan(ctx)  # type: ignore[union-attr]
     loopback = [(at, t) for at, t in planned if t.kind == "connect" and t.target == "127.0.0.1"]
     assert loopback == [(_netns(ctx, "rec6-api-1"), connect("127.0.0.1", 8080))]
@@ -464,7 +470,7 @@ def test_ipv6_literal_reference(addresses: list[str], found: int) -> None:
     client = _netns(ctx, "rec6-client-1")
     assert (client, INTERFACES) in find(IPV6).plan(ctx)  # type: ignore[union-attr]
     interfaces = [{**CLIENT_SEEN["interfaces"][0], "addresses": addresses}, LO]
-    ctx.observations.results[(client, INTERFACES)] = {**CLIENT_SEEN, "interfaces": interfaces}
+    record(ctx.observations, client, INTERFACES, {**CLIENT_SEEN, "interfaces": interfaces})
     findings = evaluate(IPV6, ctx)
     assert len(findings) == found
     if found:
@@ -484,12 +490,12 @@ def test_name_mapped_to_ipv6_only_in_etc_hosts(mapped: list[str], found: int) ->
     ctx = _client_ctx(["LEGACY=http://legacy:8080/"], ExtraHosts=["legacy:fd00::7"])
     client = _netns(ctx, "rec6-client-1")
     ((at, task),) = [(at, t) for at, t in _reaches(ctx) if t.target == "legacy"]
-    ctx.observations.results[(at, task)] = {
+    record(ctx.observations, at, task, {
         "status": "ok", "hosts_ips": mapped, "resolve": None, "connects": {},
-    }  # fmt: skip
+    })  # fmt: skip
     planned = find(IPV6).plan(ctx)  # type: ignore[union-attr]
     assert ((client, INTERFACES) in planned) == bool(found)
-    ctx.observations.results[(client, INTERFACES)] = CLIENT_SEEN
+    record(ctx.observations, client, INTERFACES, CLIENT_SEEN)
     findings = evaluate(IPV6, ctx)
     assert len(findings) == found
     if found:

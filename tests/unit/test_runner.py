@@ -18,6 +18,7 @@ import pytest
 from checks.registry import all_checks
 from diag.errors import DiagError
 from diag.model.context import CheckContext
+from diag.model.observations import parse
 from diag.model.tasks import Observations, Planned
 from diag.probes.session import Answered, Fatal, Sink, Unobservable
 from diag.run.runner import observe
@@ -49,7 +50,7 @@ class RecordedSession:
                 continue
             result = self.recorded.get((placement, task))
             if result is None and task.kind in NEWER_KINDS:
-                result = {"status": "error", "detail": "not in the recording"}
+                result = parse(task, {"status": "error", "detail": "not in the recording"})
             event = (
                 Answered(placement, task, result)
                 if result is not None

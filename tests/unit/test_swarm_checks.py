@@ -26,7 +26,7 @@ from diag.model.targets import compose_target, stack_project
 from diag.model.tasks import HOST, INTERFACES, Observations, Placement, Task, connect, pmtu, resolve
 from diag.model.topology import Swarm, Topology
 
-from .recorded import evaluate, plan
+from .recorded import evaluate, plan, record
 from .test_swarm_discover import NODE1, NODE2, NODE3, recorded_swarm, recorded_topology
 
 MakeCtx = Callable[..., CheckContext]
@@ -39,7 +39,7 @@ NODE_ADDRS = {
 
 
 def observe(ctx: CheckContext, placement: Placement, task: Task, **result: Any) -> None:
-    ctx.observations.results[(placement, task)] = result
+    record(ctx.observations, placement, task, result)
 
 
 def connected(status: str) -> dict[str, Any]:
