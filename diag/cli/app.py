@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from checks.catalog import readme_block
+from checks.catalog import order_block, order_text, readme_block
 from checks.registry import all_checks, find
 from diag import __version__
 from diag.cli import completion, console, probe_shell, saved_runs
@@ -135,14 +135,26 @@ def container(
 
 @app.command(
     "checks",
-    epilog="Examples:  ddiag checks  ·  ddiag checks --markdown > catalog.md",
+    epilog="Examples:  ddiag checks  ·  ddiag checks --markdown > catalog.md  ·  "
+    "ddiag checks --order",
 )
 def list_checks(
     markdown: Annotated[
         bool, typer.Option("--markdown", help="Print the catalog as the README's table.")
     ] = False,
+    order: Annotated[
+        bool,
+        typer.Option(
+            "--order",
+            help="Print the checks that explain failures, most specific first: of several "
+            "that could explain one failure, the first listed owns it.",
+        ),
+    ] = False,
 ) -> None:
     """The check catalog: id, default severity and title of every check."""
+    if order:
+        print(order_block() if markdown else order_text())
+        return
     if markdown:
         print(readme_block())
         return

@@ -12,10 +12,12 @@ import inspect
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from checks._arbiter import Explainer, Symptom, arbitrate, symptoms, verdicts
 from checks.catalog import order_block
 from checks.registry import all_checks, explainers
+from diag.cli.app import app
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 from diag.model.observations import ConnectAnswer
@@ -141,3 +143,11 @@ def test_no_check_module_names_another_to_stay_out_of_its_way(check_id: str) -> 
     other_families = {c.family for c in all_checks()} - {family}
     for other in other_families:
         assert f"from checks.{other}." not in source, (check_id, other)
+
+
+def test_ddiag_checks_order_lists_the_explainers_by_rank() -> None:
+    result = CliRunner().invoke(app, ["checks", "--order"])
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[1] for line in result.output.splitlines() if line.strip()]
+    assert listed == [check_id for check_id, _ in explainers()]
+    assert listed.index("port.app-loopback") < listed.index("port.refused")

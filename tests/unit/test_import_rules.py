@@ -1,4 +1,4 @@
-"""The layout's import rules (ARCHITECTURE.md, "Layout"), read from the source with `ast`.
+"""The layout's import rules (ARCHITECTURE.md, "Import rules"), read from the source with `ast`.
 
 Each part of ddiag may import only what sits below it: checks see the pure model and their
 own shared core; the model sees nothing else of ddiag; the run and the report reach checks
