@@ -30,9 +30,19 @@ from checks._members import Member
 from checks.port._sockets import connect_failures
 from diag.model.context import CheckContext
 from diag.model.findings import Result
-from diag.model.observations import ConnectAnswer, ConnectStatus, Socket
+from diag.model.observations import (
+    Answer,
+    ArpSweepAnswer,
+    ConnectAnswer,
+    ConnectStatus,
+    PmtuAnswer,
+    PmtuTarget,
+    Socket,
+)
+from diag.model.tasks import Task
+from diag.model.topology import Network
 
-SymptomKind = Literal["edge", "peer"]
+SymptomKind = Literal["edge", "peer", "ping", "sweep"]
 # A peer's connect that ended in any of these is a symptom ("open" is the healthy answer).
 FAILED_CONNECTS: frozenset[ConnectStatus] = frozenset(
     {"refused", "timeout", "unreachable", "error"}
@@ -43,17 +53,29 @@ DROPPED: frozenset[ConnectStatus] = frozenset({"timeout", "unreachable"})
 
 @dataclass(frozen=True, eq=False)
 class Symptom:
-    """One failed observation. `edge`: a dependency edge whose resolve or connect (from the
-    source's own netns) did not work. `peer`: a connect from a peer on `member`'s network
-    to the member's address and `port` that did not succeed (`connect` is the answer,
-    `sockets` the member's listening sockets when they were read)."""
+    """One failed (or suspect) observation, seen from `network` at `address`:
+
+    - `edge`: a dependency edge whose resolve or connect, from the source's own netns, did
+      not work (`edge`, no network or address of its own);
+    - `peer`: a connect from a peer on the network to a member's `address` and `port` that
+      did not end open (`member`, `connect`, and the member's `sockets` when read);
+    - `ping`: DF pings from a peer to `address` of which some sizes got no answer
+      (`ping`: what each size got back);
+    - `sweep`: an ARP answer for `address` in a sweep of `subnet` from a peer (`sweep`:
+      the whole sweep, whose `answers[address]` are the MACs that answered).
+    """
 
     kind: SymptomKind
     edge: EdgeState | None = None
     member: Member | None = None
+    network: Network | None = None
+    address: str = ""
     port: int = 0
     connect: ConnectAnswer | None = None
     sockets: list[Socket] | None = None
+    ping: PmtuTarget | None = None
+    sweep: ArpSweepAnswer | None = None
+    subnet: str = ""
 
     @property
     def status(self) -> ConnectStatus | None:
@@ -61,7 +83,8 @@ class Symptom:
 
 
 EdgeExplain = Callable[[EdgeState, CheckContext], "Result | None"]
-PeerExplain = Callable[[Symptom, CheckContext], bool]
+# Whether the check owns the symptom (it reports it in its own aggregate finding).
+Claim = Callable[[Symptom, CheckContext], bool]
 
 
 @dataclass(frozen=True)
@@ -71,22 +94,24 @@ class Explainer:
 
     rank: int
     edge: EdgeExplain | None = None
-    peer: PeerExplain | None = None
+    peer: Claim | None = None
+    ping: Claim | None = None
+    sweep: Claim | None = None
+
+    def claim(self, kind: SymptomKind) -> Claim | None:
+        """The function that claims symptoms of `kind` (not `edge`: it returns findings)."""
+        return {"peer": self.peer, "ping": self.ping, "sweep": self.sweep}.get(kind)
 
     @property
     def kinds(self) -> frozenset[SymptomKind]:
-        found: set[SymptomKind] = set()
-        if self.edge is not None:
-            found.add("edge")
-        if self.peer is not None:
-            found.add("peer")
-        return frozenset(found)
+        found: set[SymptomKind] = {"edge"} if self.edge is not None else set()
+        return frozenset(found | {k for k in ("peer", "ping", "sweep") if self.claim(k)})
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """A symptom given to `check_id`. `result`: the finding of an edge symptom; None for a
-    peer symptom, which the check reports in its own aggregate finding."""
+    """A symptom given to `check_id`. `result`: the finding of an edge symptom; None for the
+    other kinds, which the check reports in its own aggregate finding."""
 
     check_id: str
     symptom: Symptom
@@ -111,17 +136,51 @@ class Policy:
 
 def symptoms(ctx: CheckContext) -> list[Symptom]:
     """Every edge observed from a running netns and not declared unreachable (there only
-    success is news: see `policy.unexpected-reachable`), then every failed peer connect."""
+    success is news: see `policy.unexpected-reachable`), every failed peer connect, every
+    address with a lost ping size, and every ARP answer of a sweep, in a stable order."""
     found = [
         Symptom("edge", edge=state)
         for state in states(ctx)
         if state.netns.running and state.edge.expected is not False
     ]
     found += [
-        Symptom("peer", member=member, port=port, connect=result, sockets=sockets)
+        Symptom(
+            "peer",
+            member=member,
+            network=member.network,
+            address=member.endpoint.ip,
+            port=port,
+            connect=result,
+            sockets=sockets,
+        )
         for member, port, result, sockets in connect_failures(ctx, set(FAILED_CONNECTS))
     ]
+    for network, task, answer in _peer_answers(ctx):
+        if isinstance(answer, PmtuAnswer):
+            found += [
+                Symptom("ping", network=network, address=ip, ping=target)
+                for ip, target in answer.targets.items()
+                if any(outcome != "ok" for outcome in target.sizes.values())
+            ]
+        elif isinstance(answer, ArpSweepAnswer):
+            found += [
+                Symptom("sweep", network=network, address=ip, sweep=answer, subnet=task.target)
+                for ip in answer.answers
+            ]
     return found
+
+
+def _peer_answers(ctx: CheckContext) -> list[tuple[Network, Task[Answer], Answer]]:
+    """The answered DF pings and ARP sweeps of each target network's peer placement, in
+    network order, then task order (answers arrive in any order)."""
+    placements = {ctx.peer_placement(network): network for network in ctx.target.networks}
+    found = [
+        (placements[placement], task, answer)
+        for (placement, task), answer in ctx.observations.results.items()
+        if task.kind in ("pmtu", "arp_sweep") and placement in placements and answer.status == "ok"
+    ]
+    order = {network.id: number for number, network in enumerate(ctx.target.networks)}
+    return sorted(found, key=lambda item: (order[item[0].id], item[1].describe()))
 
 
 def arbitrate(
@@ -146,7 +205,8 @@ def _claim(
     if symptom.edge is not None and explainer.edge is not None:
         result = explainer.edge(symptom.edge, ctx)
         return None if result is None else Verdict(check_id, symptom, result)
-    if symptom.kind == "peer" and explainer.peer is not None and explainer.peer(symptom, ctx):
+    claim = explainer.claim(symptom.kind)
+    if claim is not None and claim(symptom, ctx):
         return Verdict(check_id, symptom, None)
     return None
 
@@ -174,9 +234,14 @@ def edge_results(ctx: CheckContext, check_id: str) -> list[Result]:
     return [v.result for v in owned(ctx, check_id) if v.result is not None]
 
 
+def owned_symptoms(ctx: CheckContext, check_id: str, kind: SymptomKind) -> list[Symptom]:
+    """The symptoms of `kind` that `check_id` owns, in the order `symptoms()` found them."""
+    return [v.symptom for v in owned(ctx, check_id) if v.symptom.kind == kind]
+
+
 def peer_symptoms(ctx: CheckContext, check_id: str) -> list[Symptom]:
     """The peers' failed connects `check_id` owns, in member and port order."""
-    return [v.symptom for v in owned(ctx, check_id) if v.symptom.kind == "peer"]
+    return owned_symptoms(ctx, check_id, "peer")
 
 
 def target_key(state: EdgeState) -> set[tuple[str, int]]:

@@ -30,10 +30,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
+from checks._arbiter import Explainer, Symptom, owned_symptoms
 from checks._netview import netns_interfaces
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
-from diag.model.observations import ArpSweepAnswer
 from diag.model.tasks import Planned, arp_sweep
 from diag.model.topology import Container, Network
 
@@ -118,73 +118,83 @@ def _fix(claimers: list[Container], ip: str, prefix: int) -> str:
     )
 
 
-def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for network, subnet in _swept(ctx):
-        result = ctx.observations.get(ctx.peer_placement(network), arp_sweep(subnet))
-        if not result or result.status != "ok":
-            continue
-        yield from _judge(ctx, network, subnet, result)
-
-
-def _judge(
-    ctx: CheckContext, network: Network, subnet: str, result: ArpSweepAnswer
-) -> Iterator[Result]:
+def _judge(symptom: Symptom, ctx: CheckContext) -> Result | None:
+    """The finding for one swept address: answered by two MACs or more, or by one for an
+    address the engine assigned to no one; None for an answer that is as it should be."""
+    network, subnet, result, ip = symptom.network, symptom.subnet, symptom.sweep, symptom.address
+    if network is None or result is None:
+        return None
     by_ip, by_mac = _engine_view(ctx, network)
     gateway_ips = gateways(network)
-    answers: dict[str, list[str]] = {ip: list(macs) for ip, macs in result.answers.items()}
+    answers = {address: list(macs) for address, macs in result.answers.items()}
     # the bridge's MAC, when it alone answers for the gateway (a second answer there is a
     # claimer, and which of the two is the bridge cannot be told from the sweep)
-    gateway_macs = {answers[ip][0] for ip in gateway_ips if len(answers.get(ip, [])) == 1}
+    gateway_macs = {answers[g][0] for g in gateway_ips if len(answers.get(g, [])) == 1}
     prefix = ipaddress.ip_network(subnet, strict=False).prefixlen
     sweep = (
         f"ARP sweep of {subnet} from a peer on {network.name} ({result.swept} of "
         f"{result.addresses} addresses)"
     )
-    for ip, macs in answers.items():
-        owner = by_ip.get(ip)
-        if len(macs) > 1:
-            claimers = [by_mac[m] for m in macs if m in by_mac and by_mac[m] is not owner]
-            rightful = owner.name if owner else "the host's bridge" if ip in gateway_ips else ""
-            reached = [rightful] if rightful else []
-            reached.append(claimers[0].name if claimers else "another machine")
-            yield Result(
-                subjects=subjects(
-                    [c.service for c in (owner, *claimers) if c and c.service],
-                    [c.name for c in (owner, *claimers) if c],
-                    network.name,
-                ),
-                summary=(
-                    f"{ip} on {network.name} is answered by {len(macs)} MAC addresses: peers "
-                    f"reach {' or '.join(reached) if rightful else 'one of them'}, whichever "
-                    "answered last"
-                ),
-                evidence={
-                    "probe": f"{sweep}: {ip} answered by "
-                    + ", ".join(_who(m, by_mac, gateway_macs) for m in macs),
-                    "engine": f"{ip} is assigned to "
-                    + (owner.name if owner else "the gateway" if ip in gateway_ips else "no one"),
-                    **_carrying(ctx, claimers, ip),
-                },
-                fix=_fix(claimers, ip, prefix),
-            )
-        elif owner is None and ip not in gateway_ips and not engine_assigned(ip, macs[0]):
-            claimer = by_mac.get(macs[0])
-            yield Result(
-                subjects=subjects(
-                    claimer.service if claimer else "",
-                    claimer.name if claimer else "",
-                    network.name,
-                ),
-                summary=(
-                    f"{ip} answers on {network.name} but the engine assigned it to no one: "
-                    f"{claimer.name if claimer else 'a machine unknown to the engine'} claims "
-                    "it, and IPAM may hand it to the next container"
-                ),
-                evidence={
-                    "probe": f"{sweep}: {ip} answered by {_who(macs[0], by_mac, gateway_macs)}",
-                    "engine": f"no endpoint of {network.name} has {ip}",
-                    **_carrying(ctx, [claimer] if claimer else [], ip),
-                },
-                fix=_fix([claimer] if claimer else [], ip, prefix),
-                severity=Severity.WARNING,
-            )
+    macs = answers[ip]
+    owner = by_ip.get(ip)
+    if len(macs) > 1:
+        claimers = [by_mac[m] for m in macs if m in by_mac and by_mac[m] is not owner]
+        rightful = owner.name if owner else "the host's bridge" if ip in gateway_ips else ""
+        reached = [rightful] if rightful else []
+        reached.append(claimers[0].name if claimers else "another machine")
+        return Result(
+            subjects=subjects(
+                [c.service for c in (owner, *claimers) if c and c.service],
+                [c.name for c in (owner, *claimers) if c],
+                network.name,
+            ),
+            summary=(
+                f"{ip} on {network.name} is answered by {len(macs)} MAC addresses: peers "
+                f"reach {' or '.join(reached) if rightful else 'one of them'}, whichever "
+                "answered last"
+            ),
+            evidence={
+                "probe": f"{sweep}: {ip} answered by "
+                + ", ".join(_who(m, by_mac, gateway_macs) for m in macs),
+                "engine": f"{ip} is assigned to "
+                + (owner.name if owner else "the gateway" if ip in gateway_ips else "no one"),
+                **_carrying(ctx, claimers, ip),
+            },
+            fix=_fix(claimers, ip, prefix),
+        )
+    if owner is None and ip not in gateway_ips and not engine_assigned(ip, macs[0]):
+        claimer = by_mac.get(macs[0])
+        return Result(
+            subjects=subjects(
+                claimer.service if claimer else "",
+                claimer.name if claimer else "",
+                network.name,
+            ),
+            summary=(
+                f"{ip} answers on {network.name} but the engine assigned it to no one: "
+                f"{claimer.name if claimer else 'a machine unknown to the engine'} claims "
+                "it, and IPAM may hand it to the next container"
+            ),
+            evidence={
+                "probe": f"{sweep}: {ip} answered by {_who(macs[0], by_mac, gateway_macs)}",
+                "engine": f"no endpoint of {network.name} has {ip}",
+                **_carrying(ctx, [claimer] if claimer else [], ip),
+            },
+            fix=_fix([claimer] if claimer else [], ip, prefix),
+            severity=Severity.WARNING,
+        )
+    return None
+
+
+def explains_sweep(symptom: Symptom, ctx: CheckContext) -> bool:
+    return _judge(symptom, ctx) is not None
+
+
+EXPLAINS = Explainer(rank=210, sweep=explains_sweep)
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    for symptom in owned_symptoms(ctx, ID, "sweep"):
+        result = _judge(symptom, ctx)
+        if result is not None:
+            yield result

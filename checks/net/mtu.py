@@ -43,15 +43,16 @@ For the default bridge and the engine's default for new networks, set `"mtu": 14
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
+from checks._arbiter import Explainer, Symptom, owned_symptoms
 from checks._netview import netns_interfaces
 from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
 from checks.net.internal_egress import outside_references
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
-from diag.model.observations import PmtuAnswer, PmtuTarget
+from diag.model.observations import PmtuAnswer
 from diag.model.tasks import INTERFACES, Planned, Task, pmtu
 from diag.model.topology import Container, Network
 
@@ -112,14 +113,6 @@ def plan(ctx: CheckContext) -> list[Planned]:
     return planned
 
 
-def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for network, task in _pinged(ctx):
-        result = ctx.observations.get(ctx.peer_placement(network), task)
-        if result and result.status == "ok":
-            yield from _black_holes(ctx, network, result.targets)
-    yield from _host_egress(ctx)
-
-
 def _interface_mtu(ctx: CheckContext, container: Container, ip: str) -> int | None:
     for interface in netns_interfaces(ctx, container):
         if any(a.split("/")[0] == ip for a in interface.addresses):
@@ -127,50 +120,66 @@ def _interface_mtu(ctx: CheckContext, container: Container, ip: str) -> int | No
     return None
 
 
-def _black_holes(
-    ctx: CheckContext, network: Network, targets: Mapping[str, PmtuTarget]
-) -> Iterator[Result]:
+def _black_hole(symptom: Symptom, ctx: CheckContext) -> Result | None:
+    """The finding for a pinged address whose larger sizes vanish with no "fragmentation
+    needed" back, while every smaller size answers; None when the losses are not that."""
+    network, ip, seen = symptom.network, symptom.address, symptom.ping
+    if network is None or seen is None:
+        return None
     mtu = network_mtu(network)
-    members = _members(ctx, network)
-    for ip, seen in targets.items():
-        sizes = dict(seen.sizes)
-        largest_ok = seen.largest_ok
-        lost = sorted(s for s, outcome in sizes.items() if outcome == "timeout" and s > largest_ok)
-        container = members.get(ip)
-        if not largest_ok or not lost or container is None:
-            continue  # nothing answers at all: not a size problem (other checks judge that)
-        if any(outcome.startswith("fragmentation needed") for outcome in sizes.values()):
-            continue  # the path says its MTU: PMTUD works (the kernel rate-limits the rest)
-        if any(outcome != "ok" for size, outcome in sizes.items() if size < largest_ok):
-            continue  # a small size lost while a larger one came back: loss, not a size limit
-        own_mtu = _interface_mtu(ctx, container, ip)
-        evidence: dict[str, Any] = {
-            "probe": f"DF pings from a peer on {network.name} to {ip}: "
-            + ", ".join(f"{size} {outcome}" for size, outcome in sorted(sizes.items())),
-            "network_mtu": mtu,
-        }
-        if own_mtu is not None:
-            evidence["interface_mtu"] = f"{container.name}'s interface with {ip}: mtu {own_mtu}"
-        shrunk = own_mtu is not None and own_mtu < mtu
-        yield Result(
-            subjects=subjects(container.service, container.name, network.name),
-            summary=(
-                f"packets of {lost[0]} bytes and more to {container.service or container.name}"
-                f" ({ip}) on {network.name} are dropped silently, {largest_ok} get "
-                "through: large responses and uploads will hang"
-                + (f" (its interface's MTU is {own_mtu}, the network's {mtu})" if shrunk else "")
-            ),
-            evidence=evidence,
-            fix=(
-                f"Stop lowering the MTU inside {container.name} (its entrypoint or a sidecar "
-                "with NET_ADMIN), or give the whole network that MTU: networks: "
-                f'{network.name}: driver_opts: {{{MTU_OPTION}: "{own_mtu}"}}'
-                if shrunk
-                else f"Find the link that drops {lost[0]}-byte packets (`docker run --rm "
-                f"--network container:{container.name} nicolaka/netshoot ip link`) and give "
-                f'the network its MTU: driver_opts: {{{MTU_OPTION}: "{largest_ok}"}}'
-            ),
-        )
+    sizes = dict(seen.sizes)
+    largest_ok = seen.largest_ok
+    lost = sorted(s for s, outcome in sizes.items() if outcome == "timeout" and s > largest_ok)
+    container = _members(ctx, network).get(ip)
+    if not largest_ok or not lost or container is None:
+        return None  # nothing answers at all: not a size problem (other checks judge that)
+    if any(outcome.startswith("fragmentation needed") for outcome in sizes.values()):
+        return None  # the path says its MTU: PMTUD works (the kernel rate-limits the rest)
+    if any(outcome != "ok" for size, outcome in sizes.items() if size < largest_ok):
+        return None  # a small size lost while a larger one came back: loss, not a size limit
+    own_mtu = _interface_mtu(ctx, container, ip)
+    evidence: dict[str, Any] = {
+        "probe": f"DF pings from a peer on {network.name} to {ip}: "
+        + ", ".join(f"{size} {outcome}" for size, outcome in sorted(sizes.items())),
+        "network_mtu": mtu,
+    }
+    if own_mtu is not None:
+        evidence["interface_mtu"] = f"{container.name}'s interface with {ip}: mtu {own_mtu}"
+    shrunk = own_mtu is not None and own_mtu < mtu
+    return Result(
+        subjects=subjects(container.service, container.name, network.name),
+        summary=(
+            f"packets of {lost[0]} bytes and more to {container.service or container.name}"
+            f" ({ip}) on {network.name} are dropped silently, {largest_ok} get "
+            "through: large responses and uploads will hang"
+            + (f" (its interface's MTU is {own_mtu}, the network's {mtu})" if shrunk else "")
+        ),
+        evidence=evidence,
+        fix=(
+            f"Stop lowering the MTU inside {container.name} (its entrypoint or a sidecar "
+            "with NET_ADMIN), or give the whole network that MTU: networks: "
+            f'{network.name}: driver_opts: {{{MTU_OPTION}: "{own_mtu}"}}'
+            if shrunk
+            else f"Find the link that drops {lost[0]}-byte packets (`docker run --rm "
+            f"--network container:{container.name} nicolaka/netshoot ip link`) and give "
+            f'the network its MTU: driver_opts: {{{MTU_OPTION}: "{largest_ok}"}}'
+        ),
+    )
+
+
+def explains_ping(symptom: Symptom, ctx: CheckContext) -> bool:
+    return _black_hole(symptom, ctx) is not None
+
+
+EXPLAINS = Explainer(rank=200, ping=explains_ping)
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    for symptom in owned_symptoms(ctx, ID, "ping"):
+        result = _black_hole(symptom, ctx)
+        if result is not None:
+            yield result
+    yield from _host_egress(ctx)
 
 
 def _host_egress(ctx: CheckContext) -> Iterator[Result]:

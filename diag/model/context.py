@@ -53,10 +53,10 @@ class CheckContext:
         return self.memo[name]
 
     def per_observations(self, name: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per set of observations (they only grow, so their count tells a
-        new set), not once per check that asks: a dozen checks plan and judge the same
-        edges, and the runner plans again after every batch of answers."""
-        key = (len(self.observations.results), len(self.observations.failures))
+        """`compute()` once per set of observations (`Observations.version` tells a new
+        set), not once per check that asks: a dozen checks plan and judge the same edges,
+        and the runner plans again after every batch of answers."""
+        key = self.observations.version
         cached = self.memo.get(name)
         if cached is None or cached[0] != key:
             cached = (key, compute())

@@ -188,13 +188,35 @@ FIRST_STEPS: dict[str, int] = {
 }
 
 
+class AnswerTable(dict[Planned, Answer]):
+    """The answers, counting every write: what is computed once per set of observations
+    (`CheckContext.per_observations`) must notice an answer replaced, not only one added
+    (a run only adds; a test may replace one)."""
+
+    writes = 0
+
+    def __setitem__(self, key: Planned, value: Answer) -> None:
+        self.writes += 1
+        super().__setitem__(key, value)
+
+
 @dataclass
 class Observations:
     """Results by (placement, task), and why a placement could not be observed at all.
     Each result is the record `parse` made of the agent's answer to that very task."""
 
-    results: dict[Planned, Answer] = field(default_factory=dict)
+    results: dict[Planned, Answer] = field(default_factory=AnswerTable)
     failures: dict[Placement, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.results, AnswerTable):
+            self.results = AnswerTable(self.results)
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever an answer or a failure is added, or an answer replaced."""
+        writes = self.results.writes if isinstance(self.results, AnswerTable) else 0
+        return (len(self.results), writes, len(self.failures))
 
     def get(self, placement: Placement, task: Task[A]) -> A | None:
         # parse gave the answer to `task` the record of its kind, which is `A`

@@ -24,6 +24,7 @@ from diag.model.observations import ConnectAnswer
 from diag.model.topology import Topology
 
 from . import test_net_engine_checks as icc
+from . import test_net_host_checks as hosts
 from . import test_net_netns_ipv6 as ipv6
 from .recorded import BACK, recorded_observations
 from .test_checks import WEB, WEB_IP, MakeCtx, set_connect, set_listening
@@ -151,3 +152,17 @@ def test_ddiag_checks_order_lists_the_explainers_by_rank() -> None:
     listed = [line.split()[1] for line in result.output.splitlines() if line.strip()]
     assert listed == [check_id for check_id, _ in explainers()]
     assert listed.index("port.app-loopback") < listed.index("port.refused")
+
+
+def test_pings_and_sweep_answers_are_symptoms_too(topology141: Topology, make_ctx: MakeCtx) -> None:
+    """A lost DF size and an ARP answer are symptoms like any other: net.mtu and
+    net.duplicate-ip own them through the arbiter, from the peer placement of the network."""
+    ctx = make_ctx(topology141, BACK)
+    hosts.set_pmtu(ctx, {hosts.API_IP: hosts.outcomes(1500), WEB_IP: hosts.outcomes(1400)})
+    hosts.set_sweep(ctx, {**hosts.HEALTHY_BACK, "10.213.200.9": [hosts.STRANGER_MAC]})
+    found = symptoms(ctx)
+    assert [(s.kind, s.address) for s in found if s.kind == "ping"] == [("ping", WEB_IP)]
+    swept = sorted(s.address for s in found if s.kind == "sweep")
+    assert swept == sorted([*hosts.HEALTHY_BACK, "10.213.200.9"])  # every answer
+    owned = {(v.check_id, v.symptom.address) for v in verdicts(ctx)}
+    assert owned == {("net.mtu", WEB_IP), ("net.duplicate-ip", "10.213.200.9")}
