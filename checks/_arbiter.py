@@ -21,15 +21,15 @@ out of its way. ARCHITECTURE.md, "Symptoms and verdicts", has the rules and an e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from checks._edges import EdgeState, states
+from checks._edges import EdgeState, clients_text, port_subjects, states
 from checks._members import Member
-from checks.port._sockets import connect_failures
+from checks.port._sockets import Reach, connect_failures, own_ips, reach
 from diag.model.context import CheckContext
-from diag.model.findings import Result
+from diag.model.findings import Result, Severity
 from diag.model.observations import (
     Answer,
     ArpSweepAnswer,
@@ -40,7 +40,7 @@ from diag.model.observations import (
     Socket,
 )
 from diag.model.tasks import Task
-from diag.model.topology import Network
+from diag.model.topology import Container, Network
 
 SymptomKind = Literal["edge", "peer", "ping", "sweep"]
 # A peer's connect that ended in any of these is a symptom ("open" is the healthy answer).
@@ -234,6 +234,33 @@ def edge_results(ctx: CheckContext, check_id: str) -> list[Result]:
     return [v.result for v in owned(ctx, check_id) if v.result is not None]
 
 
+Judge = Callable[[Symptom, CheckContext], "Result | None"]
+
+
+def found_by(judge: Judge) -> Claim:
+    """The claim of a check that judges each symptom on its own: it owns those it would
+    report (the net checks' pings and sweeps)."""
+    return lambda symptom, ctx: judge(symptom, ctx) is not None
+
+
+def judged(ctx: CheckContext, check_id: str, kind: SymptomKind, judge: Judge) -> Iterator[Result]:
+    """The findings `judge` makes of the symptoms of `kind` that `check_id` owns."""
+    for symptom in owned_symptoms(ctx, check_id, kind):
+        result = judge(symptom, ctx)
+        if result is not None:
+            yield result
+
+
+def peer_refusal(symptom: Symptom) -> Reach | Literal["unknown"] | None:
+    """For a peer refused at a member's port: who listens there, as `reach()` judges the
+    member's sockets ("unknown" when they could not be read); None for any other symptom."""
+    if symptom.kind != "peer" or symptom.status != "refused" or symptom.member is None:
+        return None
+    if symptom.sockets is None:
+        return "unknown"
+    return reach(symptom.sockets, symptom.port, own_ips(symptom.member.container))
+
+
 def owned_symptoms(ctx: CheckContext, check_id: str, kind: SymptomKind) -> list[Symptom]:
     """The symptoms of `kind` that `check_id` owns, in the order `symptoms()` found them."""
     return [v.symptom for v in owned(ctx, check_id) if v.symptom.kind == kind]
@@ -263,15 +290,36 @@ def clients(ctx: CheckContext, check_id: str) -> dict[tuple[str, int], list[Edge
     return grouped
 
 
-def merged(
-    ctx: CheckContext, check_id: str, per_port: Iterator[tuple[tuple[str, int], Result]]
-) -> Iterator[Result]:
-    """A check's per-port findings (`per_port`: each with its (container id, port)), then
-    the findings of its edges whose target port none of them reports."""
+@dataclass(frozen=True)
+class PortFinding:
+    """A check's finding about one port of one container, before `merged()` names the
+    clients that fail there (in its subjects and as `clients` evidence)."""
+
+    container: Container
+    port: int
+    networks: list[str]
+    summary: str
+    evidence: dict[str, object]
+    fix: str
+    severity: Severity | None = None
+
+
+def merged(ctx: CheckContext, check_id: str, per_port: Iterable[PortFinding]) -> Iterator[Result]:
+    """One finding per broken port, naming every client `check_id` explains there, then the
+    findings of its edges whose target port no per-port finding reports."""
+    by_port = clients(ctx, check_id)
     covered: set[tuple[str, int]] = set()
-    for key, result in per_port:
+    for found in per_port:
+        key = (found.container.id, found.port)
         covered.add(key)
-        yield result
+        edges = by_port.get(key, [])
+        yield Result(
+            subjects=port_subjects(found.container, edges, found.networks),
+            summary=found.summary,
+            evidence={**found.evidence, **({"clients": clients_text(edges)} if edges else {})},
+            fix=found.fix,
+            severity=found.severity,
+        )
     for verdict in owned(ctx, check_id):
         state = verdict.symptom.edge
         if state is None or verdict.result is None:

@@ -275,6 +275,20 @@ def plan_with_ports(ctx: CheckContext) -> list[Planned]:
     return ctx.per_observations("ports-and-edges-plan", lambda: sockets_plan(ctx) + plan(ctx))
 
 
+def port_subjects(
+    container: Container, clients: list[EdgeState], networks: list[str]
+) -> tuple[str, ...]:
+    """A per-port finding's subjects: the target and every client that fails there
+    (services, then containers), then the networks."""
+    return subjects(
+        container.service,
+        [e.edge.source.service for e in clients],
+        container.name,
+        [e.edge.source.name for e in clients],
+        networks,
+    )
+
+
 def clients_text(states: list[EdgeState]) -> list[str]:
     return [
         f"{s.edge.describe()} ({', '.join(s.edge.origins)}): {s.connect_text()}" for s in states

@@ -30,7 +30,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, owned_symptoms
+from checks._arbiter import Explainer, Symptom, found_by, judged
 from checks._netview import netns_interfaces
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
@@ -186,15 +186,8 @@ def _judge(symptom: Symptom, ctx: CheckContext) -> Result | None:
     return None
 
 
-def explains_sweep(symptom: Symptom, ctx: CheckContext) -> bool:
-    return _judge(symptom, ctx) is not None
-
-
-EXPLAINS = Explainer(rank=210, sweep=explains_sweep)
+EXPLAINS = Explainer(rank=210, sweep=found_by(_judge))
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for symptom in owned_symptoms(ctx, ID, "sweep"):
-        result = _judge(symptom, ctx)
-        if result is not None:
-            yield result
+    yield from judged(ctx, ID, "sweep", _judge)

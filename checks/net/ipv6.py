@@ -41,10 +41,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, clients, merged, peer_symptoms
+from checks._arbiter import Explainer, PortFinding, Symptom, merged, peer_symptoms
 from checks._edges import (
     EdgeState,
-    clients_text,
     edge_evidence,
     edge_subjects,
     netns_owner,
@@ -124,55 +123,43 @@ def _network_texts(ctx: CheckContext, container: Container) -> list[str]:
     ]
 
 
-def _v6only_results(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
-    """One finding per (container, port) that a peer was refused at, with its clients."""
+def _v6only_results(ctx: CheckContext) -> Iterator[PortFinding]:
+    """One finding per (container, port) that a peer was refused at."""
     refused: dict[tuple[str, int], list[Member]] = {}
     for symptom in peer_symptoms(ctx, ID):
         if symptom.member is not None:
             key = (symptom.member.container.id, symptom.port)
             refused.setdefault(key, []).append(symptom.member)
-    by_port = clients(ctx, ID)
-    for (container_id, port), members in refused.items():
+    for (_, port), members in refused.items():
         container = members[0].container
         name = container.service or container.name
         networks = [m.network for m in members]
         without = [n.name for n in networks if not n.enable_ipv6]
-        edges = by_port.get((container_id, port), [])
-        evidence: dict[str, object] = {
-            "listening": listening_texts(
-                s for s in listening(ctx, container) or [] if s.port == port
+        yield PortFinding(
+            container,
+            port,
+            [n.name for n in networks],
+            summary=(
+                f"{name} listens on [::]:{port} for IPv6 only (IPV6_V6ONLY): IPv4 connects "
+                "are refused"
+                + (
+                    f", and {', '.join(without)} has no IPv6, so no peer can reach it"
+                    if without
+                    else "; IPv4 clients fail"
+                )
             ),
-            "probe": [
-                *connect_texts(ctx, members, port),
-                f"connect {LOOPBACK4}:{port} refused (inside {name}'s own netns)",
-            ],
-            "networks": _network_texts(ctx, container),
-        }
-        if edges:
-            evidence["clients"] = clients_text(edges)
-        yield (
-            (container_id, port),
-            Result(
-                subjects=subjects(
-                    container.service,
-                    [e.edge.source.service for e in edges],
-                    container.name,
-                    [e.edge.source.name for e in edges],
-                    [n.name for n in networks],
+            evidence={
+                "listening": listening_texts(
+                    s for s in listening(ctx, container) or [] if s.port == port
                 ),
-                summary=(
-                    f"{name} listens on [::]:{port} for IPv6 only (IPV6_V6ONLY): IPv4 connects "
-                    "are refused"
-                    + (
-                        f", and {', '.join(without)} has no IPv6, so no peer can reach it"
-                        if without
-                        else "; IPv4 clients fail"
-                    )
-                ),
-                evidence=evidence,
-                fix=_v6only_fix(name, port),
-                severity=None if without else Severity.WARNING,
-            ),
+                "probe": [
+                    *connect_texts(ctx, members, port),
+                    f"connect {LOOPBACK4}:{port} refused (inside {name}'s own netns)",
+                ],
+                "networks": _network_texts(ctx, container),
+            },
+            fix=_v6only_fix(name, port),
+            severity=None if without else Severity.WARNING,
         )
 
 

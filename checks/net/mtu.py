@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checks._arbiter import Explainer, Symptom, owned_symptoms
+from checks._arbiter import Explainer, Symptom, found_by, judged
 from checks._netview import netns_interfaces
 from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
 from checks.net.internal_egress import outside_references
@@ -167,18 +167,11 @@ def _black_hole(symptom: Symptom, ctx: CheckContext) -> Result | None:
     )
 
 
-def explains_ping(symptom: Symptom, ctx: CheckContext) -> bool:
-    return _black_hole(symptom, ctx) is not None
-
-
-EXPLAINS = Explainer(rank=200, ping=explains_ping)
+EXPLAINS = Explainer(rank=200, ping=found_by(_black_hole))
 
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
-    for symptom in owned_symptoms(ctx, ID, "ping"):
-        result = _black_hole(symptom, ctx)
-        if result is not None:
-            yield result
+    yield from judged(ctx, ID, "ping", _black_hole)
     yield from _host_egress(ctx)
 
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, clients
+from checks._arbiter import Explainer, Symptom, clients, peer_refusal
 from checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
     edge_subjects,
+    port_subjects,
     target_listening,
 )
 from checks._edges import plan_with_ports as plan
@@ -35,7 +36,7 @@ from checks.port._sockets import (
     reach,
 )
 from diag.model.context import CheckContext
-from diag.model.findings import Result, Severity, subjects
+from diag.model.findings import Result, Severity
 
 ID = "port.app-loopback"
 SEVERITY = "error"
@@ -75,9 +76,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
 def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
     """A peer is refused at a port the member listens on for loopback only. Reported in
     this check's per-port finding, which reads the member's sockets itself."""
-    if symptom.status != "refused" or symptom.member is None or symptom.sockets is None:
-        return False
-    return reach(symptom.sockets, symptom.port, own_ips(symptom.member.container)) == "loopback"
+    return peer_refusal(symptom) == "loopback"
 
 
 EXPLAINS = Explainer(rank=120, edge=explains, peer=explains_peer)
@@ -101,13 +100,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             if edges:
                 evidence["clients"] = clients_text(edges)
             yield Result(
-                subjects=subjects(
-                    container.service,
-                    [e.edge.source.service for e in edges],
-                    container.name,
-                    [e.edge.source.name for e in edges],
-                    networks,
-                ),
+                subjects=port_subjects(container, edges, networks),
                 summary=(
                     f"{container.service or container.name} listens on "
                     f"{', '.join(listening_texts(on_port))} only; peers on "

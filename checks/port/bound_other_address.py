@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, merged, peer_symptoms
+from checks._arbiter import Explainer, PortFinding, Symptom, merged, peer_symptoms
 from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import WILDCARDS, is_loopback, listening, listening_texts, own_ips
 from diag.model.context import CheckContext
-from diag.model.findings import Result, subjects
+from diag.model.findings import Result
 from diag.model.observations import Socket
 from diag.model.topology import Container
 
@@ -92,7 +92,7 @@ def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
 EXPLAINS = Explainer(rank=145, edge=explains, peer=explains_peer)
 
 
-def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
+def _per_port(ctx: CheckContext) -> Iterator[PortFinding]:
     for symptom in peer_symptoms(ctx, ID):
         assert symptom.member is not None and symptom.sockets is not None
         member, port = symptom.member, symptom.port
@@ -100,20 +100,19 @@ def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
         bound = _elsewhere(symptom.sockets, port, member.endpoint.ip, container)
         name = container.service or container.name
         address = f"{member.endpoint.ip}:{port}"
-        yield (
-            (container.id, port),
-            Result(
-                subjects=subjects(container.subjects, member.network.name),
-                summary=(
-                    f"{name} listens on {', '.join(bound)}:{port} only: peers on "
-                    f"{member.network.name} are refused at {address}"
-                ),
-                evidence={
-                    "probe": f"connect {address} refused (from a peer on {member.network.name})",
-                    "listening": listening_texts(s for s in symptom.sockets if s.port == port),
-                },
-                fix=_fix(name, port, bound),
+        yield PortFinding(
+            container,
+            port,
+            [member.network.name],
+            summary=(
+                f"{name} listens on {', '.join(bound)}:{port} only: peers on "
+                f"{member.network.name} are refused at {address}"
             ),
+            evidence={
+                "probe": f"connect {address} refused (from a peer on {member.network.name})",
+                "listening": listening_texts(s for s in symptom.sockets if s.port == port),
+            },
+            fix=_fix(name, port, bound),
         )
 
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import DROPPED, Explainer, Symptom, merged, peer_symptoms
+from checks._arbiter import DROPPED, Explainer, PortFinding, Symptom, merged, peer_symptoms
 from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import listening_texts
 from diag.model.context import CheckContext
-from diag.model.findings import Result, subjects
+from diag.model.findings import Result
 
 ID = "port.filtered"
 SEVERITY = "error"
@@ -63,29 +63,27 @@ def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
 EXPLAINS = Explainer(rank=160, edge=explains, peer=explains_peer)
 
 
-def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
+def _per_port(ctx: CheckContext) -> Iterator[PortFinding]:
     for symptom in peer_symptoms(ctx, ID):
         assert symptom.member is not None and symptom.connect is not None
         member, port, sockets = symptom.member, symptom.port, symptom.sockets
         container = member.container
         address = f"{member.endpoint.ip}:{port}"
         status = "timed out" if symptom.status == "timeout" else "host unreachable"
-        elapsed = symptom.connect.elapsed_ms
-        yield (
-            (container.id, port),
-            Result(
-                subjects=subjects(container.subjects, member.network.name),
-                summary=(
-                    f"connects from {member.network.name} to {address} "
-                    f"({container.service or container.name}) {status}: packets are dropped"
-                ),
-                evidence={
-                    "probe": f"connect {address} {status} after {elapsed} ms "
-                    f"(from a peer on {member.network.name})",
-                    "listening": listening_texts(sockets) if sockets is not None else "unknown",
-                },
-                fix=_fix(container.name),
+        yield PortFinding(
+            container,
+            port,
+            [member.network.name],
+            summary=(
+                f"connects from {member.network.name} to {address} "
+                f"({container.service or container.name}) {status}: packets are dropped"
             ),
+            evidence={
+                "probe": f"connect {address} {status} after {symptom.connect.elapsed_ms} ms "
+                f"(from a peer on {member.network.name})",
+                "listening": listening_texts(sockets) if sockets is not None else "unknown",
+            },
+            fix=_fix(container.name),
         )
 
 

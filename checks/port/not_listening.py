@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, clients
+from checks._arbiter import Explainer, Symptom, clients, peer_refusal
 from checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
     edge_subjects,
+    port_subjects,
     target_listening,
 )
 from checks._edges import plan_with_ports as plan
@@ -31,11 +32,10 @@ from checks.port._sockets import (
     connect_texts,
     containers_with_sockets,
     listening_texts,
-    own_ips,
     reach,
 )
 from diag.model.context import CheckContext
-from diag.model.findings import Result, Severity, subjects
+from diag.model.findings import Result, Severity
 
 ID = "port.not-listening"
 SEVERITY = "warning"
@@ -64,9 +64,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
 def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
     """A peer is refused at a port nothing in the member listens on. Reported in
     this check's per-port finding, which reads the member's sockets itself."""
-    if symptom.status != "refused" or symptom.member is None or symptom.sockets is None:
-        return False
-    return reach(symptom.sockets, symptom.port, own_ips(symptom.member.container)) == "absent"
+    return peer_refusal(symptom) == "absent"
 
 
 EXPLAINS = Explainer(rank=130, edge=explains, peer=explains_peer)
@@ -94,13 +92,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             name = container.service or container.name
             client_names = ", ".join(e.edge.source_label for e in edges)
             yield Result(
-                subjects=subjects(
-                    container.service,
-                    [e.edge.source.service for e in edges],
-                    container.name,
-                    [e.edge.source.name for e in edges],
-                    [m.network.name for m in memberships],
-                ),
+                subjects=port_subjects(container, edges, [m.network.name for m in memberships]),
                 summary=(
                     (f"{client_names} use {name}:{port}" if edges else f"{name} exposes {port}/tcp")
                     + " but nothing listens on it"

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, merged, peer_symptoms
+from checks._arbiter import Explainer, PortFinding, Symptom, merged, peer_refusal, peer_symptoms
 from checks._edges import EdgeState, edge_evidence, edge_subjects
 from checks._edges import plan_with_ports as plan
 from checks.port._sockets import listening, listening_texts, own_ips, reach
 from diag.model.context import CheckContext
-from diag.model.findings import Result, subjects
+from diag.model.findings import Result
 
 ID = "port.refused"
 SEVERITY = "error"
@@ -70,37 +70,32 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
 def explains_peer(symptom: Symptom, ctx: CheckContext) -> bool:
     """A peer is refused at a port the member listens on for every address (or whose
     sockets could not be read)."""
-    if symptom.status != "refused" or symptom.member is None:
-        return False
-    ips = own_ips(symptom.member.container)
-    return symptom.sockets is None or reach(symptom.sockets, symptom.port, ips) == "reachable"
+    return peer_refusal(symptom) in ("reachable", "unknown")
 
 
 EXPLAINS = Explainer(rank=150, edge=explains, peer=explains_peer)
 
 
-def _per_port(ctx: CheckContext) -> Iterator[tuple[tuple[str, int], Result]]:
+def _per_port(ctx: CheckContext) -> Iterator[PortFinding]:
     for symptom in peer_symptoms(ctx, ID):
         assert symptom.member is not None
         member, port, sockets = symptom.member, symptom.port, symptom.sockets
         container = member.container
         address = f"{member.endpoint.ip}:{port}"
-        evidence: dict[str, object] = {
-            "probe": f"connect {address} refused (from a peer on {member.network.name})"
-        }
-        evidence["listening"] = listening_texts(sockets) if sockets is not None else "unknown"
-        yield (
-            (container.id, port),
-            Result(
-                subjects=subjects(container.subjects, member.network.name),
-                summary=(
-                    f"peers on {member.network.name} are refused at {address} "
-                    f"({container.service or container.name})"
-                    + (" although it listens on that port" if sockets is not None else "")
-                ),
-                evidence=evidence,
-                fix=_fix(container.name),
+        yield PortFinding(
+            container,
+            port,
+            [member.network.name],
+            summary=(
+                f"peers on {member.network.name} are refused at {address} "
+                f"({container.service or container.name})"
+                + (" although it listens on that port" if sockets is not None else "")
             ),
+            evidence={
+                "probe": f"connect {address} refused (from a peer on {member.network.name})",
+                "listening": listening_texts(sockets) if sockets is not None else "unknown",
+            },
+            fix=_fix(container.name),
         )
 
 

@@ -26,7 +26,7 @@ from diag.model.topology import Topology
 from . import test_net_engine_checks as icc
 from . import test_net_host_checks as hosts
 from . import test_net_netns_ipv6 as ipv6
-from .recorded import BACK, recorded_observations
+from .recorded import BACK, evaluate, recorded_observations
 from .test_checks import WEB, WEB_IP, MakeCtx, set_connect, set_listening
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -166,3 +166,21 @@ def test_pings_and_sweep_answers_are_symptoms_too(topology141: Topology, make_ct
     assert swept == sorted([*hosts.HEALTHY_BACK, "10.213.200.9"])  # every answer
     owned = {(v.check_id, v.symptom.address) for v in verdicts(ctx)}
     assert owned == {("net.mtu", WEB_IP), ("net.duplicate-ip", "10.213.200.9")}
+
+
+def test_a_per_port_finding_names_every_client_that_fails_there() -> None:
+    """The edge client → api:8080 and a peer's connect are refused at one port: one
+    port.refused finding, naming the client (subjects and evidence), not two."""
+    ctx = ipv6._rec6_ctx()
+    listening_everywhere = {
+        "status": "ok",
+        "sockets": [{"family": "tcp", "address": "0.0.0.0", "port": 8080}],
+    }
+    ipv6._observe_api(ctx, ipv6.REFUSED, sockets=listening_everywhere)
+    [finding] = evaluate("port.refused", ctx)
+    assert finding.subjects == ("api", "client", "rec6-api-1", "rec6-client-1", "rec6_default")
+    assert finding.evidence["clients"] == [
+        f"client → api:8080 (environment API_URL): connect {ipv6.API_IP}:8080 refused "
+        "(from client's netns)"
+    ]
+    assert finding.summary.startswith("peers on rec6_default are refused at")
