@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, cast, get_type_hints
 
 import typer
 
@@ -203,6 +203,8 @@ def common_options(command: Callable[..., None]) -> Callable[..., None]:
         )
         command(**given, common=common)
 
-    parsed.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+    # typer reads the parameters from `__signature__`, which functions may carry but the
+    # type of a function does not declare.
+    cast(Any, parsed).__signature__ = own.replace(parameters=parameters)
     parsed.__annotations__ = {p.name: p.annotation for p in parameters}
     return parsed
