@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diag import engine as engine_module
+from diag.engine import client as engine_module
 from diag.engine.client import read_topology
 from tests.integration.stacks import running
 
