@@ -40,6 +40,7 @@ from checks._edges import netns_owner, network_key
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container, Network
+from diag.model.wording import listed
 
 ID = "dns.links-legacy"
 SEVERITY = "info"
@@ -176,7 +177,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 f"{label} uses legacy links ({described}) on the default bridge: /etc/hosts "
                 "entries tied to one target container, which vanish (and keep "
                 f"{label} from restarting) when "
-                f"{', '.join(dict.fromkeys(x.target for x in links))} is recreated"
+                f"{listed(list(dict.fromkeys(x.target for x in links)), 'or')} is recreated"
             )
         else:
             summary = (
