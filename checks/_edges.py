@@ -20,6 +20,7 @@ from datetime import datetime
 
 from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
+from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import Edge
 from diag.model.findings import subjects
@@ -159,10 +160,16 @@ def _name_index(ctx: CheckContext) -> dict[str, list[int]]:
     return ctx.memo["edge-name-index"]
 
 
-def _holders(ctx: CheckContext, name: str, project: str | None) -> list[Container]:
+def holders_of(ctx: CheckContext, name: str, project: str | None) -> list[Container]:
+    """The containers that hold `name` (their own name, a DNS name or alias, or the service
+    of that name in `project`), stopped and one-off ones included; only those of `project`
+    when it has any, since a client's own project answers first."""
     index = _name_index(ctx)
-    numbers = sorted(set(index.get(name, [])) | set(index.get(f"{name}@{project}", [])))
-    return [ctx.topology.containers[number] for number in numbers]
+    key = name.lower()
+    numbers = sorted(set(index.get(key, [])) | set(index.get(f"{key}@{project}", [])))
+    found = [ctx.topology.containers[number] for number in numbers]
+    own = [c for c in found if c.project and c.project == project]
+    return own or found
 
 
 def _registered(ctx: CheckContext) -> dict[tuple[str, str], list[tuple[Container, Endpoint]]]:
@@ -183,9 +190,7 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
     netns = netns_owner(ctx, edge.source)
     state = EdgeState(edge, netns)
     if not edge.is_localhost:
-        holders = _holders(ctx, name, edge.source.project)
-        own = [c for c in holders if c.project and c.project == edge.source.project]
-        for container in own or holders:  # the source's own project answers first
+        for container in holders_of(ctx, name, edge.source.project):
             (state.oneoff_holders if container.is_oneoff else state.holders).append(container)
         linked = {a.lower(): t for a, t in edge.source.link_targets.items()}.get(name)
         if linked is not None:  # a legacy link alias: the source's own name for its target
@@ -308,13 +313,16 @@ def target_listening(ctx: CheckContext, state: EdgeState) -> list[tuple[Containe
 
 
 def network_key(ctx: CheckContext, engine_name: str) -> str:
-    """The compose key of an engine network (`shop_back` → `back`), for YAML snippets."""
+    """The compose key of an engine network (`shop_back` → `back`), for YAML snippets: from
+    the project's model, else from the network's compose label (a `ddiag container` or
+    `ddiag network` run has no model), else the engine name itself."""
     project = ctx.target.project
     if project is not None:
         for key, name in project.networks.items():
             if name == engine_name:
                 return key
-    return engine_name
+    network = next((n for n in ctx.topology.networks if n.name == engine_name), None)
+    return network.labels.get(NETWORK_LABEL, engine_name) if network else engine_name
 
 
 def edge_subjects(state: EdgeState, *more: object) -> tuple[str, ...]:

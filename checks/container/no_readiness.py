@@ -42,6 +42,7 @@ from checks._services import (
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container
+from diag.model.wording import listed, names_verb
 
 ID = "container.no-readiness"
 SEVERITY = "info"
@@ -101,7 +102,7 @@ def _test_for(image: str) -> str:
 
 def _fix(target: str, dependents: list[str], test: str) -> str:
     lines = [
-        f"Give {target} a healthcheck and make {' and '.join(dependents)} wait until it passes:",
+        f"Give {target} a healthcheck and make {listed(dependents)} wait until it passes:",
         "services:",
         f"  {target}:",
         "    healthcheck:",
@@ -137,7 +138,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
         targets = service_containers(ctx, project, target)
         names = sorted(dependents)
         image = targets[0].image if targets else ""
-        depending = " and ".join(names)
+        depending = listed(names)
         yield Result(
             subjects=subjects(
                 names,
@@ -146,7 +147,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 [c.name for c in targets],
             ),
             summary=(
-                f"{depending} {'depends' if len(names) == 1 else 'depend'} on {target} with "
+                f"{names_verb(names, 'depends', 'depend')} on {target} with "
                 f"condition service_started, but {target} has no healthcheck: compose starts "
                 f"{depending} as soon as {target} has started, not when it is ready"
             ),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks._arbiter import Explainer, edge_results
-from checks._edges import EdgeState, edge_evidence, edge_subjects, plan
+from checks._edges import EdgeState, edge_evidence, edge_subjects, network_key, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 
@@ -36,6 +36,8 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     if len(owners) < 2:
         return None
     edge = state.edge
+    # where the name collides: the alias is declared per network, under its compose key
+    shared_key = network_key(ctx, state.registrations[0].network.name)
     holders = [
         f"{r.container.name} ({r.container.project or 'no project'}) {r.endpoint.ip} "
         f"on {r.network.name}"
@@ -55,7 +57,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         fix=(
             "Make the name unique: rename the alias or service in one project, or keep the "
             "projects off a shared network, e.g.:\n  <other service>:\n    networks:\n"
-            f"      shared:\n        aliases: [{edge.name}-other]"
+            f"      {shared_key}:\n        aliases: [{edge.name}-other]"
         ),
     )
 

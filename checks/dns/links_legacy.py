@@ -36,10 +36,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from checks._edges import netns_owner
+from checks._edges import netns_owner, network_key
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container, Network
+from diag.model.wording import listed
 
 ID = "dns.links-legacy"
 SEVERITY = "info"
@@ -110,15 +111,6 @@ def _networks(ctx: CheckContext, container: Container) -> list[Network]:
     return [n for n in ctx.topology.networks if container.endpoint(n) is not None]
 
 
-def _network_key(ctx: CheckContext, network: Network) -> str:
-    project = ctx.target.project
-    if project is not None:
-        for key, name in project.networks.items():
-            if name == network.name:
-                return key
-    return network.name
-
-
 def _fix(ctx: CheckContext, source: Container, links: list[_Link], shared: Network | None) -> str:
     specs = ", ".join(f'"{x.spec}"' if ":" in x.spec else x.spec for x in links)
     aliased = [x for x in links if x.alias != x.target]
@@ -131,7 +123,7 @@ def _fix(ctx: CheckContext, source: Container, links: list[_Link], shared: Netwo
             f"app <target>` for each target, and `docker run --network app ...` for "
             f"{source.name}; then use the target's name."
         )
-    key = _network_key(ctx, shared) if shared is not None else "app"
+    key = network_key(ctx, shared.name) if shared is not None else "app"
     lines = [
         "Drop links: and use the service name"
         + (
@@ -185,7 +177,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 f"{label} uses legacy links ({described}) on the default bridge: /etc/hosts "
                 "entries tied to one target container, which vanish (and keep "
                 f"{label} from restarting) when "
-                f"{', '.join(dict.fromkeys(x.target for x in links))} is recreated"
+                f"{listed(list(dict.fromkeys(x.target for x in links)), 'or')} is recreated"
             )
         else:
             summary = (

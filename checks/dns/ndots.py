@@ -37,6 +37,7 @@ from diag.model.edges import Edge, is_localhost
 from diag.model.findings import Result, subjects
 from diag.model.tasks import HOSTS, RESOLV_CONF, Planned
 from diag.model.topology import Container
+from diag.model.wording import names_verb
 
 ID = "dns.ndots"
 SEVERITY = "warning"
@@ -171,7 +172,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             subjects=subjects(source.service, source.name),
             summary=(
                 f"{label} has ndots:{ndots} with search {' '.join(search)}: "
-                f"{', '.join(names)} {'are' if len(names) > 1 else 'is'} first looked up "
+                f"{names_verb(names, 'is', 'are')} first looked up "
                 f"as {walk[0]}{' …' if len(walk) > 2 else ''}, which is forwarded to the "
                 "upstream resolvers (slow, or a wrong answer from a wildcard record)"
             ),

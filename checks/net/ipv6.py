@@ -60,6 +60,7 @@ from diag.model.findings import Result, Severity, subjects
 from diag.model.observations import ConnectAnswer, Socket
 from diag.model.tasks import INTERFACES, Planned, connect
 from diag.model.topology import Container
+from diag.model.wording import names_verb
 
 ID = "net.ipv6"
 SEVERITY = "error"
@@ -143,7 +144,7 @@ def _v6only_results(ctx: CheckContext) -> Iterator[PortFinding]:
                 f"{name} listens on [::]:{port} for IPv6 only (IPV6_V6ONLY): IPv4 connects "
                 "are refused"
                 + (
-                    f", and {', '.join(without)} has no IPv6, so no peer can reach it"
+                    f", and {names_verb(without, 'has', 'have')} no IPv6, so no peer can reach it"
                     if without
                     else "; IPv4 clients fail"
                 )

@@ -28,6 +28,7 @@ from checks._services import binding_text, port_spec, target_containers
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container, PortBinding
+from diag.model.wording import names_verb
 
 ID = "port.already-allocated"
 SEVERITY = "error"
@@ -124,8 +125,8 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             evidence["host_port"] = shown
         if holders:
             evidence["held_by"] = [f"{c.name} ({binding_text(b)})" for c, b in holders]
-            who = ", ".join(c.service or c.name for c, _ in holders)
-            because = f"{who} already publishes {shown}"
+            who = list(dict.fromkeys(c.service or c.name for c, _ in holders))
+            because = f"{names_verb(who, 'already publishes', 'already publish')} {shown}"
         else:
             evidence["held_by"] = (
                 "no container on this engine publishes it: a process on the host listens "

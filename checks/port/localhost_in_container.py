@@ -22,6 +22,7 @@ from checks._edges import EdgeState, edge_evidence, plan
 from checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
+from diag.model.wording import names_verb
 
 ID = "port.localhost-in-container"
 SEVERITY = "error"
@@ -57,7 +58,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         summary=(
             f"{edge.source_label} uses {edge.name}:{edge.port}, but nothing listens on "
             f"{edge.port} in its own network namespace"
-            + (f"; {', '.join(candidates)} serves that port" if candidates else "")
+            + (f"; {names_verb(candidates, 'serves', 'serve')} that port" if candidates else "")
         ),
         evidence=edge_evidence(
             state,

@@ -36,6 +36,7 @@ from checks.port._sockets import (
 )
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity
+from diag.model.wording import listed, names_verb
 
 ID = "port.not-listening"
 SEVERITY = "warning"
@@ -90,11 +91,15 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             if edges:
                 evidence["clients"] = clients_text(edges)
             name = container.service or container.name
-            client_names = ", ".join(e.edge.source_label for e in edges)
+            client_names = list(dict.fromkeys(e.edge.source_label for e in edges))
             yield Result(
                 subjects=port_subjects(container, edges, [m.network.name for m in memberships]),
                 summary=(
-                    (f"{client_names} use {name}:{port}" if edges else f"{name} exposes {port}/tcp")
+                    (
+                        f"{names_verb(client_names, 'uses', 'use')} {name}:{port}"
+                        if edges
+                        else f"{name} exposes {port}/tcp"
+                    )
                     + " but nothing listens on it"
                     + (f" (listening: {', '.join(others)})" if others else " (no TCP listener)")
                 ),
@@ -102,7 +107,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 fix=(
                     f"Make {name} listen on port {port}, or "
                     + (
-                        f"point {client_names} at the port {name} listens on"
+                        f"point {listed(client_names)} at the port {name} listens on"
                         if edges
                         else "expose the port it really uses, e.g. in compose:\n"
                         f'  {name}:\n    expose:\n      - "<port it listens on>"'

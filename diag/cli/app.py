@@ -19,7 +19,7 @@ from diag import __version__
 from diag.cli import completion, console, probe_shell, saved_runs
 from diag.cli.console import fail, stderr
 from diag.cli.diagnosing import diagnose_and_exit
-from diag.cli.interrupts import probes_removed_on_exit
+from diag.cli.interrupts import probes_removed_on_exit, refusals_exit_2
 from diag.cli.options import (
     CommonOptions,
     ConfigOpt,
@@ -192,13 +192,19 @@ def cleanup(
     ] = False,
 ) -> None:
     """Remove probe containers left behind by a ddiag that was killed."""
-    try:
-        removed = remove_probes(connect(), everything=all_probes)
-    except DiagError as exc:
-        fail(str(exc))
+    left: list[str] = []
+
+    def refused(name: str, why: str) -> None:
+        left.append(name)
+        console.warn(f"{name} was not removed: {why}")
+
+    with refusals_exit_2():
+        removed = remove_probes(connect(), everything=all_probes, refused=refused)
     stderr.print(
         f"removed {len(removed)} probe(s)" + (f": {', '.join(removed)}" if removed else "")
     )
+    if left:  # what was asked is not done: a script must not read it as done
+        fail(f"{len(left)} probe(s) remain: run ddiag cleanup again later, or `docker rm -f` them")
 
 
 @app.command(

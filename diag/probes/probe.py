@@ -23,6 +23,7 @@ import docker
 import docker.errors
 
 from diag.engine.discover import PROBE_LABEL
+from diag.engine.errors import describe, lost_race
 from diag.errors import DiagError
 
 DEFAULT_PROBE_IMAGE = "python:3.12-alpine"
@@ -102,9 +103,19 @@ def _remove_swarm_probes(
     return removed
 
 
-def remove_probes(client: docker.DockerClient, everything: bool = False) -> list[str]:
+def remove_probes(
+    client: docker.DockerClient,
+    everything: bool = False,
+    refused: Callable[[str, str], None] | None = None,
+) -> list[str]:
     """Remove orphaned probes (or all of them), on a swarm manager also probe services;
-    returns the names removed."""
+    returns the names removed.
+
+    A probe that another ddiag, `ddiag cleanup` or `docker rm` removes at the same time
+    (404, or 409 "removal ... already in progress") is simply not ours to count. One whose
+    removal the engine refuses for another reason is left to the next reaper, so that a
+    stuck leftover never stops a run; `refused(name, why)` hears about it (`ddiag cleanup`
+    says so)."""
     api = client.api
     now = time.time()
     hostname = socket.gethostname()
@@ -113,12 +124,16 @@ def remove_probes(client: docker.DockerClient, everything: bool = False) -> list
         labels = summary.get("Labels") or {}
         if SWARM_SERVICE_LABEL in labels:
             continue  # a probe service's task: the swarm removes it with its service
-        if everything or is_orphan(labels, now, hostname):
-            try:
-                api.remove_container(summary["Id"], v=True, force=True)
-            except docker.errors.NotFound:
-                continue
-            removed.append((summary.get("Names") or [summary["Id"][:12]])[0].lstrip("/"))
+        if not (everything or is_orphan(labels, now, hostname)):
+            continue
+        name = (summary.get("Names") or [summary["Id"][:12]])[0].lstrip("/")
+        try:
+            api.remove_container(summary["Id"], v=True, force=True)
+        except docker.errors.APIError as exc:
+            if refused is not None and not lost_race(exc):
+                refused(name, describe(exc))
+            continue
+        removed.append(name)
     return removed
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import docker
 import docker.errors
 
+from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.targets import _unknown
 from diag.model.topology import Topology
@@ -119,14 +120,14 @@ def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
     removed: list[str] = []
     try:
         found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
-    except docker.errors.DockerException:
+    except ENGINE_ERRORS:  # the engine is gone: the next run's reaper removes it
         return removed
     for summary in found:
         try:
             client.api.remove_container(summary["Id"], v=True, force=True)
             removed.append(summary["Id"])
-        except docker.errors.APIError:  # gone already (--rm), or being removed
-            continue
+        except docker.errors.APIError:  # gone already (--rm), being removed, or refused:
+            continue  # the next run's reaper (or `ddiag cleanup`) tries again
     return removed
 
 

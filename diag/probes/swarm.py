@@ -369,7 +369,11 @@ class SwarmProber:
 
     def _read(self, probe: NodeProbe) -> None:
         """Take every answer in the task's log so far (the log is short: read it whole)."""
-        logs = self.api.service_logs(probe.service_id, stdout=True, stderr=True, is_tty=False)
+        try:
+            logs = self.api.service_logs(probe.service_id, stdout=True, stderr=True, is_tty=False)
+        except docker.errors.NotFound:  # its service removed under us: the others go on
+            probe.fail_rest("the probe service was removed before it answered (ddiag cleanup?)")
+            return
         log = read_log(b"".join(logs))
         probe.stderr = log.other
         for answer in log.answers:

@@ -138,9 +138,10 @@ class Diagnosis:
 
     def run(self, progress: Progress = _silent) -> Outcome:
         """Connect, read the engine, find the target, observe and evaluate. Raises DiagError
-        for what the engine or the compose file refuse. This run's probes are removed however
-        it ends: Ctrl-C too, and SIGTERM once the caller makes it an exception
-        (diag.cli.interrupts)."""
+        for what the engine or the compose file refuse; an engine error that no step
+        expected (a call refused or cut off mid-run) escapes as it is, for the caller to
+        report (diag.cli.interrupts: exit 2). This run's probes are removed however it ends:
+        Ctrl-C too, and SIGTERM once the caller makes it an exception (diag.cli.interrupts)."""
         client = connect()
         remove_probes(client)  # probes orphaned by a killed ddiag
         early = self._start_early(client)  # ours to close until it is handed to the runner

@@ -12,7 +12,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+import docker.errors
 import pytest
+import requests
 import typer
 from typer.main import get_command
 from typer.testing import CliRunner
@@ -25,6 +27,7 @@ from diag.errors import DiagError
 from diag.model.findings import Severity
 from diag.model.topology import Topology
 from diag.report.model import Report
+from diag.run import diagnosis
 from diag.run.config import Settings
 from diag.run.diagnosis import Outcome, Request
 from diag.run.target_spec import NetworkSpec
@@ -179,3 +182,62 @@ def test_a_run_that_ends_early_exits_with_a_message(
     result = runner.invoke(app, ["network", "n"])
     assert result.exit_code == code
     assert message in result.output and "Traceback" not in result.output
+
+
+# --- an engine error nothing expected: exit 2 and a message, never a traceback --------------
+
+
+class RefusingApi:
+    """An engine that answers the connect, then fails one call: `fails` names it."""
+
+    def __init__(self, fails: str, error: Exception) -> None:
+        self.fails, self.error = fails, error
+
+    def __getattr__(self, call: str) -> Callable[..., Any]:
+        def answer(*args: Any, **kwargs: Any) -> Any:
+            if call == self.fails:
+                raise self.error
+            if call == "inspect_image":  # no early probe: nothing is started
+                raise docker.errors.ImageNotFound("no such image")
+            return []
+
+        return answer
+
+
+def _api_error(status: int, explanation: str) -> docker.errors.APIError:
+    response = requests.Response()
+    response.status_code = status
+    return docker.errors.APIError(
+        f"{status} Server Error", response=response, explanation=explanation
+    )
+
+
+@pytest.mark.parametrize(
+    ("fails", "error", "said"),
+    [
+        (  # the reaper's listing, refused
+            "containers",
+            _api_error(500, "layer store unavailable"),
+            "the Docker engine answered HTTP 500: layer store unavailable",
+        ),
+        (  # the topology read, cut off
+            "version",
+            requests.exceptions.ReadTimeout("Read timed out. (read timeout=60)"),
+            "the Docker engine could not be asked (ReadTimeout: Read timed out.",
+        ),
+    ],
+)
+def test_an_engine_error_in_a_diagnosis_exits_2_without_a_traceback(
+    monkeypatch, tmp_path: Path, fails: str, error: Exception, said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no ddiag.toml
+    sigterm = signal.getsignal(signal.SIGTERM)  # the command installs its own handler
+    client = type("Client", (), {"api": RefusingApi(fails, error)})()
+    monkeypatch.setattr(diagnosis, "connect", lambda: client)
+    result = runner.invoke(app, ["network", "n", "--format", "json"])
+    signal.signal(signal.SIGTERM, sigterm)
+    assert result.exit_code == 2, result.output
+    assert f"ddiag: {said}" in result.output
+    assert "ddiag stopped there, with no result" in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # typer's exit, nothing that escaped it
