@@ -710,3 +710,23 @@ def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
     )
     (finding,) = evaluate("net.mtu", ctx)
     assert finding.subjects == ("bridge",)
+
+
+def test_mtu_host_egress_not_for_members_that_only_bind_every_address(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    """`ADDRESS=0.0.0.0:8000` is where legacy listens (issue 17, 4a), not an outside host."""
+    legacy = next(c for c in topology141.containers if c.name == LEGACY)
+    binds = dataclasses.replace(legacy, env={"ADDRESS": "0.0.0.0:8000", "HOST": "0.0.0.0"})
+    topology = dataclasses.replace(
+        topology141,
+        containers=tuple(binds if c is legacy else c for c in topology141.containers),
+    )
+    ctx = make_ctx(topology, BACK, "bridge")
+    record(
+        ctx.observations,
+        HOST,
+        INTERFACES,
+        host_result(DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450),
+    )
+    assert evaluate("net.mtu", ctx) == []
