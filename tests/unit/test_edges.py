@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from diag.model.edges import (
@@ -175,3 +177,17 @@ def test_loopback_of_other_variables_and_other_hosts_stay_references(
 ) -> None:
     assert not is_bind_address(variable, host)
     assert refs({variable: f"{host}:9000"}) == [(host, 9000)]
+
+
+def ports_table() -> str:
+    """README's table of DEFAULT_PORTS: one row per port, its protocol words."""
+    words: dict[int, list[str]] = {}
+    for word, port in sorted(DEFAULT_PORTS.items()):
+        words.setdefault(port, []).append(f"`{word}`")
+    return "\n".join(f"| {port} | {', '.join(words[port])} |" for port in sorted(words))
+
+
+def test_readme_shows_the_one_table_of_default_ports() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- ports:start")[1].split("<!-- ports:end -->")[0]
+    assert block.split("|---:|---|\n")[1].rstrip("\n") == ports_table()
