@@ -113,9 +113,8 @@ class EdgeState:
         if self.edge.port is None:
             return ("not checked", self.no_port) if self.no_port else ("ok", "")
         if not self.connects:
-            return "not checked", (
-                f"{', '.join(addresses)} is not on this engine's networks: never contacted"
-            )
+            outside = ", ".join(addresses)
+            return "not checked", f"never contacted: {outside}, outside this engine's networks"
         return "failed", ""
 
     def connect_text(self) -> str:

@@ -245,3 +245,14 @@ def test_localhost_without_a_protocol_is_not_checked() -> None:
     assert reason == (
         "no port is configured for localhost: name its port in web's configuration (localhost:PORT)"
     )
+
+
+def test_an_address_outside_the_engine_is_not_checked() -> None:
+    """web's hosts file sends `legacy` to a machine elsewhere: never contacted, not judged."""
+    ctx = _ctx({"LEGACY_URL": "http://legacy:8080/"}, web={"extra_hosts": ("legacy:192.0.2.10",)})
+    _observe_reach(ctx, "legacy", 8080, {}, hosts=("192.0.2.10",))
+    assert _view(ctx)[2:] == (
+        None,
+        "not checked",
+        "never contacted: 192.0.2.10, outside this engine's networks",
+    )
