@@ -10,19 +10,24 @@ the id that says why.
 
 Only names the engine registers on one of the source's networks are sent to its DNS: any
 other name would be forwarded by the embedded DNS to resolvers outside this machine.
+
+An edge whose configuration names no port is tried on the port its client would use
+(checks/_edge_port.py): `EdgeState.edge` is the edge with that port, and an edge whose port
+cannot be known is looked up only and listed as "not checked" (`status()`), never as working.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from checks._edge_port import choose
 from checks.port._sockets import is_loopback, listening
 from checks.port._sockets import plan as sockets_plan
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
-from diag.model.edges import Edge
+from diag.model.edges import Edge, EdgeStatus
 from diag.model.findings import subjects
 from diag.model.observations import ConnectAnswer, ReachAnswer, ResolveAnswer, Socket
 from diag.model.tasks import LISTENING, RESOLV_CONF, Placement, Planned, Task, reach
@@ -45,7 +50,7 @@ class Registration:
 
 @dataclass
 class EdgeState:
-    edge: Edge
+    edge: Edge  # as tried: with the port its client would use when none is configured
     netns: Container  # whose network namespace the source lives in
     holders: list[Container] = field(default_factory=list)
     oneoff_holders: list[Container] = field(default_factory=list)
@@ -56,6 +61,7 @@ class EdgeState:
     # For a `reachable: false` rule without a port: port → ip → connect, over every port
     # the target listens on (a rule about "any port" has to try them all).
     port_connects: dict[int, dict[str, ConnectAnswer]] = field(default_factory=dict)
+    no_port: str = ""  # why the port its client uses cannot be known (then: looked up only)
 
     def open_connects(self) -> list[str]:
         """`ip:port` of every connect that succeeded, whichever way the edge was tried."""
@@ -82,6 +88,35 @@ class EdgeState:
 
     def failed_connects(self) -> dict[str, ConnectAnswer]:
         return {ip: r for ip, r in self.connects.items() if r.status != "open"}
+
+    def addresses(self) -> list[str]:
+        """What the name came to in the source: its hosts file's entry, else the DNS answer."""
+        resolved = list(self.resolved.addresses) if self.resolved is not None else []
+        return list(self.hosts_ips or []) or resolved
+
+    def status(self, check: str | None) -> tuple[EdgeStatus, str]:
+        """How the report lists the edge, `check` being the one that explains its failure:
+        with the reason when it is "not checked". "ok" only when a connect to the port its
+        client uses was open (or, for an edge declared unreachable, none was; for one that
+        only shares a namespace, its name resolved); "failed" also when nothing names why."""
+        if not self.netns.running:
+            return "not checked", f"{self.netns.service or self.netns.name} is not running"
+        if check is not None:
+            return "failed", ""
+        if self.hosts_ips is None:
+            where = f"{self.edge.source_label}'s network namespace"
+            return "not checked", f"nothing was observed from {where}"
+        if self.edge.expected is False or self.open_connects():
+            return "ok", ""
+        addresses = self.addresses()
+        if not addresses:
+            return "failed", ""
+        if self.edge.port is None:
+            return ("not checked", self.no_port) if self.no_port else ("ok", "")
+        if not self.connects:
+            outside = ", ".join(addresses)
+            return "not checked", f"never contacted: {outside}, outside this engine's networks"
+        return "failed", ""
 
     def connect_text(self) -> str:
         where = f"from {self.edge.source_label}'s netns"
@@ -209,6 +244,11 @@ def _state(ctx: CheckContext, edge: Edge) -> EdgeState:
                 Registration(network, container, endpoint)
                 for container, endpoint in _registered(ctx).get((network.id, name), [])
             ]
+    choice = choose(ctx, edge, state.running_holders)
+    if edge.port is None and choice.port is not None:
+        state.edge = replace(edge, port=choice.port, port_from=choice.how)
+    else:
+        state.no_port = choice.how
     at = ctx.netns_placement(netns)
     observed = ctx.observations.get(at, _reach_task(ctx, state))
     if observed and observed.status == "ok":
@@ -343,5 +383,7 @@ def edge_evidence(state: EdgeState, **extra: object) -> dict[str, object]:
         "edge": state.edge.describe(),
         "from": ", ".join(state.edge.origins),
     }
+    if state.edge.port_from:  # no value wrote the port: say where it came from
+        evidence["port"] = f"{state.edge.port}, {state.edge.port_from}"
     evidence.update({k: v for k, v in extra.items() if v not in (None, "", [])})
     return evidence

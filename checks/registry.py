@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import checks
 from checks import _matrix, _netview
 from checks._arbiter import verdicts
-from checks._edges import netns_owner
+from checks._edges import states
 from checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
-from diag.model.edges import Edge
+from diag.model.edges import Edge, EdgeStatus
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import Planned
 
@@ -142,20 +142,24 @@ def view_planners() -> list[Callable[[CheckContext], Sequence[Planned]]]:
 
 @dataclass(frozen=True)
 class EdgeView:
-    """A dependency edge as the report lists it: observed at all, and which check explains
-    its failure (None: it works)."""
+    """A dependency edge as the report lists it: with the port it was tried on (inferred
+    when none is configured: `edge.port_from`), observed at all, which check explains its
+    failure (None: none does), and its status with the reason when it is not checked."""
 
     edge: Edge
     observed: bool
     check: str | None
+    status: EdgeStatus
+    reason: str
 
 
 def edge_views(ctx: CheckContext) -> list[EdgeView]:
     explained = {v.state.edge: v.check_id for v in verdicts(ctx) if v.symptom.edge is not None}
-    return [
-        EdgeView(edge, netns_owner(ctx, edge.source).running, explained.get(edge))
-        for edge in ctx.target.edges
-    ]
+    views = []
+    for state in states(ctx):
+        check = explained.get(state.edge)
+        views.append(EdgeView(state.edge, state.netns.running, check, *state.status(check)))
+    return views
 
 
 def listening_view(ctx: CheckContext) -> dict[str, list[str]]:

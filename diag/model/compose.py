@@ -99,11 +99,20 @@ def _healthcheck(raw: Mapping[str, Any] | None) -> bool | None:
     return not (raw.get("disable") or (test and test[0] == "NONE"))
 
 
+def unescape(text: str) -> str:
+    """Compose's `$$` (a literal `$`) as the container has it. `docker compose config`
+    prints its model escaped again (`$$$$(id)` for `$$(id)` in the file, and keys too), and
+    ddiag shows what the container sees: this undoes that once, here where the model is
+    built, so that no check, evidence, fix or redaction sees the escaped form."""
+    return text.replace("$$", "$")
+
+
 def service_from_config(name: str, raw: Mapping[str, Any]) -> Service:
     return Service(
         name=name,
         environment={
-            k: "" if v is None else str(v) for k, v in (raw.get("environment") or {}).items()
+            unescape(str(k)): "" if v is None else unescape(str(v))
+            for k, v in (raw.get("environment") or {}).items()
         },
         depends_on={
             target: (spec or {}).get("condition", "service_started")

@@ -111,7 +111,7 @@ def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> li
     names, ips = known_names(topology), _engine_ips(topology)
     swarm_only = _swarm_only_names(topology)
     return [
-        Edge(source, ref.host, ref.port, (ref.origin,))
+        Edge(source, ref.host, ref.port, (ref.origin,), port_from=ref.port_from)
         for ref in references_in_env(env)
         if _is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only
     ]

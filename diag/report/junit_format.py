@@ -6,7 +6,10 @@ and subject: a check that found nothing is one passing test case named after the
 finding is a test case named after its first subject, failed (`<failure>`, message = the
 summary, body = evidence and fix) when its severity is at or above `--fail-on`, otherwise
 passing with the finding in `<system-out>`. Observations that could not be made are skipped
-test cases (classname `ddiag.inconclusive`), so "could not check" never passes silently.
+test cases (classname `ddiag.inconclusive`), and so are dependency edges that were not
+checked or that fail with no check to name why (classname `ddiag.edge`, named after the
+edge, the reason as message): "could not check" never passes silently, and a failure that
+is no finding does not fail the suite either (`--fail-on` judges findings only).
 
 The tree is built with ElementTree, which escapes markup; characters XML 1.0 cannot carry
 (control characters, escape sequences) are removed first.
@@ -19,12 +22,13 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import Any
 
-from diag.report.model import ReportDoc
+from diag.report.model import ReportDoc, edge_name, unjudged_edges
 from diag.report.options import RenderOptions
 from diag.report.text import clean
 
 RANK = {"error": 3, "warning": 2, "info": 1}
 INCONCLUSIVE_CLASS = "ddiag.inconclusive"
+EDGE_CLASS = "ddiag.edge"
 
 
 def _threshold(fail_on: str) -> float:
@@ -116,9 +120,13 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
                 failures += 1
             else:
                 ET.SubElement(case, "system-out").text = _details(finding)
-    for item in doc.get("inconclusive") or []:
-        case = _case(suite, INCONCLUSIVE_CLASS, item["where"])
-        ET.SubElement(case, "skipped", message=clean(item["reason"]))
+    unjudged = [
+        (INCONCLUSIVE_CLASS, i["where"], i["reason"]) for i in doc.get("inconclusive") or []
+    ]
+    unjudged += [(EDGE_CLASS, edge_name(edge), why) for edge, why in unjudged_edges(doc)]
+    for classname, name, reason in unjudged:
+        case = _case(suite, classname, name)
+        ET.SubElement(case, "skipped", message=clean(reason))
         tests += 1
         skipped += 1
 

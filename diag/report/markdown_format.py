@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from diag.report.model import SEVERITY_ORDER, ReportDoc
+from diag.report.model import SEVERITY_ORDER, ReportDoc, edge_origins, edge_status
 from diag.report.options import RenderOptions
 from diag.report.text import clean, one_line
 
@@ -279,9 +279,12 @@ def _inconclusive(doc: ReportDoc) -> list[str]:
 
 
 def _edge_status(edge: dict[str, Any]) -> str:
-    if not edge.get("observed", True):
-        return "not observed (source not running)"
-    return f"fails: {code(edge['check'], table=True)}" if edge.get("check") else "works"
+    status, reason = edge_status(edge)
+    if status == "not checked":
+        return f"not checked: {text(reason)}"
+    if status == "failed":
+        return f"fails: {code(edge['check'], table=True)}" if edge.get("check") else "fails"
+    return "works"
 
 
 def _dependencies(doc: ReportDoc) -> list[str]:
@@ -291,7 +294,7 @@ def _dependencies(doc: ReportDoc) -> list[str]:
     lines = ["## Dependencies", "", "| source | target | port | from | status |"]
     lines.append("|---|---|---:|---|---|")
     for edge in edges:
-        origins = ", ".join(text(o) for o in edge.get("origins") or [])
+        origins = text(edge_origins(edge))
         lines.append(
             f"| {code(edge['source'], table=True)} | {code(edge['target'], table=True)} "
             f"| {text(edge['port'] or '')} | {origins} | {_edge_status(edge)} |"
@@ -369,11 +372,12 @@ def _flowchart(doc: ReportDoc) -> Iterator[str]:
             else:
                 ends.append(end[1])
         port = f":{edge['port']}" if edge["port"] else ""
-        if not edge.get("observed", True):
-            arrow, label = "-.->", f"{port} not observed"
+        status, _ = edge_status(edge)
+        if status == "not checked":
+            arrow, label = "-.->", f"{port} not checked"
             unobserved.append(k)
-        elif edge.get("check"):
-            arrow, label = "-.->", f"{port} ✗ {edge['check']}"
+        elif status == "failed":
+            arrow, label = "-.->", f"{port} ✗ {edge['check'] or ''}"
             failed.append(k)
         else:
             arrow, label = "-->", port or "ok"
@@ -396,7 +400,8 @@ def _topology(doc: ReportDoc) -> list[str]:
     legend = (
         "Networks are boxes; a container on several networks appears in each. Arrows are "
         "dependencies: solid works, dashed red fails (labelled with the check), dashed yellow "
-        "was not observed; containers that are not running are shaded red."
+        "was not checked (the dependency table says why); containers that are not running "
+        "are shaded red."
     )
     return ["## Topology", "", legend, "", fenced("\n".join(_flowchart(doc)), "mermaid"), ""]
 

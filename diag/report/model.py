@@ -8,12 +8,14 @@ and so that redaction happens once, on the whole document, before any format see
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from diag import __version__
 from diag.model.context import Target
+from diag.model.edges import EdgeStatus
 from diag.model.findings import Finding, Severity
 from diag.model.topology import Container, Endpoint, Network, Topology
 from diag.report.redact import Redactor
@@ -33,7 +35,10 @@ class Inconclusive:
 
 @dataclass(frozen=True)
 class EdgeOutcome:
-    """A dependency edge and its fate: `check` names what broke it, None when it works."""
+    """A dependency edge and its fate: `check` names what broke it (None: nothing does),
+    `status` says whether it works, fails or could not be checked (`reason`: why not).
+    `port` is the one it was tried on; `port_inferred` says how, when none is configured.
+    Without a status, it follows from `observed` and `check` (`edge_status`)."""
 
     source: str
     target: str
@@ -41,6 +46,63 @@ class EdgeOutcome:
     origins: tuple[str, ...]
     observed: bool
     check: str | None
+    status: EdgeStatus | None = None
+    reason: str = ""
+    port_inferred: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "source": self.source,
+            "target": self.target,
+            "port": self.port,
+            "origins": list(self.origins),
+            "observed": self.observed,
+            "check": self.check,
+        }
+        status, reason = edge_status({**item, "status": self.status, "reason": self.reason})
+        return {
+            **item,
+            "status": status,
+            "reason": reason or None,
+            "port_inferred": self.port_inferred or None,
+        }
+
+
+def edge_status(edge: Mapping[str, Any]) -> tuple[EdgeStatus, str]:
+    """An edge item's status and reason (every format shows them). A report written before
+    edges had a status says only whether the source ran and which check explains a
+    failure: its edges are read as those reports listed them."""
+    if edge.get("status"):
+        return edge["status"], edge.get("reason") or ""
+    if not edge.get("observed", True):
+        return "not checked", "source not running"
+    return ("failed", "") if edge.get("check") else ("ok", "")
+
+
+def unjudged_edges(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """The edges no finding speaks for, with why: not checked, or failing while no check
+    names the cause (the formats that list only findings add these: junit, sarif)."""
+    found = []
+    for edge in doc.get("edges") or []:
+        status, reason = edge_status(edge)
+        if status == "not checked":
+            found.append((edge, f"not checked: {reason}"))
+        elif status == "failed" and not edge.get("check"):
+            found.append((edge, "fails, and no check names the cause"))
+    return found
+
+
+def edge_name(edge: Mapping[str, Any]) -> str:
+    """`web → db:3306`, as every format names an edge item."""
+    port = f":{edge['port']}" if edge.get("port") else ""
+    return f"{edge['source']} → {edge['target']}{port}"
+
+
+def edge_origins(edge: Mapping[str, Any]) -> str:
+    """Where an edge item comes from, and where its port does when no value configures it."""
+    origins = ", ".join(edge.get("origins") or [])
+    inferred = edge.get("port_inferred")
+    return origins + (f"; port {edge['port']}: {inferred}" if inferred else "")
 
 
 @dataclass
@@ -129,17 +191,7 @@ class Report:
                 "networks": [self._network(n) for n in self.target.networks],
                 "netns": self.netns,
             },
-            "edges": [
-                {
-                    "source": e.source,
-                    "target": e.target,
-                    "port": e.port,
-                    "origins": list(e.origins),
-                    "observed": e.observed,
-                    "check": e.check,
-                }
-                for e in self.edges
-            ],
+            "edges": [edge.to_dict() for edge in self.edges],
         }
         if self.egress or self.egress_dns:  # what was asked of the outside, even if it passed
             doc["run"].update(egress=list(self.egress), egress_dns=list(self.egress_dns))

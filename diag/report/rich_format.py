@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from diag.report.model import SEVERITY_ORDER, ReportDoc
+from diag.report.model import SEVERITY_ORDER, ReportDoc, edge_name, edge_origins, edge_status
 from diag.report.options import RenderOptions
 from diag.report.text import clean_all
 
@@ -130,18 +130,16 @@ def _edges_tree(doc: ReportDoc) -> Tree | None:
         return None
     tree = Tree(Text("Dependencies", style="bold"))
     for edge in doc["edges"]:
-        port = f":{edge['port']}" if edge["port"] else ""
-        if not edge["observed"]:
-            mark, style = "? not observed (source not running)", "yellow"
-        elif edge["check"]:
-            mark, style = f"✗ {edge['check']}", "red"
+        status, reason = edge_status(edge)
+        if status == "not checked":
+            mark, style = f"? not checked: {reason}", "yellow"
+        elif status == "failed":
+            mark, style = f"✗ {edge['check'] or '(no check names the cause)'}", "red"
         else:
             mark, style = "✓", "green"
         tree.add(
             Text.assemble(
-                f"{edge['source']} → {edge['target']}{port}  ",
-                (mark, style),
-                (f"  ({', '.join(edge['origins'])})", "dim"),
+                f"{edge_name(edge)}  ", (mark, style), (f"  ({edge_origins(edge)})", "dim")
             )
         )
     return tree

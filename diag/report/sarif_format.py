@@ -8,7 +8,9 @@ the service (`  web:` under `services:`) or network named first in the finding's
 Those lines are found by scanning the files of `target.config_files` for the key under its
 top-level section; this locates a key, it does not parse the model (which comes from
 `docker compose config`). When no subject is found in a file, the result points at line 1
-of the first file; results of network and container targets have no location.
+of the first file; results of network and container targets have no location. What could
+not be observed, and dependency edges that were not checked or fail with no check to name
+why, are the invocation's notifications (warning and note), never results.
 
 Artifact URIs are relative to the current directory when the file is under it (as code
 scanning expects: the repository root), otherwise absolute `file://` URIs.
@@ -27,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from checks.registry import all_checks
-from diag.report.model import ReportDoc
+from diag.report.model import ReportDoc, edge_name, unjudged_edges
 from diag.report.options import RenderOptions
 from diag.report.text import clean
 
@@ -229,6 +231,9 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
     notifications = [
         {"level": "warning", "message": {"text": f"inconclusive: {i['where']}: {i['reason']}"}}
         for i in doc.get("inconclusive") or []
+    ] + [
+        {"level": "note", "message": {"text": f"dependency {edge_name(edge)}: {why}"}}
+        for edge, why in unjudged_edges(doc)
     ]
     if notifications:
         invocation["toolExecutionNotifications"] = notifications

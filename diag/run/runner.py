@@ -141,7 +141,8 @@ def _inconclusive(
 
 
 def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
-    """Every dependency edge with the check that explains its failure (None: it works)."""
+    """Every dependency edge, as tried, with its status and the check that explains its
+    failure (None: none does)."""
     return [
         EdgeOutcome(
             source=view.edge.source_label,
@@ -150,6 +151,9 @@ def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
             origins=view.edge.origins,
             observed=view.observed,
             check=view.check,
+            status=view.status,
+            reason=view.reason,
+            port_inferred=view.edge.port_from,
         )
         for view in registry.edge_views(ctx)
     ]

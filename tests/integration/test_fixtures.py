@@ -6,7 +6,9 @@ A fixture directory holds `compose.yaml` and `expect.json`: the ddiag command (w
 the fixture's services, containers or networks fails the test, so a fixture proves both
 that its check fires and that nothing else does. Optional keys: `after_up` (compose
 commands run after `up`, e.g. a `run -d` one-off), `up_may_fail` (the scenario itself makes
-`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print).
+`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print),
+`edges` (items the report's edge list must hold, compared on the keys given, e.g.
+`{"source": "web", "target": "db", "port": 3306, "status": "failed"}`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def _diagnose_fixture(name: str, mode: str) -> None:
         assert not unexpected, f"unexpected findings: {json.dumps(unexpected, indent=1)}"
         assert result.returncode == expect["exit_code"], result.stderr
         assert report["inconclusive"] == [], report["inconclusive"]
+        for edge in expect.get("edges", []):
+            assert any(edge.items() <= item.items() for item in report["edges"]), (
+                f"no edge {edge} in {json.dumps(report['edges'], indent=1)}"
+            )
         _assert_netns_view_agrees_with_the_engine(report)
         for secret in expect.get("secrets", []):
             rich = ddiag(*stack.command(), "--format", "rich")

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from diag.model.edges import Edge, Reference, merge_edges, plausible_host, references_in_env
+from diag.model.edges import (
+    DEFAULT_PORTS,
+    Edge,
+    Reference,
+    is_bind_address,
+    merge_edges,
+    plausible_host,
+    protocol_port,
+    references_in_env,
+)
 from diag.model.topology import Container
 
 
@@ -82,3 +93,101 @@ def test_merge_folds_portless_edges_into_ported_ones() -> None:
 
 def test_reference_is_plain_data() -> None:
     assert Reference("db", 5432, "x") == Reference("db", 5432, "x")
+
+
+# --- the port a client would use (issue 17, item 3) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"MYSQL_HOST": "localhost"}, [("localhost", 3306, "the default mysql port")]),
+        ({"MARIADB_HOST": "db"}, [("db", 3306, "the default mariadb port")]),
+        ({"PG_HOST": "db"}, [("db", 5432, "the default pg port")]),
+        ({"SPRING_REDIS_HOST": "cache"}, [("cache", 6379, "the default redis port")]),
+        ({"MONGO_HOST": "m"}, [("m", 27017, "the default mongo port")]),
+        ({"RABBIT_HOST": "mq"}, [("mq", 5672, "the default rabbit port")]),
+        ({"MEMCACHE_SERVER": "mc"}, [("mc", 11211, "the default memcache port")]),
+        ({"ELASTIC_HOST": "es"}, [("es", 9200, "the default elastic port")]),
+        ({"KAFKA_ZOOKEEPER_HOST": "zk"}, [("zk", 2181, "the default zookeeper port")]),
+        ({"MYSQL_HOST": "db", "MYSQL_PORT": "3307"}, [("db", 3307, "")]),
+        ({"WORDPRESS_DB_HOST": "db"}, [("db", None, "")]),
+        ({"WORDPRESS_DB_HOST": "db:3306"}, [("db", 3306, "")]),
+        ({"DB_URL": "mysql+pymysql://u:p@db/app"}, [("db", 3306, "the default mysql port")]),
+        ({"DB_URL": "postgres://db:6432/app"}, [("db", 6432, "")]),
+    ],
+)
+def test_a_protocol_named_by_the_variable_or_scheme_gives_the_port(
+    env: dict[str, str], expected: list[tuple[str, int | None, str]]
+) -> None:
+    assert [(r.host, r.port, r.port_from) for r in references_in_env(env)] == expected
+
+
+def test_every_default_port_is_one_table() -> None:
+    assert DEFAULT_PORTS["mysql"] == DEFAULT_PORTS["mariadb"] == 3306
+    assert (
+        protocol_port("POSTGRES")
+        == protocol_port("postgres")
+        == (5432, "the default postgres port")
+    )
+    assert protocol_port("WORDPRESS_DB") is None
+
+
+def test_merge_keeps_a_written_port_written() -> None:
+    web = _container("a" * 64, "web")
+    inferred = Edge(
+        web, "db", 3306, ("environment MYSQL_HOST",), port_from="the default mysql port"
+    )
+    written = Edge(web, "db", 3306, ("environment DB_URL",))
+    (merged,) = merge_edges([inferred, written, Edge(web, "db", None, ("depends_on",))])
+    assert merged.port_from == ""
+    assert merged.origins == ("environment MYSQL_HOST", "environment DB_URL", "depends_on")
+    (alone,) = merge_edges([inferred, Edge(web, "db", None, ("depends_on",))])
+    assert (alone.port, alone.port_from) == (3306, "the default mysql port")
+
+
+# --- listen and bind addresses are not references (issue 17, item 4a) ------------------------
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ADDRESS": "0.0.0.0:8000"},
+        {"HOST": "0.0.0.0"},
+        {"BIND": "::"},
+        {"LISTEN_ADDR": "127.0.0.1:9000"},
+        {"SERVER_ADDR": "0.0.0.0"},
+        {"GUNICORN_BIND": "127.0.0.1:8000"},
+        {"HTTP_LISTEN_ADDRESS": "localhost:8080"},
+        {"KAFKA_LISTENERS": "PLAINTEXT://0.0.0.0:9092"},
+        {"SERVER_URL": "http://[::]:8000/"},
+        {"METRICS": "0.0.0.0:9100,[::]:9100"},
+    ],
+)
+def test_bind_addresses_are_not_references(env: dict[str, str]) -> None:
+    assert refs(env) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "host"),
+    [("API_ADDR", "127.0.0.1"), ("BIND_PEER", "api"), ("LISTEN_UPSTREAM", "10.213.1.2")],
+)
+def test_loopback_of_other_variables_and_other_hosts_stay_references(
+    variable: str, host: str
+) -> None:
+    assert not is_bind_address(variable, host)
+    assert refs({variable: f"{host}:9000"}) == [(host, 9000)]
+
+
+def ports_table() -> str:
+    """README's table of DEFAULT_PORTS: one row per port, its protocol words."""
+    words: dict[int, list[str]] = {}
+    for word, port in sorted(DEFAULT_PORTS.items()):
+        words.setdefault(port, []).append(f"`{word}`")
+    return "\n".join(f"| {port} | {', '.join(words[port])} |" for port in sorted(words))
+
+
+def test_readme_shows_the_one_table_of_default_ports() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- ports:start")[1].split("<!-- ports:end -->")[0]
+    assert block.split("|---:|---|\n")[1].rstrip("\n") == ports_table()

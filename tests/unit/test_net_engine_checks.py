@@ -300,6 +300,20 @@ def test_internal_egress_silent_for_local_or_self_references(env: dict[str, str]
     assert evaluate(EGRESS, _egress_ctx(env)) == []
 
 
+def test_internal_egress_ignores_listen_and_bind_addresses() -> None:
+    """Server settings (issue 17, 4a): where the service itself listens is no outside host."""
+    env = {
+        "ADDRESS": "0.0.0.0:8000",
+        "SERVER_ADDR": "0.0.0.0",
+        "LISTEN_ADDR": "127.0.0.1:9000",
+        "GRPC_BIND": "[::]:50051",
+        "METRICS_URL": "http://0.0.0.0:9100/metrics",
+    }
+    assert evaluate(EGRESS, _egress_ctx(env)) == []
+    [finding] = evaluate(EGRESS, _egress_ctx({**env, "LEDGER": "203.0.113.7:5432"}))
+    assert finding.evidence["references"] == ["environment LEDGER: 203.0.113.7:5432"]
+
+
 def test_internal_egress_outside_address_and_outside_proxy() -> None:
     env = {"HTTPS_PROXY": "http://proxy.corp.example:3128", "LEDGER": "203.0.113.7:5432"}
     [finding] = evaluate(EGRESS, _egress_ctx(env))

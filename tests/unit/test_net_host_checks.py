@@ -692,14 +692,16 @@ def test_duplicate_ip_unassigned_address_answered_twice_implies_no_owner(
     assert finding.evidence["engine"] == "10.213.200.77 is assigned to no one"
 
 
-def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
-    topology141: Topology, make_ctx: MakeCtx
-) -> None:
+def _legacy_env_behind_a_small_uplink(
+    topology141: Topology, make_ctx: MakeCtx, env: dict[str, str]
+) -> CheckContext:
+    """The recorded back and bridge networks, legacy's environment `env`, and a host whose
+    egress interface has an MTU of 1450."""
     legacy = next(c for c in topology141.containers if c.name == LEGACY)
-    talks_out = dataclasses.replace(legacy, env={"MIRROR_URL": "https://pypi.example.org/simple"})
+    changed = dataclasses.replace(legacy, env=env)
     topology = dataclasses.replace(
         topology141,
-        containers=tuple(talks_out if c is legacy else c for c in topology141.containers),
+        containers=tuple(changed if c is legacy else c for c in topology141.containers),
     )
     ctx = make_ctx(topology, BACK, "bridge")
     record(
@@ -708,5 +710,22 @@ def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
         INTERFACES,
         host_result(DEFAULT_ROUTE, UPLINK_ROUTE, egress_mtu=1450),
     )
+    return ctx
+
+
+def test_mtu_host_egress_only_for_networks_whose_members_reference_the_outside(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    env = {"MIRROR_URL": "https://pypi.example.org/simple"}
+    ctx = _legacy_env_behind_a_small_uplink(topology141, make_ctx, env)
     (finding,) = evaluate("net.mtu", ctx)
     assert finding.subjects == ("bridge",)
+
+
+def test_mtu_host_egress_not_for_members_that_only_bind_every_address(
+    topology141: Topology, make_ctx: MakeCtx
+) -> None:
+    """`ADDRESS=0.0.0.0:8000` is where legacy listens (issue 17, 4a), not an outside host."""
+    env = {"ADDRESS": "0.0.0.0:8000", "HOST": "0.0.0.0"}
+    ctx = _legacy_env_behind_a_small_uplink(topology141, make_ctx, env)
+    assert evaluate("net.mtu", ctx) == []
