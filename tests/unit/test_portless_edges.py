@@ -110,7 +110,7 @@ def test_wordpress_db_host_is_tried_on_the_port_db_exposes_and_fails_there() -> 
     _observe_reach(ctx, "db", 3306, {DB_IP: REFUSED})
     [finding] = [f for f in _findings(ctx) if f.check == "port.not-listening"]
     assert finding.subjects[:2] == ("db", "web")
-    assert "web use db:3306 but nothing listens on it" in finding.summary
+    assert "web uses db:3306 but nothing listens on it" in finding.summary
     assert _view(ctx) == (3306, "the only port db exposes", "port.not-listening", "failed", "")
 
 
