@@ -6,7 +6,9 @@ A fixture directory holds `compose.yaml` and `expect.json`: the ddiag command (w
 the fixture's services, containers or networks fails the test, so a fixture proves both
 that its check fires and that nothing else does. Optional keys: `after_up` (compose
 commands run after `up`, e.g. a `run -d` one-off), `up_may_fail` (the scenario itself makes
-`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print).
+`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print),
+`edges` (the dependencies a person would draw from the compose file, `"web → db:5432"`, each
+of which must be among the report's edges; without a port, any port matches).
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ import json
 import pytest
 
 from tests.integration.stacks import ddiag, fixture_names, running
+
+
+def _edge_found(declared: str, edges: list[dict]) -> bool:
+    """`"web → db:5432"` (or `"web → db"`, any port) is among the report's edges."""
+    source, _, target = map(str.strip, declared.partition("→"))
+    name, _, port = target.partition(":")
+    return any(
+        e["source"] == source and e["target"] == name and (not port or e["port"] == int(port))
+        for e in edges
+    )
 
 
 def _matches(expected: dict, finding: dict) -> bool:
@@ -60,6 +72,8 @@ def _diagnose_fixture(name: str, mode: str) -> None:
         assert not missing, f"expected findings not produced: {missing}\nreport: {result.stdout}"
         assert not unexpected, f"unexpected findings: {json.dumps(unexpected, indent=1)}"
         assert result.returncode == expect["exit_code"], result.stderr
+        unseen = [e for e in expect.get("edges", []) if not _edge_found(e, report["edges"])]
+        assert not unseen, f"declared edges not in the report: {unseen}\n{report['edges']}"
         assert report["inconclusive"] == [], report["inconclusive"]
         _assert_netns_view_agrees_with_the_engine(report)
         for secret in expect.get("secrets", []):
