@@ -101,11 +101,11 @@ def assert_observed_across_nodes(
     for (placement, task), event in found.items():
         assert isinstance(event, Answered), f"{placement.describe()}: {event}"
         if task == resolve(f"tasks.{SERVICE}"):
-            assert sorted(event.result["addresses"]) == addresses
+            assert sorted(event.result.addresses) == addresses
         elif task == resolve(SERVICE):
-            assert event.result["addresses"] == [vip]
+            assert list(event.result.addresses) == [vip]
         else:
-            assert event.result["status"] == "open", f"{placement.label} {task.describe()}"
+            assert event.result.status == "open", f"{placement.label} {task.describe()}"
 
 
 def assert_nothing_left(bed_clients: list[docker.DockerClient]) -> None:

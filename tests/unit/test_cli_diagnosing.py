@@ -44,6 +44,10 @@ def test_the_diagnosing_commands_end_with_the_same_options() -> None:
         assert params[-len(shared) :] == shared, name
 
 
+# What the common options read from the environment (scripts/test.sh sets two of them).
+OPTION_VARIABLES = ("DDIAG_PROBE_IMAGE", "DDIAG_PULL", "DDIAG_DEADLINE", "DDIAG_PROBE_MODE")
+
+
 def test_a_command_gets_its_own_parameters_and_one_common_options() -> None:
     seen: list[tuple[str, bool, CommonOptions]] = []
     probe = typer.Typer()
@@ -54,7 +58,7 @@ def test_a_command_gets_its_own_parameters_and_one_common_options() -> None:
         seen.append((name, loud, common))
 
     args = ["x", "--loud", "--format", "json", "--select", "dns", "--select", "port", "-q"]
-    result = runner.invoke(probe, args)
+    result = runner.invoke(probe, args, env=dict.fromkeys(OPTION_VARIABLES))  # as unset
     assert result.exit_code == 0, result.output
     assert seen == [("x", True, CommonOptions(fmt="json", select_ids=["dns", "port"], quiet=True))]
 
