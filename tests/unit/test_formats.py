@@ -1,5 +1,6 @@
-"""The markdown, junit and sarif formats: golden files rendered from a recorded JSON report,
-the structure CI tools rely on, and hostile text escaped in every one of them.
+"""The markdown, junit and sarif formats: golden files rendered from a recorded JSON report
+(of the github and gitlab formats too, tested in test_ci_formats.py), the structure CI
+tools rely on, and hostile text escaped in every one of them.
 
 Refresh the goldens after a deliberate change: DDIAG_UPDATE_GOLDEN=1 (tests/data/golden/).
 """
@@ -30,6 +31,8 @@ GOLDEN_FILES = {
     "markdown": "shop.md",
     "junit": "shop.junit.xml",
     "sarif": "shop.sarif.json",
+    "github": "shop.github.txt",
+    "gitlab": "shop.gitlab.json",
 }
 SARIF_LEVELS = {"error", "warning", "note", "none"}
 
