@@ -43,13 +43,18 @@ URI_REFERENCE = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})+
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def validator() -> jsonschema.protocols.Validator:
+def sarif_validator() -> jsonschema.protocols.Validator:
+    """A validator of the vendored official schema (also used by the integration tests)."""
     raw = SCHEMA.read_bytes()
     assert hashlib.sha256(raw).hexdigest() == SCHEMA_SHA256, "not the vendored schema"
     schema = json.loads(raw)
     jsonschema.Draft4Validator.check_schema(schema)
     return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.protocols.Validator:
+    return sarif_validator()
 
 
 def _valid(validator: jsonschema.protocols.Validator, text: str) -> dict[str, Any]:
