@@ -44,7 +44,7 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def command(name: str, message: str, **properties: str) -> str:
+def _command(name: str, message: str, **properties: str) -> str:
     """`::name key=value,...::message`, every part cleaned and escaped."""
     given = ",".join(
         f"{key}={escape_property(clean(value))}" for key, value in properties.items() if value
@@ -60,7 +60,7 @@ def _where(place: Place) -> dict[str, str]:
 
 def _annotation(finding: dict[str, Any], place: Place) -> str:
     message = finding["summary"] + (f"\n\nFix: {finding['fix']}" if finding["fix"] else "")
-    return command(
+    return _command(
         COMMAND.get(finding["severity"], "warning"),
         message,
         **_where(place),
@@ -72,7 +72,7 @@ def render(doc: ReportDoc, options: RenderOptions) -> str:
     places = Places(doc)
     lines = [_annotation(finding, places.of(finding)) for finding in doc["findings"]]
     lines += [
-        command("warning", f"{item['where']}: {item['reason']}", title="ddiag: could not check")
+        _command("warning", f"{item['where']}: {item['reason']}", title="ddiag: could not check")
         for item in doc.get("inconclusive") or []
     ]
     target, summary = doc["target"], doc["summary"]

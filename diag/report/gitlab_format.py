@@ -6,7 +6,7 @@ the rest of the Code Climate format): `description` (the summary, on one line),
 GitLab matches issues of two pipelines by it, so a finding stays "unchanged" while its
 addresses and timings change), `severity` and `location` (`path`, `lines.begin`) as
 diag/report/places.py places it: the compose file's line, or the placeholder path
-`ddiag/KIND/NAME` for a `network` or `container` target, which GitLab lists without a link.
+`ddiag/KIND/NAME` for a `network` or `container` target, which GitLab lists by its path.
 
 Severities: error is `critical` (a service cannot use another), warning is `minor`, info
 is `info`; `major` and `blocker` are not used. Observations that could not be made are not

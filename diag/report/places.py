@@ -14,11 +14,12 @@ SARIF result without one. So every finding gets a `Place`:
 - **A placeholder** otherwise (`network` and `container` targets, a compose project known
   only from its containers' labels): the relative path `ddiag/KIND/NAME`, where KIND is the
   target's kind and NAME the target name the finding's subjects mention (else the first
-  one), at line 1. No such file exists in a repository, and that is the point: GitHub and
-  GitLab accept a path that is not in the repository and show the finding without a link,
-  while a URI of another scheme (`ddiag://...`) makes GitHub refuse the upload. The path is
-  stable from run to run (it depends on the target and the subjects only), so the CI
-  system keeps tracking the finding as one alert.
+  one), at line 1. No such file exists in a repository, and that is the point: GitHub
+  matches a relative path against the repository's files and shows a result whose file is
+  not there without a link (GitLab lists it by its path), while a URI of another scheme
+  (`ddiag://...`) is not a repository path at all, and GitHub's upload refuses or ignores
+  such locations. The path is stable from run to run (it depends on the target and the
+  subjects only), so the CI system keeps tracking the finding as one alert.
 
 Paths are relative to the current directory when the file is under it (CI systems resolve
 them against the repository root: run ddiag from there), absolute otherwise.
