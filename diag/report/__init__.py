@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from diag.report import (
+    github_format,
+    gitlab_format,
     json_format,
     junit_format,
     markdown_format,
@@ -26,6 +28,8 @@ FORMATS: dict[str, Renderer] = {
     "markdown": markdown_format.render,
     "junit": junit_format.render,
     "sarif": sarif_format.render,
+    "github": github_format.render,
+    "gitlab": gitlab_format.render,
 }
 
 __all__ = ["FORMATS", "RenderOptions", "Renderer", "Report", "ReportDoc"]

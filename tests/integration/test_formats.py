@@ -1,4 +1,5 @@
-"""`--format markdown|junit|sarif` from the real CLI against a real stack, outputs parsed.
+"""`--format markdown|junit|sarif|github|gitlab` from the real CLI against a real stack,
+outputs parsed (and the SARIF validated against the official schema).
 
 compose-loopback: web uses api:8000 and api listens on 127.0.0.1:8000 only, so there is one
 error finding (port.app-loopback) naming api and web, and one failing edge.
@@ -12,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.integration.stacks import ROOT, ddiag, running
+from tests.unit.test_sarif_schema import sarif_validator
 
 
 def test_markdown_junit_sarif_against_a_real_stack(tmp_path: Path) -> None:
@@ -51,6 +53,7 @@ def test_markdown_junit_sarif_against_a_real_stack(tmp_path: Path) -> None:
         sarif_run = ddiag(*compose, "--format", "sarif", cwd=ROOT)
         assert sarif_run.returncode == 1, sarif_run.stderr
         sarif = json.loads(sarif_run.stdout)
+        sarif_validator().validate(sarif)
         assert sarif["version"] == "2.1.0"
         (run,) = sarif["runs"]
         assert run["tool"]["driver"]["name"] == "ddiag"
@@ -63,3 +66,30 @@ def test_markdown_junit_sarif_against_a_real_stack(tmp_path: Path) -> None:
         assert uri == "compose-fixtures/compose-loopback/compose.yaml"
         line = (ROOT / uri).read_text().splitlines()[physical["region"]["startLine"] - 1]
         assert line == "  api:"
+
+        # a container target: located at the placeholder GitHub accepts (issue 18)
+        web = f"{stack.project}-web-1"
+        container = ddiag("container", web, "--format", "sarif", cwd=ROOT)
+        assert container.returncode == 1, container.stderr
+        sarif = json.loads(container.stdout)
+        sarif_validator().validate(sarif)
+        (result,) = sarif["runs"][0]["results"]
+        assert result["ruleId"] == "port.app-loopback"
+        placed = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert placed == f"ddiag/container/{web}"
+
+        # one run saved, rendered for GitHub and GitLab
+        saved = tmp_path / "run.json"
+        assert ddiag(*compose, "--format", "json", "-o", str(saved), cwd=ROOT).returncode == 1
+        github = ddiag("report", str(saved), "--format", "github", cwd=ROOT)
+        assert github.returncode == 1, github.stderr
+        (annotation,) = [line for line in github.stdout.splitlines() if line.startswith("::")]
+        assert annotation.startswith(f"::error file={uri},line={physical['region']['startLine']},")
+        assert "title=port.app-loopback%3A " in annotation
+        gitlab = ddiag("report", str(saved), "--format", "gitlab", cwd=ROOT)
+        (issue,) = json.loads(gitlab.stdout)
+        assert issue["check_name"] == "port.app-loopback" and issue["severity"] == "critical"
+        assert issue["location"] == {
+            "path": uri,
+            "lines": {"begin": physical["region"]["startLine"]},
+        }

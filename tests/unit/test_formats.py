@@ -1,5 +1,6 @@
-"""The markdown, junit and sarif formats: golden files rendered from a recorded JSON report,
-the structure CI tools rely on, and hostile text escaped in every one of them.
+"""The markdown, junit and sarif formats: golden files rendered from a recorded JSON report
+(of the github and gitlab formats too, tested in test_ci_formats.py), the structure CI
+tools rely on, and hostile text escaped in every one of them.
 
 Refresh the goldens after a deliberate change: DDIAG_UPDATE_GOLDEN=1 (tests/data/golden/).
 """
@@ -21,12 +22,18 @@ from markdown_it import MarkdownIt
 from checks.registry import find
 from diag.report import FORMATS, RenderOptions, junit_format, markdown_format, sarif_format
 from diag.report.model import ReportDoc
-from diag.report.sarif_format import artifact_uri, locate_keys
+from diag.report.places import artifact_uri, locate_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden"
 COMPOSE_COPY = "tests/data/golden/shop-compose.yaml"
-GOLDEN_FILES = {"markdown": "shop.md", "junit": "shop.junit.xml", "sarif": "shop.sarif.json"}
+GOLDEN_FILES = {
+    "markdown": "shop.md",
+    "junit": "shop.junit.xml",
+    "sarif": "shop.sarif.json",
+    "github": "shop.github.txt",
+    "gitlab": "shop.gitlab.json",
+}
 SARIF_LEVELS = {"error", "warning", "note", "none"}
 
 
@@ -225,10 +232,25 @@ def test_sarif_network_subject_and_fallback(doc: ReportDoc) -> None:
     assert fallback["region"]["startLine"] == 1
 
 
-def test_sarif_non_compose_target_has_no_location(doc: ReportDoc) -> None:
-    doc["target"] = {"kind": "network", "names": ["ddiag-golden_back"], "config_files": []}
+@pytest.mark.parametrize("kind", ["network", "container"])
+def test_sarif_other_targets_are_located_at_a_placeholder(doc: ReportDoc, kind: str) -> None:
+    # GitHub's code scanning refuses results without a location (issue 18)
+    doc["target"] = {"kind": kind, "names": ["ddiag-golden_back"], "config_files": []}
     results = json.loads(sarif_format.render(doc, RenderOptions()))["runs"][0]["results"]
-    assert results and all("locations" not in r for r in results)
+    assert len(results) == len(doc["findings"])
+    for result in results:
+        (location,) = result["locations"]
+        physical = location["physicalLocation"]
+        assert physical["artifactLocation"]["uri"] == f"ddiag/{kind}/ddiag-golden_back"
+        assert "no file" in physical["artifactLocation"]["description"]["text"]
+        assert physical["region"] == {"startLine": 1, "startColumn": 1}
+        assert location["logicalLocations"] == [
+            {
+                "name": "ddiag-golden_back",
+                "kind": kind,
+                "fullyQualifiedName": f"{kind}/ddiag-golden_back",
+            }
+        ]
 
 
 def test_sarif_unreadable_compose_file_still_located(doc: ReportDoc) -> None:
