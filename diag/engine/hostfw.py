@@ -38,6 +38,7 @@ TIMEOUT_S = 5.0
 CAP_NET_ADMIN = 12  # bit in /proc/self/status CapEff
 LOCAL_ENGINE_URL = "http+docker://localhost"  # docker-py's base_url for a unix:// socket
 NFT_DOCKER_TABLE = "table ip docker-bridges"
+IN_IMAGE = "DDIAG_IN_IMAGE"  # set in the ddiag image (Dockerfile)
 
 Runner = Callable[[list[str]], str]
 
@@ -89,13 +90,15 @@ def _interfaces() -> frozenset[str]:
 
 
 def read(run: Runner = _run) -> HostFirewall | None:
-    """The host's rules, or None when ddiag may not read them or has no iptables.
+    """The host's rules, or None when ddiag may not read them, has no iptables, or runs in
+    its own image (`IN_IMAGE`, set by the Dockerfile): there the rules it could read are
+    its container's network namespace's, not the host's, whatever the socket says.
 
     Raises `Unreadable` when the first command fails; the other backends are a fallback
     and their failure (e.g. no legacy iptables module in the kernel) just means "not there".
     """
     commands = [name for name in SAVE_COMMANDS if shutil.which(name)]
-    if not commands or not may_read():
+    if not commands or not may_read() or os.environ.get(IN_IMAGE):
         return None
     interfaces = _interfaces()
     first = parse(run([commands[0]]), commands[0], interfaces)

@@ -381,3 +381,17 @@ def test_runner_reads_the_firewall_only_for_a_local_engine_and_the_check(
         None,
         [Inconclusive("the host's firewall", "`iptables-save` did not answer within 5 s")],
     )
+
+
+def test_read_says_nothing_in_the_ddiag_image(
+    installed: set[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In its image ddiag sits in a container's netns: the rules there are not the host's."""
+    calls: list[str] = []
+    run = fake_run({"iptables-save": dump("nft-docker")}, calls)
+    monkeypatch.setattr(hostfw, "may_read", lambda: True)
+    monkeypatch.setenv("DDIAG_IN_IMAGE", "1")
+    assert hostfw.read(run) is None
+    assert calls == []
+    monkeypatch.delenv("DDIAG_IN_IMAGE")
+    assert hostfw.read(run) is not None
