@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from checks._edges import EdgeState, clients_text, port_subjects, states
-from checks._members import Member
-from checks.port._sockets import Reach, connect_failures, own_ips, reach
+from diag.checks._edges import EdgeState, clients_text, port_subjects, states
+from diag.checks._members import Member
+from diag.checks.port._sockets import Reach, connect_failures, own_ips, reach
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity
 from diag.model.observations import (
@@ -217,7 +217,7 @@ def verdicts(ctx: CheckContext) -> list[Verdict]:
 
 
 def _verdicts(ctx: CheckContext) -> list[Verdict]:
-    from checks.registry import explainers, policies  # the registry imports every check
+    from diag.checks.registry import explainers, policies  # the registry imports every check
 
     found = arbitrate(symptoms(ctx), explainers(), ctx)
     for policy in policies():

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checks.port._sockets import is_loopback, listening
+from diag.checks.port._sockets import is_loopback, listening
 from diag.model.context import CheckContext
 from diag.model.edges import Edge
 from diag.model.topology import Container

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from checks._edge_port import choose
-from checks.port._sockets import is_loopback, listening
-from checks.port._sockets import plan as sockets_plan
+from diag.checks._edge_port import choose
+from diag.checks.port._sockets import is_loopback, listening
+from diag.checks.port._sockets import plan as sockets_plan
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import Edge, EdgeStatus

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks._edges import local_networks, netns_owner
-from checks.port._sockets import is_loopback, listening
+from diag.checks._edges import local_networks, netns_owner
+from diag.checks.port._sockets import is_loopback, listening
 from diag.model.context import CheckContext
 from diag.model.observations import ReachAnswer
 from diag.model.tasks import LISTENING, Planned, Task, reach

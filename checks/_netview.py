@@ -9,7 +9,7 @@ a namespace X no longer has, see net.service-netns-stale, is shown on its own).
 
 from __future__ import annotations
 
-from checks._edges import netns_owner
+from diag.checks._edges import netns_owner
 from diag.model.context import CheckContext
 from diag.model.observations import Interface
 from diag.model.tasks import INTERFACES, Planned

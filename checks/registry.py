@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import checks
-from checks import _matrix, _netview
-from checks._arbiter import verdicts
-from checks._edges import states
-from checks.port._sockets import listening, listening_texts
+from diag import checks
+from diag.checks import _matrix, _netview
+from diag.checks._arbiter import verdicts
+from diag.checks._edges import states
+from diag.checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.edges import Edge, EdgeStatus
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import Planned
 
 if TYPE_CHECKING:
-    from checks._arbiter import Explainer, Policy
+    from diag.checks._arbiter import Explainer, Policy
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Check:
 
 
 def _check_modules() -> Iterator[ModuleType]:
-    for info in pkgutil.walk_packages(checks.__path__, prefix="checks."):
+    for info in pkgutil.walk_packages(checks.__path__, prefix="diag.checks."):
         if info.name.rsplit(".", 1)[-1].startswith("_") or info.ispkg:
             continue
         module = importlib.import_module(info.name)

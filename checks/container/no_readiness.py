@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._services import (
+from diag.checks._services import (
     STARTED,
     depends_on,
     model_service,

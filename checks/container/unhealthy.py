@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator
 
-from checks._services import depends_on, target_containers
+from diag.checks._services import depends_on, target_containers
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, edge_results
-from checks._edges import EdgeState, edge_evidence, plan
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 

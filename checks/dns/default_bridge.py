@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._members import reachable_members
+from diag.checks._members import reachable_members
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.tasks import RESOLV_CONF, Planned

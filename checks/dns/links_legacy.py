@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from checks._edges import netns_owner, network_key
+from diag.checks._edges import netns_owner, network_key
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container, Network

@@ -18,8 +18,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, edge_results
-from checks._edges import EdgeState, edge_evidence, holders_of, network_key, plan
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, holders_of, network_key, plan
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.topology import Container, Network

@@ -31,7 +31,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._edges import netns_owner
+from diag.checks._edges import netns_owner
 from diag.model.context import CheckContext
 from diag.model.edges import Edge, is_localhost
 from diag.model.findings import Result, subjects

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, edge_results
-from checks._edges import EdgeState, edge_evidence, edge_subjects
-from checks._edges import plan as edges_plan
-from checks._members import reachable_members
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
+from diag.checks._edges import plan as edges_plan
+from diag.checks._members import reachable_members
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.tasks import Planned, resolve

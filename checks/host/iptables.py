@@ -44,7 +44,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._members import members
+from diag.checks._members import members
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.firewall import HostFirewall, Rule

@@ -30,8 +30,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, found_by, judged
-from checks._netview import netns_interfaces
+from diag.checks._arbiter import Explainer, Symptom, found_by, judged
+from diag.checks._netview import netns_interfaces
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
 from diag.model.tasks import Planned, arp_sweep

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checks.net._egress import (
+from diag.checks.net._egress import (
     Lookup,
     compose_key,
     lookup,

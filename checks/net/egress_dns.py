@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.net._egress import Lookup, lookup, lookup_plan, running_members
+from diag.checks.net._egress import Lookup, lookup, lookup_plan, running_members
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.tasks import Placement, Planned

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import DROPPED, Explainer, Symptom, edge_results, owned, peer_symptoms
-from checks._edges import EdgeState, edge_evidence, edge_subjects
-from checks._edges import plan_with_ports as plan
-from checks._members import Member
+from diag.checks._arbiter import DROPPED, Explainer, Symptom, edge_results, owned, peer_symptoms
+from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
+from diag.checks._edges import plan_with_ports as plan
+from diag.checks._members import Member
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import references_in_env

@@ -33,8 +33,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 
-from checks._edges import local_networks, netns_owner
-from checks._services import model_service, target_containers
+from diag.checks._edges import local_networks, netns_owner
+from diag.checks._services import model_service, target_containers
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import Reference, is_localhost, references_in_env

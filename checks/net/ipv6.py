@@ -41,8 +41,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, PortFinding, Symptom, merged, peer_symptoms
-from checks._edges import (
+from diag.checks._arbiter import Explainer, PortFinding, Symptom, merged, peer_symptoms
+from diag.checks._edges import (
     EdgeState,
     edge_evidence,
     edge_subjects,
@@ -50,10 +50,10 @@ from checks._edges import (
     network_key,
     states,
 )
-from checks._edges import plan_with_ports as edges_plan
-from checks._members import Member
-from checks._netview import addresses, brief
-from checks.port._sockets import connect_texts, listening, listening_texts
+from diag.checks._edges import plan_with_ports as edges_plan
+from diag.checks._members import Member
+from diag.checks._netview import addresses, brief
+from diag.checks.port._sockets import connect_texts, listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.edges import Reference, references_in_env
 from diag.model.findings import Result, Severity, subjects

@@ -46,10 +46,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from checks._arbiter import Explainer, Symptom, found_by, judged
-from checks._netview import netns_interfaces
-from checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
-from checks.net.internal_egress import outside_references
+from diag.checks._arbiter import Explainer, Symptom, found_by, judged
+from diag.checks._netview import netns_interfaces
+from diag.checks.net.duplicate_ip import SWEPT_DRIVERS, ipv4_subnets
+from diag.checks.net.internal_egress import outside_references
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects
 from diag.model.observations import PmtuAnswer

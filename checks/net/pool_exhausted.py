@@ -36,7 +36,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from checks.net._subnets import PRIVATE, IPNetwork, free_subnet
+from diag.checks.net._subnets import PRIVATE, IPNetwork, free_subnet
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity, subjects

@@ -38,10 +38,10 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from checks._arbiter import Explainer, owned
-from checks._edges import EdgeState, edge_evidence, joined, left_behind
-from checks._edges import plan as edges_plan
-from checks._netview import addresses, brief
+from diag.checks._arbiter import Explainer, owned
+from diag.checks._edges import EdgeState, edge_evidence, joined, left_behind
+from diag.checks._edges import plan as edges_plan
+from diag.checks._netview import addresses, brief
 from diag.model.compose import DEPENDS_ON_LABEL
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
@@ -63,7 +63,7 @@ class Stale:
     container: Container
     owner: Container | None  # None: the container its network_mode names is gone
     owner_service: str  # see _owner_service; '' for a plain container, or when unknown
-    engine: str  # what the engine says (see checks._edges.left_behind)
+    engine: str  # what the engine says (see diag.checks._edges.left_behind)
     seen: list[str]  # `ip -br addr` lines of the sidecar's namespace
     owner_seen: list[str] = field(default_factory=list)  # the owner's, when it runs
     inodes: tuple[int, int] | None = None  # (sidecar's, owner's) netns inode, when read

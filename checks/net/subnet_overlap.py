@@ -33,8 +33,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Sequence
 
-from checks.net._subnets import PRIVATE, free_subnet
-from checks.net.duplicate_ip import ipv4_subnets
+from diag.checks.net._subnets import PRIVATE, free_subnet
+from diag.checks.net.duplicate_ip import ipv4_subnets
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 from diag.model.observations import InterfacesAnswer

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Policy, Symptom, Verdict, edge_results
-from checks._edges import EdgeState, edge_evidence, edge_subjects, network_key, plan, states
+from diag.checks._arbiter import Policy, Symptom, Verdict, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, edge_subjects, network_key, plan, states
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 

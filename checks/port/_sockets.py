@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Literal
 
-from checks._members import Member, reachable_members, running_containers
+from diag.checks._members import Member, reachable_members, running_containers
 from diag.model.context import CheckContext
 from diag.model.observations import ConnectAnswer, ConnectStatus, Socket
 from diag.model.tasks import LISTENING, Planned, connect

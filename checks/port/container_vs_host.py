@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, edge_results
-from checks._edges import (
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import (
     EdgeState,
     edge_evidence,
     edge_subjects,
     plan,
     target_listening,
 )
-from checks.port._sockets import listening_texts, reach
+from diag.checks.port._sockets import listening_texts, reach
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import DROPPED, Explainer, PortFinding, Symptom, merged, peer_symptoms
-from checks._edges import EdgeState, edge_evidence, edge_subjects
-from checks._edges import plan_with_ports as plan
-from checks.port._sockets import listening_texts
+from diag.checks._arbiter import DROPPED, Explainer, PortFinding, Symptom, merged, peer_symptoms
+from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
+from diag.checks._edges import plan_with_ports as plan
+from diag.checks.port._sockets import listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result
 

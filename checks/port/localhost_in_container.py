@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, edge_results
-from checks._edges import EdgeState, edge_evidence, plan
-from checks.port._sockets import listening, listening_texts
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, plan
+from diag.checks.port._sockets import listening, listening_texts
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.wording import names_verb

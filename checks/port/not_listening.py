@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks._arbiter import Explainer, Symptom, clients, peer_refusal
-from checks._edges import (
+from diag.checks._arbiter import Explainer, Symptom, clients, peer_refusal
+from diag.checks._edges import (
     EdgeState,
     clients_text,
     edge_evidence,
@@ -27,8 +27,8 @@ from checks._edges import (
     port_subjects,
     target_listening,
 )
-from checks._edges import plan_with_ports as plan
-from checks.port._sockets import (
+from diag.checks._edges import plan_with_ports as plan
+from diag.checks.port._sockets import (
     connect_texts,
     containers_with_sockets,
     listening_texts,

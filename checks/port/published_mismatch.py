@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.port._sockets import containers_with_sockets, listening_texts, plan, reach
+from diag.checks.port._sockets import containers_with_sockets, listening_texts, plan, reach
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 

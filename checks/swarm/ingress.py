@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.swarm._swarm import (
+from diag.checks.swarm._swarm import (
     manager_view,
     networks_of,
     node_label,

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.swarm._swarm import manager_view, node_label
+from diag.checks.swarm._swarm import manager_view, node_label
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.tasks import Placement, Planned, Task, connect, pmtu, resolve

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from checks.swarm._swarm import (
+from diag.checks.swarm._swarm import (
     called,
     manager_view,
     networks_of,

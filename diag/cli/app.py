@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from checks.catalog import order_block, order_text, readme_block
-from checks.registry import all_checks, find
 from diag import __version__
+from diag.checks.catalog import order_block, order_text, readme_block
+from diag.checks.registry import all_checks, find
 from diag.cli import completion, console, probe_shell, saved_runs
 from diag.cli.console import fail, stderr
 from diag.cli.diagnosing import diagnose_and_exit

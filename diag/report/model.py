@@ -122,8 +122,8 @@ class Report:
     deadline_reached: bool = False
     unobserved_places: int = 0  # placements no probe could observe (not in the JSON: see CLI)
     redactor: Redactor = field(default_factory=Redactor)
-    matrix: list[Any] | None = None  # checks._matrix.Cell, with --matrix
-    netns: list[dict[str, Any]] = field(default_factory=list)  # checks._netview.view
+    matrix: list[Any] | None = None  # diag.checks._matrix.Cell, with --matrix
+    netns: list[dict[str, Any]] = field(default_factory=list)  # diag.checks._netview.view
     egress: tuple[str, ...] = ()  # --egress HOST:PORT as given (diag.model.egress): opt-in only
     egress_dns: tuple[str, ...] = ()  # --egress-dns NAME
 

@@ -25,7 +25,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from checks.registry import all_checks
+from diag.checks.registry import all_checks
 from diag.report.fingerprint import fingerprints
 from diag.report.model import ReportDoc, edge_name, unjudged_edges
 from diag.report.options import RenderOptions

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from checks.registry import Check, all_checks, matches, select
+from diag.checks.registry import Check, all_checks, matches, select
 from diag.errors import DiagError
 from diag.model.findings import DEFAULT_FAIL_ON, FAIL_ON, Finding, Severity
 from diag.probes.probe import DEFAULT_PROBE_IMAGE

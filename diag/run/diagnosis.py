@@ -24,7 +24,7 @@ from typing import cast
 
 import docker
 
-from checks.registry import Check
+from diag.checks.registry import Check
 from diag.engine.client import connect, read_topology
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError

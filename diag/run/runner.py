@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 
 import docker
 
-from checks import registry
-from checks.registry import Check
+from diag.checks import registry
+from diag.checks.registry import Check
 from diag.engine import hostfw
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError

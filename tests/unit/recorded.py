@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from checks.registry import find
+from diag.checks.registry import find
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
 from diag.model.observations import Answer, parse

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checks._arbiter import Explainer, Symptom, arbitrate, symptoms, verdicts
-from checks.catalog import order_block
-from checks.registry import all_checks, explainers
+from diag.checks._arbiter import Explainer, Symptom, arbitrate, symptoms, verdicts
+from diag.checks.catalog import order_block
+from diag.checks.registry import all_checks, explainers
 from diag.cli.app import app
 from diag.model.context import CheckContext
 from diag.model.findings import Result

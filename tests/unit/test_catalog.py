@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from checks.catalog import readme_block
-from checks.registry import all_checks
+from diag.checks.catalog import readme_block
+from diag.checks.registry import all_checks
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

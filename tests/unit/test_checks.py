@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.registry import Check, all_checks, find
+from diag.checks.registry import Check, all_checks, find
 from diag.model.context import CheckContext
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import LISTENING, RESOLV_CONF, Observations, Placement, connect, resolve

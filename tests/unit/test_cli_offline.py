@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from checks.registry import all_checks
+from diag.checks.registry import all_checks
 from diag.cli.app import app
 
 runner = CliRunner()

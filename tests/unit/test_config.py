@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from checks.registry import all_checks
+from diag.checks.registry import all_checks
 from diag.cli.app import app
 from diag.errors import DiagError
 from diag.model.findings import Finding, Severity

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from checks.dns.ndots import ndots_of
-from checks.registry import find
+from diag.checks.dns.ndots import ndots_of
+from diag.checks.registry import find
 from diag.model.compose import project_from_config
 from diag.model.context import CheckContext, Target
 from diag.model.edges import Edge

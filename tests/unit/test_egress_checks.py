@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from checks.registry import find
+from diag.checks.registry import find
 from diag.cli.app import app
 from diag.errors import DiagError
 from diag.model.context import CheckContext, Target

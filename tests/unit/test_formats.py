@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from checks.registry import find
+from diag.checks.registry import find
 from diag.report import FORMATS, RenderOptions, junit_format, markdown_format, sarif_format
 from diag.report.model import ReportDoc
 from diag.report.places import artifact_uri, locate_keys

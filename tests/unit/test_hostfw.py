@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from checks.host import iptables
-from checks.registry import find
+from diag.checks.host import iptables
+from diag.checks.registry import find
 from diag.engine import hostfw
 from diag.model.context import CheckContext, Target
 from diag.model.findings import Finding

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from checks._edges import network_key
-from checks.registry import find
+from diag.checks._edges import network_key
+from diag.checks.registry import find
 from diag.model.compose import NETWORK_LABEL, project_from_config
 from diag.model.context import CheckContext
 from diag.model.findings import Finding

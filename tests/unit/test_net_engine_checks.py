@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from checks._edges import plan as edges_plan
-from checks.net.pool_exhausted import free_subnet
-from checks.registry import find
+from diag.checks._edges import plan as edges_plan
+from diag.checks.net.pool_exhausted import free_subnet
+from diag.checks.registry import find
 from diag.model.compose import NETWORK_LABEL, project_from_config
 from diag.model.context import CheckContext
 from diag.model.findings import Severity

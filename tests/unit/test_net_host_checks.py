@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from checks.net.mtu import LADDER
-from checks.registry import find
+from diag.checks.net.mtu import LADDER
+from diag.checks.registry import find
 from diag.model.context import CheckContext
 from diag.model.findings import Finding, Severity
 from diag.model.tasks import HOST, INTERFACES, Placement, arp_sweep, pmtu, sysctl

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from checks._edges import left_behind, netns_owner
-from checks._edges import plan as edges_plan
-from checks.registry import find
+from diag.checks._edges import left_behind, netns_owner
+from diag.checks._edges import plan as edges_plan
+from diag.checks.registry import find
 from diag.engine.discover import topology_from_inspect
 from diag.model.compose import project_from_labels
 from diag.model.context import CheckContext

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from checks._edges import local_networks
-from checks.registry import all_checks, edge_views, find
+from diag.checks._edges import local_networks
+from diag.checks.registry import all_checks, edge_views, find
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
 from diag.model.tasks import LISTENING, Planned, Task, reach

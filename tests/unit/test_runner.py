@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from checks.registry import all_checks
+from diag.checks.registry import all_checks
 from diag.errors import DiagError
 from diag.model.context import CheckContext
 from diag.model.observations import parse

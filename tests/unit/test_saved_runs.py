@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from checks.registry import all_checks
+from diag.checks.registry import all_checks
 from diag.cli.app import app
 from diag.cli.saved_runs import render_options
 from diag.errors import DiagError

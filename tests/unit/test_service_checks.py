@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from checks.registry import find
+from diag.checks.registry import find
 from diag.engine.discover import topology_from_inspect
 from diag.model.compose import project_from_config
 from diag.model.context import CheckContext

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from checks.swarm.overlay_mtu import interface_mtu, link_mtu
+from diag.checks.swarm.overlay_mtu import interface_mtu, link_mtu
 from diag.model.compose import project_from_labels
 from diag.model.context import CheckContext
 from diag.model.findings import Severity
