@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,11 +34,18 @@ def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> st
     return done.stdout
 
 
+# What a build must not see: setuptools copies whatever an earlier build left in build/lib.
+NOT_SOURCES = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and the wheel, built from this tree as a release would be."""
+    """The sdist, and the wheel built from it, from a clean copy of this tree, as a
+    release would be built."""
+    source = tmp_path_factory.mktemp("source") / "ddiag"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCES))
     out = tmp_path_factory.mktemp("dist")
-    _run(sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", out, ROOT)
+    _run(sys.executable, "-m", "build", "--outdir", out, source)  # the sdist, then its wheel
     return out
 
 
