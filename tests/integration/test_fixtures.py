@@ -6,7 +6,9 @@ A fixture directory holds `compose.yaml` and `expect.json`: the ddiag command (w
 the fixture's services, containers or networks fails the test, so a fixture proves both
 that its check fires and that nothing else does. Optional keys: `after_up` (compose
 commands run after `up`, e.g. a `run -d` one-off), `up_may_fail` (the scenario itself makes
-`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print).
+`compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print),
+`names_shown` (names that redaction must leave whole, e.g. a service whose name is also a
+password: a whole string of the JSON report, and in the rich one).
 """
 
 from __future__ import annotations
@@ -62,10 +64,25 @@ def _diagnose_fixture(name: str, mode: str) -> None:
         assert result.returncode == expect["exit_code"], result.stderr
         assert report["inconclusive"] == [], report["inconclusive"]
         _assert_netns_view_agrees_with_the_engine(report)
-        for secret in expect.get("secrets", []):
+        if "secrets" in expect or "names_shown" in expect:
             rich = ddiag(*stack.command(), "--format", "rich")
-            assert secret not in result.stdout + result.stderr
-            assert secret not in rich.stdout + rich.stderr
+            for secret in expect.get("secrets", []):
+                assert secret not in result.stdout + result.stderr
+                assert secret not in rich.stdout + rich.stderr
+            for name in expect.get("names_shown", []):
+                assert name in _strings(report), f"{name} is no whole string of the report"
+                assert name in rich.stdout, f"{name} is missing from the rich report"
+
+
+def _strings(value: object) -> set[str]:
+    """Every string of a JSON document."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return {text for item in value for text in _strings(item)}
+    return set()
 
 
 def _assert_netns_view_agrees_with_the_engine(report: dict) -> None:
