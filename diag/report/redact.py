@@ -17,11 +17,12 @@ equal to a name (`MYSQL_PASSWORD: wordpress` beside a service `wordpress`,
 containers, the project, its networks, the edges and the compose file path into `***`,
 and a password `error` would even mask the findings' severities.
 
-Decision: **names are spared, values are not.** The report's names (`sparing()`: the
-services, containers, projects, networks, aliases, images, ids and compose file paths of
-the topology, plus ddiag's own check ids, titles and severities) shield the fifth net: an
-occurrence of a known value that lies inside an occurrence of a name is left as it is;
-every other occurrence is masked. Hence:
+Decision: **names are spared, values are not.** The report's names (given through
+`sparing()` by `Report.shown_names()`: the services, containers, projects, networks,
+aliases, images, ids, drivers, states and compose file paths of the topology, plus ddiag's
+own words that the schema holds to: its name, the target's kind, the probe mode, check
+ids, titles and severities) shield the fifth net: an occurrence of a known value that lies
+inside an occurrence of a name is left as it is; every other occurrence is masked. Hence:
 
 - a secret that is no name and no part of one (`hunter2`) is masked everywhere, as
   before: it can lie inside no name's occurrence;
@@ -33,11 +34,10 @@ every other occurrence is masked. Hence:
   names that contain it;
 - a value that merely contains a name (`wordpress123`) is masked whole.
 
-Environment variable names are not names in this sense: a secret equal to one is masked
-(`DB_PASSWORD` as somebody's password), and sparing them would unmask every
-`DB_PASSWORD=...` pair. A pair whose name is a topology name and whose separator is a colon
-is not a secret pair either: `auth:8080` is a service `auth` and its port, and `auth:` in a
-compose snippet of a fix is the service's key.
+A pair whose name is a topology name and whose separator is a colon is not a secret pair:
+`auth:8080` is a service `auth` and its port, and `auth:` in a compose snippet of a fix is
+the service's key. Environment variable names are not names in this sense: sparing them
+would let `DB_PASSWORD: x` through, and a secret equal to one is masked like any other.
 """
 
 from __future__ import annotations
@@ -114,8 +114,9 @@ AUTH_HEADER = re.compile(
 SECRET_PAIR = re.compile(
     r"(?P<name>[\"']?\b[A-Za-z_][\w.-]*[\"']?)(?P<sep>\s*[=:]\s*)(?P<quote>[\"']*)"
     # A value ends at a blank or quote, and at `,`/`;` only where a new `key=`/`key:` (or a
-    # blank) follows: `PASSWORD=hun,ter2` is one secret, `KEY=abc;retry=3` is two pairs.
-    r"(?P<value>[,;'\"]*[^\s'\",;]+(?:[,;](?![^\s'\",;]*[=:])[^\s'\",;]+)*)"
+    # blank) follows: `PASSWORD=hun,ter2` is one secret, `KEY=abc;retry=3` is two pairs. A
+    # private key block is the first net's, which masks its body and keeps its markers.
+    r"(?!-----BEGIN)(?P<value>[,;'\"]*[^\s'\",;]+(?:[,;](?![^\s'\",;]*[=:])[^\s'\",;]+)*)"
 )
 CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 MIN_SECRET_LEN = 4
@@ -192,11 +193,15 @@ class Redactor:
 
     def _known_values(self, value: str) -> str:
         """Every occurrence of a known secret masked, but for those inside a name's."""
-        shielded = [span for name in self.shields for span in _occurrences(name, value)]
+        found = [span for secret in self.known for span in _occurrences(secret, value)]
+        if not found:  # most strings: no need to look for names
+            return value
+        shielded = [
+            span for name in self.shields if name in value for span in _occurrences(name, value)
+        ]
         masked = sorted(
             span
-            for secret in self.known
-            for span in _occurrences(secret, value)
+            for span in found
             if not any(start <= span[0] and span[1] <= end for start, end in shielded)
         )
         kept: list[str] = []

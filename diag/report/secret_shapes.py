@@ -20,54 +20,80 @@ from collections.abc import Sequence
 
 MASK = "***"
 
-# Each shape masks its `secret` group and keeps what is around it (the scheme of a URL,
-# `Bearer `), so that the reader still sees what kind of value was there.
-TOKEN_SHAPES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(shape)
-    for shape in (
-        # AWS access key ids: a four-letter kind (AKIA long-term, ASIA temporary...) + 16
+# Each shape: the words one of which any match holds (lower case; a quick test before the
+# regular expression, as gitleaks does: most strings hold none), and the expression, whose
+# `secret` group is masked while what is around it stays (the scheme of a URL, `Bearer `), so
+# that the reader still sees what kind of value was there.
+SHAPES: tuple[tuple[str, str], ...] = (
+    # AWS access key ids: a four-letter kind (AKIA long-term, ASIA temporary...) + 16
+    (
+        "a3t akia asia abia acca",
         r"\b(?P<secret>(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Za-z0-9])",
-        # GitHub: classic tokens (personal, OAuth, user-to-server, server-to-server, refresh)
-        r"\b(?P<secret>gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9])",
-        r"\b(?P<secret>github_pat_[A-Za-z0-9_]{22,255})",  # fine-grained personal tokens
-        r"\b(?P<secret>glpat-[A-Za-z0-9_-]{20,})",  # GitLab personal access tokens
-        # JSON Web Tokens: a JSON header (`{"` is `eyJ`) and payload, then the signature
-        r"\b(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)",
-        # Any RFC 6750 bearer token of some length with a digit or punctuation in it: a JWT
-        # that is not JSON-shaped, an opaque token (`Bearer authentication` stays text)
+    ),
+    # GitHub: classic tokens (personal, OAuth, user-to-server, server-to-server, refresh)
+    ("ghp_ gho_ ghu_ ghs_ ghr_", r"\b(?P<secret>gh[pousr]_[A-Za-z0-9]{36,251})(?![A-Za-z0-9])"),
+    ("github_pat_", r"\b(?P<secret>github_pat_[A-Za-z0-9_]{22,255})"),  # fine-grained tokens
+    ("glpat-", r"\b(?P<secret>glpat-[A-Za-z0-9_-]{20,})"),  # GitLab personal access tokens
+    # JSON Web Tokens: a JSON header (`{"` is `eyJ`) and payload, then the signature
+    ("eyj", r"\b(?P<secret>eyJ[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)"),
+    # Any RFC 6750 bearer token of some length with a digit or punctuation in it: a JWT that
+    # is not JSON-shaped, an opaque token (`Bearer authentication` stays text)
+    (
+        "bearer",
         r"(?i:\bbearer)\s+(?P<secret>(?=[A-Za-z0-9._~+/-]*[0-9._~+/-])[A-Za-z0-9._~+/-]{8,}=*)",
-        # Slack: bot, user, app, legacy and refresh tokens; incoming webhook URLs
-        r"\b(?P<secret>xox[abeoprs]-[A-Za-z0-9-]{10,})",
-        r"\b(?P<secret>xapp-\d-[A-Za-z0-9-]{10,})",
+    ),
+    # Slack: bot, user, app, legacy and refresh tokens; incoming webhook URLs
+    ("xox", r"\b(?P<secret>xox[abeoprs]-[A-Za-z0-9-]{10,})"),
+    ("xapp-", r"\b(?P<secret>xapp-\d-[A-Za-z0-9-]{10,})"),
+    (
+        "hooks.slack.com",
         r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_-]{8,})",
-        # Stripe secret and restricted keys (publishable `pk_` keys are public by design)
+    ),
+    # Stripe secret and restricted keys (publishable `pk_` keys are public by design)
+    (
+        "k_live_ k_test_ k_prod_",
         r"\b(?P<secret>(?:sk|rk)_(?:live|test|prod)_[A-Za-z0-9]{10,99})(?![A-Za-z0-9])",
-        # A key as a URL's only user info: a Sentry DSN (`https://KEY@o1.ingest.sentry.io/2`),
-        # a token in a git remote (`https://TOKEN@host/repo.git`); user names are shorter
-        r"\b[A-Za-z][\w+.-]*://(?P<secret>[A-Za-z0-9_-]{32,})@",
-        r"://(?P<secret>[^:/@\s]+)@(?:[\w-]+\.)*sentry\.io\b",  # any key, on sentry.io
-        r"\b(?P<secret>sntry[su]_[A-Za-z0-9+/=_]{32,})",  # Sentry auth tokens
-        r"\b(?P<secret>AIza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])",  # Google API keys
-        r"\b(?P<secret>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])",  # npm access tokens
-        r"\b(?P<secret>dckr_pat_[A-Za-z0-9_-]{20,})",  # Docker Hub personal access tokens
-        r"\b(?P<secret>pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})",  # PyPI upload tokens
-        r"\b(?P<secret>SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,})",  # SendGrid API keys
-        # OpenAI (project, service account, admin, legacy) and Anthropic API keys
+    ),
+    # A key as a URL's only user info: a Sentry DSN (`https://KEY@o1.ingest.sentry.io/2`), a
+    # token in a git remote (`https://TOKEN@host/repo.git`); user names are shorter. On
+    # sentry.io, any user info is the DSN's key.
+    ("://", r"\b[A-Za-z][\w+.-]*://(?P<secret>[A-Za-z0-9_-]{32,})@"),
+    ("sentry.io", r"://(?P<secret>[^:/@\s]+)@(?:[\w-]+\.)*sentry\.io\b"),
+    ("sntrys_ sntryu_", r"\b(?P<secret>sntry[su]_[A-Za-z0-9+/=_]{32,})"),  # Sentry auth tokens
+    ("aiza", r"\b(?P<secret>AIza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])"),  # Google API keys
+    ("npm_", r"\b(?P<secret>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])"),  # npm access tokens
+    ("dckr_pat_", r"\b(?P<secret>dckr_pat_[A-Za-z0-9_-]{20,})"),  # Docker Hub access tokens
+    ("pypi-", r"\b(?P<secret>pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"),  # PyPI upload tokens
+    ("sg.", r"\b(?P<secret>SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,})"),  # SendGrid API keys
+    # OpenAI (project, service account, admin, legacy) and Anthropic API keys
+    (
+        "sk-",
         r"\b(?P<secret>sk-(?:proj|svcacct|admin|ant)-[A-Za-z0-9_-]{20,}"
         r"|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})",
-        r"\b(?P<secret>hv[sb]\.[A-Za-z0-9_-]{24,})",  # HashiCorp Vault service/batch tokens
-    )
+    ),
+    ("hvs. hvb.", r"\b(?P<secret>hv[sb]\.[A-Za-z0-9_-]{24,})"),  # HashiCorp Vault tokens
+)
+TOKEN_SHAPES: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = tuple(
+    (frozenset(keywords.split()), re.compile(pattern)) for keywords, pattern in SHAPES
+)
+# Every keyword at every position (a lookahead, so that overlapping ones are all found).
+KEYWORDS = re.compile(
+    "(?=(" + "|".join(re.escape(word) for words, _ in TOKEN_SHAPES for word in words) + "))"
 )
 
-KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----")
-KEY_END = re.compile(r"-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----")
+KEY_BEGIN = re.compile(r"-----BEGIN[ A-Z0-9_]{0,100}PRIVATE KEY(?: BLOCK)?-----")
+KEY_END = re.compile(r"-----END[ A-Z0-9_]{0,100}PRIVATE KEY(?: BLOCK)?-----")
 KEY_BODY_LINE = re.compile(r"\s*[A-Za-z0-9+/=]{16,}\s*")
 
 
 def mask_tokens(text: str) -> str:
     """Every token of a known shape in `text` replaced by the mask."""
-    for shape in TOKEN_SHAPES:
-        text = shape.sub(_mask_secret_group, text)
+    present = set(KEYWORDS.findall(text.lower()))
+    if not present:
+        return text
+    for keywords, shape in TOKEN_SHAPES:
+        if keywords & present:
+            text = shape.sub(_mask_secret_group, text)
     return text
 
 
@@ -89,14 +115,15 @@ def mask_private_keys(lines: Sequence[str]) -> list[str]:
 
 
 def _mask_tail_of_key(lines: list[str]) -> list[str]:
-    """A text that starts inside a key (a log tail: the first marker is an END): its body
-    lines right before that END are masked."""
+    """A text that starts inside a key (a log tail: the first marker is an END): the body
+    lines right before that END (and a body before it on its own line) are masked."""
     for index, line in enumerate(lines):
         begin, end = KEY_BEGIN.search(line), KEY_END.search(line)
         if begin and (end is None or begin.start() < end.start()):
             return lines
         if end:
-            lines[index] = _masked(line[: end.start()]) + line[end.start() :]
+            if KEY_BODY_LINE.fullmatch(line[: end.start()]):
+                lines[index] = MASK + line[end.start() :]
             before = index - 1
             while before >= 0 and KEY_BODY_LINE.fullmatch(lines[before]):
                 lines[before] = MASK

@@ -7,6 +7,7 @@ Sample stacks do this all the time: `MYSQL_PASSWORD: wordpress` beside a service
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,10 +20,12 @@ from hypothesis import strategies as st
 from diag.model.compose import ComposeProject, Service
 from diag.model.context import Target
 from diag.model.findings import Finding, Severity
-from diag.model.topology import Container, Endpoint, EngineInfo, Network, Subnet, Topology
+from diag.model.topology import Container, EngineInfo, Topology
 from diag.report.model import EdgeOutcome, Report, ReportDoc
 from diag.report.redact import MASK, Redactor, secret_values
 from diag.report.schema import validate
+
+from .test_report import SHOP_BACK, _container
 
 WORDPRESS_NAMES = {"wordpress", "wp-wordpress-1", "wp_default", "/srv/wp/compose.yaml", "auth"}
 
@@ -102,48 +105,23 @@ class Stack:
         return [self.project, self.network, *self.services, *map(self.container, self.services)]
 
 
-def _report(stack: Stack, env: dict[str, str], findings: list[Finding]) -> Report:
-    network = Network(
-        id="a" * 64,
-        name=stack.network,
-        driver="bridge",
-        scope="local",
-        internal=False,
-        attachable=False,
-        enable_ipv6=False,
-        subnets=(Subnet("10.213.250.0/24", "10.213.250.1"),),
+def _member(stack: Stack, service: str, ip: str, env: dict[str, str]) -> Container:
+    """A container of test_report's, moved into `stack`, with `env`."""
+    container = _container(stack.container(service), service, ip)
+    return dataclasses.replace(
+        container,
+        endpoints=tuple(
+            dataclasses.replace(e, network_name=stack.network) for e in container.endpoints
+        ),
+        env=env,
+        labels={"com.docker.compose.service": service, "com.docker.compose.project": stack.project},
     )
+
+
+def _report(stack: Stack, env: dict[str, str], findings: list[Finding]) -> Report:
+    network = dataclasses.replace(SHOP_BACK, name=stack.network)
     containers = tuple(
-        Container(
-            id=f"{index:064x}",
-            name=stack.container(service),
-            image=f"{service}:latest",
-            status="running",
-            exit_code=0,
-            error="",
-            restart_count=0,
-            health=None,
-            network_mode=network.name,
-            endpoints=(
-                Endpoint(
-                    network.id,
-                    network.name,
-                    f"10.213.250.{index + 2}",
-                    24,
-                    "",
-                    "",
-                    (stack.container(service), service),
-                    (service,),
-                ),
-            ),
-            exposed=(),
-            published=(),
-            env=env,
-            labels={
-                "com.docker.compose.service": service,
-                "com.docker.compose.project": stack.project,
-            },
-        )
+        _member(stack, service, f"10.213.9.{index + 2}", env)
         for index, service in enumerate(stack.services)
     )
     project = ComposeProject(

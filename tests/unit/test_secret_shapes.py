@@ -202,6 +202,11 @@ def test_private_key_block_on_one_line_and_cut_short() -> None:
     assert Redactor().text(cut) == f"-----BEGIN OPENSSH PRIVATE KEY-----\n{MASK}"
 
 
+def test_private_key_as_a_variables_value() -> None:
+    text = f"SSH_PRIVATE_KEY={RSA_BEGIN}\n{PEM_BODY[0]}\n{RSA_END}"
+    assert Redactor().text(text) == f"SSH_PRIVATE_KEY={RSA_BEGIN}\n{MASK}\n{RSA_END}"
+
+
 def test_private_key_across_log_lines() -> None:
     """A container's last log lines are a list of strings: the block spans items."""
     logs = ["boot", "-----BEGIN PRIVATE KEY-----", *PEM_BODY, "-----END PRIVATE KEY-----", "bye"]
