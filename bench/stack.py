@@ -50,8 +50,8 @@ FILTERED_SHARE = 0.10
 # pools keep the two ports of one service distinct without bookkeeping.
 FRONT_PORTS = (3000, 5000, 8000, 8080, 9000)
 BACK_PORTS = (5432, 6379, 9092, 9200, 11211)
-# No secret-looking words (AUTH, TOKEN...): ddiag redacts the values of such variables, and a
-# service name that is such a value would be masked all over the report.
+# No secret-looking words (AUTH, TOKEN...): ddiag masks the values of such variables where
+# they stand as values (`AUTH_NODES=***` in evidence), which would hide the references.
 REFERENCE_PREFIXES = ("UPSTREAM", "DB", "CACHE", "QUEUE", "PAYMENTS", "SEARCH")
 SECOND_NETWORK_SHARE = 0.35
 

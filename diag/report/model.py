@@ -19,9 +19,11 @@ from diag.model.edges import EdgeStatus
 from diag.model.findings import Finding, Severity
 from diag.model.topology import Container, Endpoint, Network, Topology
 from diag.report.redact import Redactor
+from diag.report.shown_names import topology_names
 
 SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
 SCHEMA_VERSION = 1
+TOOL_NAME = "ddiag"
 ReportDoc = dict[str, Any]
 
 
@@ -165,7 +167,7 @@ class Report:
         project = self.target.project
         doc: ReportDoc = {
             "schema_version": SCHEMA_VERSION,
-            "tool": {"name": "ddiag", "version": __version__},
+            "tool": {"name": TOOL_NAME, "version": __version__},
             "target": {
                 "kind": self.target.kind,
                 "names": list(self.target.names),
@@ -206,4 +208,13 @@ class Report:
                 }
                 for c in self.matrix
             ]
-        return self.redactor.value(doc)
+        return self.redactor.sparing(self.shown_names()).value(doc)
+
+    def shown_names(self) -> set[str]:
+        """What redaction spares (`diag/report/redact.py`): the topology's names, and
+        ddiag's own words that a password could equal (the tool's name, the target's kind,
+        the probe mode, check ids, titles, severities), which the schema holds to."""
+        vocabulary = {TOOL_NAME, self.target.kind, self.probe_mode, *self.checks_run}
+        vocabulary |= {severity.value for severity in Severity}
+        vocabulary |= {word for f in self.findings for word in (f.check, f.title)}
+        return topology_names(self.topology, self.target) | vocabulary

@@ -9,7 +9,9 @@ commands run after `up`, e.g. a `run -d` one-off), `up_may_fail` (the scenario i
 `compose up` fail, e.g. a host port already taken), `secrets` (strings no format may print),
 `edges` (the dependencies a person would draw from the compose file, each of which must be
 among the report's edges: `"web → db:5432"`, or `"web → db"` for any port; or an object
-compared on the keys it gives, e.g. `{"source": "web", "target": "db", "status": "failed"}`).
+compared on the keys it gives, e.g. `{"source": "web", "target": "db", "status": "failed"}`),
+`names_shown` (names that redaction must leave whole, e.g. a service whose name is also a
+password: a whole string of the JSON report, and in the rich one).
 """
 
 from __future__ import annotations
@@ -76,10 +78,25 @@ def _diagnose_fixture(name: str, mode: str) -> None:
         assert not unseen, f"declared edges not in the report: {unseen}\n{report['edges']}"
         assert report["inconclusive"] == [], report["inconclusive"]
         _assert_netns_view_agrees_with_the_engine(report)
-        for secret in expect.get("secrets", []):
+        if "secrets" in expect or "names_shown" in expect:
             rich = ddiag(*stack.command(), "--format", "rich")
-            assert secret not in result.stdout + result.stderr
-            assert secret not in rich.stdout + rich.stderr
+            for secret in expect.get("secrets", []):
+                assert secret not in result.stdout + result.stderr
+                assert secret not in rich.stdout + rich.stderr
+            for name in expect.get("names_shown", []):
+                assert name in _strings(report), f"{name} is no whole string of the report"
+                assert name in rich.stdout, f"{name} is missing from the rich report"
+
+
+def _strings(value: object) -> set[str]:
+    """Every string of a JSON document."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return {text for item in value for text in _strings(item)}
+    return set()
 
 
 def _assert_netns_view_agrees_with_the_engine(report: dict) -> None:

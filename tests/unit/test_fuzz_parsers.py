@@ -315,7 +315,12 @@ REDACTABLE = st.one_of(
         st.one_of(
             st.text(max_size=10),
             st.sampled_from(
-                ["password=", "token:", "authorization: bearer ", "://u:", "@", "=", MASK, "'"]
+                [
+                    *("password=", "token:", "authorization: bearer ", "://u:", "@", "="),
+                    *(MASK, "'", "\n", "Bearer ", "ghp_", "AKIA", "eyJhbGciOi", ".eyJzdWIi"),
+                    *("https://hooks.slack.com/services/", "xoxb-", "sk_live_", "API_KEY="),
+                    *("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
+                ]
             ),
         ),
         max_size=10,
