@@ -17,6 +17,7 @@ from checks.catalog import order_block, order_text, readme_block
 from checks.registry import all_checks, find
 from diag import __version__
 from diag.cli import completion, console, probe_shell, saved_runs
+from diag.cli.choices import FAIL_ON_ERROR, PULL_MISSING, RICH, RICH_DIFF, DiffFormat, FailOn, value
 from diag.cli.console import fail, stderr
 from diag.cli.diagnosing import diagnose_and_exit
 from diag.cli.interrupts import probes_removed_on_exit
@@ -168,7 +169,12 @@ def list_checks(
     epilog="Examples:  ddiag explain port.app-loopback  ·  ddiag explain dns.cross-network",
 )
 def explain(
-    check_id: Annotated[str, typer.Argument(help="A check id, e.g. port.app-loopback")],
+    check_id: Annotated[
+        str,
+        typer.Argument(
+            help="A check id, e.g. port.app-loopback", autocompletion=completion.check_ids
+        ),
+    ],
 ) -> None:
     """A check's failure mode, how ddiag detects it, and the fix."""
     check = find(check_id)
@@ -217,7 +223,7 @@ def shell(
         ),
     ],
     probe_image: ProbeImageOpt = None,
-    pull: PullOpt = "missing",
+    pull: PullOpt = PULL_MISSING,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -243,18 +249,18 @@ SavedRunArg = Annotated[
 )
 def report_command(
     run: SavedRunArg,
-    fmt: FormatOpt = "rich",
+    fmt: FormatOpt = RICH,
     output: OutputOpt = None,
-    fail_on: FailOnOpt = "error",
+    fail_on: FailOnOpt = FAIL_ON_ERROR,
     no_color: NoColorOpt = False,
 ) -> None:
     """Render a saved JSON report in any format; the exit code follows its findings, as live."""
     try:
         rendered, code = saved_runs.render_saved(
             run,
-            fmt,
-            fail_on,
-            color=console.use_color(fmt, output, no_color),
+            fmt.value,
+            value(fail_on),
+            color=console.use_color(fmt.value, output, no_color),
             width=console.width(output),
         )
         console.write(rendered, output)
@@ -270,14 +276,11 @@ def report_command(
 def diff_command(
     before: SavedRunArg,
     after: SavedRunArg,
-    fmt: Annotated[
-        str, typer.Option("--format", help="Output format: rich, json, markdown.")
-    ] = "rich",
+    fmt: Annotated[DiffFormat, typer.Option("--format", help="Output format.")] = RICH_DIFF,
     output: OutputOpt = None,
     fail_on: Annotated[
-        str,
-        typer.Option(help="Exit 1 when a NEW finding is at or above: error|warning|info|never."),
-    ] = "error",
+        FailOn, typer.Option(help="Exit 1 when a NEW finding is at or above this severity.")
+    ] = FAIL_ON_ERROR,
     no_color: NoColorOpt = False,
 ) -> None:
     """What changed between two saved runs: new, resolved and unchanged findings."""
@@ -285,9 +288,9 @@ def diff_command(
         rendered, code, warnings = saved_runs.diff_saved(
             before,
             after,
-            fmt,
-            fail_on,
-            color=console.use_color(fmt, output, no_color),
+            fmt.value,
+            fail_on.value,
+            color=console.use_color(fmt.value, output, no_color),
             width=console.width(output),
         )
         console.write(rendered, output)

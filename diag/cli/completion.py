@@ -1,7 +1,10 @@
-"""Shell completion of engine names: networks, containers, compose projects, shell targets.
+"""Shell completion of names: the engine's (networks, containers, compose projects, shell
+targets) and the catalog's (check ids and families, for --select, --ignore, --severity and
+`ddiag explain`). The closed options' values complete by themselves (diag.cli.choices).
 
 Called by the shell on TAB (typer's `autocompletion`), so it must be quick and quiet: one
 short read of the engine, and no completions at all (never an error) when it does not answer.
+The catalog is read from the code, with no engine.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from collections.abc import Callable
 
 import docker
 
+from checks.registry import all_checks
 from diag.engine.endpoint import client_kwargs, resolve_endpoint
+from diag.model.findings import Severity
 
 TIMEOUT_S = 3
 CONTAINER_PREFIX = "container:"
@@ -74,3 +79,26 @@ def shell_targets(incomplete: str) -> list[str]:
         ]
     found = [n for n in _ask(_networks) if n.startswith(incomplete)]
     return [*found, CONTAINER_PREFIX] if CONTAINER_PREFIX.startswith(incomplete) else found
+
+
+def check_ids(incomplete: str) -> list[str]:
+    """Check ids, for `ddiag explain`."""
+    return [check.id for check in all_checks() if check.id.startswith(incomplete)]
+
+
+def check_patterns(incomplete: str) -> list[str]:
+    """Families (`dns`) and check ids (`dns.ndots`), as --select and --ignore take them."""
+    ids = [check.id for check in all_checks()]
+    families = dict.fromkeys(check_id.split(".", 1)[0] for check_id in ids)
+    return [pattern for pattern in [*families, *ids] if pattern.startswith(incomplete)]
+
+
+def severity_overrides(incomplete: str) -> list[str]:
+    """`CHECK=LEVEL` for --severity: every family and id with every level, so that the shell
+    completes the common part (`dns.nd` becomes `dns.ndots=`) and then offers the levels."""
+    return [
+        f"{pattern}={level.value}"
+        for pattern in check_patterns(incomplete.partition("=")[0])
+        for level in Severity
+        if f"{pattern}={level.value}".startswith(incomplete)
+    ]

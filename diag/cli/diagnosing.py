@@ -24,9 +24,7 @@ from diag.run.target_spec import TargetSpec
 
 def diagnose_and_exit(target: TargetSpec, options: CommonOptions) -> NoReturn:
     """Diagnose `target`, write the report, exit with the run's code."""
-    fmt, output = options.fmt, options.output
-    if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    fmt, output = options.fmt.value, options.output
     if options.no_color:
         stderr.no_color = True
     try:  # the command line and ddiag.toml: their mistakes stop us before the engine is asked

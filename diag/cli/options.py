@@ -20,31 +20,38 @@ from typing import Annotated, Any, cast, get_type_hints
 
 import typer
 
-from diag.errors import DiagError
+from diag.cli import completion
+from diag.cli.choices import PULL_MISSING, RICH, FailOn, Format, ProbeMode, Pull, value
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
-from diag.report import FORMATS
 from diag.run.diagnosis import Request
 from diag.run.target_spec import TargetSpec
 
-PULL_POLICIES = ("missing", "never")
-
-FormatOpt = Annotated[str, typer.Option("--format", help=f"Output format: {', '.join(FORMATS)}.")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
 ]
 FailOnOpt = Annotated[
-    str | None,
+    FailOn | None,
     typer.Option(
-        help="Exit 1 when a finding is at or above this severity: error|warning|info|never "
-        "(default error).",
+        help="Exit 1 when a finding is at or above this severity (default error).",
         show_default=False,
     ),
 ]
 SelectOpt = Annotated[
-    list[str] | None, typer.Option("--select", help="Run only these check ids or families.")
+    list[str] | None,
+    typer.Option(
+        "--select",
+        help="Run only these check ids or families.",
+        autocompletion=completion.check_patterns,
+    ),
 ]
 IgnoreOpt = Annotated[
-    list[str] | None, typer.Option("--ignore", help="Skip these check ids or families.")
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        help="Skip these check ids or families.",
+        autocompletion=completion.check_patterns,
+    ),
 ]
 ProbeImageOpt = Annotated[
     str | None,
@@ -74,7 +81,7 @@ DeadlineOpt = Annotated[
     ),
 ]
 ProbeModeOpt = Annotated[
-    str | None,
+    ProbeMode | None,
     typer.Option(
         envvar="DDIAG_PROBE_MODE",
         help="shared (default): one probe enters every container's netns (CAP_SYS_ADMIN, "
@@ -84,7 +91,7 @@ ProbeModeOpt = Annotated[
     ),
 ]
 PullOpt = Annotated[
-    str,
+    Pull,
     typer.Option(
         envvar="DDIAG_PULL",
         help="Pull the probe image when it is missing (missing) or never (never).",
@@ -97,6 +104,7 @@ SeverityOpt = Annotated[
         "--severity",
         metavar="CHECK=LEVEL",
         help="Override the severity of a check id or family: e.g. dns.ndots=info (repeatable).",
+        autocompletion=completion.severity_overrides,
     ),
 ]
 ConfigOpt = Annotated[
@@ -130,11 +138,9 @@ QuietOpt = Annotated[
 ]
 
 
-def pull_allowed(policy: str) -> bool:
+def pull_allowed(policy: Pull) -> bool:
     """--pull (or DDIAG_PULL) as the probes take it: may a missing image be pulled?"""
-    if policy not in PULL_POLICIES:
-        raise DiagError(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {policy!r}")
-    return policy == "missing"
+    return policy.value == "missing"
 
 
 @dataclass(frozen=True)
@@ -142,14 +148,14 @@ class CommonOptions:
     """The options every diagnosing command takes, as typed. The field names are the
     parameter names typer derives option names from (`fail_on` is --fail-on)."""
 
-    fmt: FormatOpt = "rich"
+    fmt: FormatOpt = RICH
     output: OutputOpt = None
     fail_on: FailOnOpt = None  # None: not given (config files, then the default, decide)
     select_ids: SelectOpt = None
     ignore_ids: IgnoreOpt = None
     severity: SeverityOpt = None
     probe_image: ProbeImageOpt = None
-    pull: PullOpt = "missing"
+    pull: PullOpt = PULL_MISSING
     timeout: TimeoutOpt = None
     deadline: DeadlineOpt = None
     probe_mode: ProbeModeOpt = None
@@ -161,17 +167,17 @@ class CommonOptions:
 
     def request(self, target: TargetSpec) -> Request:
         """What the diagnosis is asked (diag.run.diagnosis); the rest (format, output,
-        colour, progress) is how the command shows the result. Raises DiagError for --pull."""
+        colour, progress) is how the command shows the result."""
         return Request(
             target,
             select=tuple(self.select_ids or ()),
             ignore=tuple(self.ignore_ids or ()),
             severity=tuple(self.severity or ()),
-            fail_on=self.fail_on,
+            fail_on=value(self.fail_on),
             timeout=self.timeout,
             deadline=self.deadline,
             probe_image=self.probe_image,
-            probe_mode=self.probe_mode,
+            probe_mode=value(self.probe_mode),
             pull=pull_allowed(self.pull),
             probe_memory=os.environ.get("DDIAG_PROBE_MEMORY"),
             egress=tuple(self.egress or ()),
