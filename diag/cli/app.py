@@ -24,8 +24,10 @@ from diag.cli.interrupts import probes_removed_on_exit
 from diag.cli.options import (
     CommonOptions,
     ConfigOpt,
+    ContextOpt,
     FailOnOpt,
     FormatOpt,
+    HostOpt,
     NoColorOpt,
     OutputOpt,
     ProbeImageOpt,
@@ -35,6 +37,7 @@ from diag.cli.options import (
     pull_allowed,
 )
 from diag.engine.client import connect
+from diag.engine.endpoint import EngineChoice
 from diag.errors import DiagError
 from diag.probes.probe import remove_probes
 from diag.run.target_spec import ComposeSpec, ContainerSpec, NetworkSpec
@@ -196,10 +199,12 @@ def cleanup(
     all_probes: Annotated[
         bool, typer.Option("--all", help="Also remove probes of runs that may still be going.")
     ] = False,
+    host: HostOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Remove probe containers left behind by a ddiag that was killed."""
     try:
-        removed = remove_probes(connect(), everything=all_probes)
+        removed = remove_probes(connect(EngineChoice(host, context)), everything=all_probes)
     except DiagError as exc:
         fail(str(exc))
     stderr.print(
@@ -226,14 +231,17 @@ def shell(
     pull: PullOpt = PULL_MISSING,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    host: HostOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """An interactive shell in a probe on a network or in a container's netns, removed on exit.
 
     The probe has the same limits as ddiag's own probes, plus NET_RAW for ping and
     traceroute; what tools it has depends on the image (nicolaka/netshoot has them all).
     """
+    engine = EngineChoice(host, context)
     with probes_removed_on_exit(announce=False):
-        code = probe_shell.open_shell(where, probe_image, pull_allowed(pull), config, quiet)
+        code = probe_shell.open_shell(where, probe_image, pull_allowed(pull), config, quiet, engine)
     raise typer.Exit(code)
 
 

@@ -22,6 +22,7 @@ import typer
 
 from diag.cli import completion
 from diag.cli.choices import PULL_MISSING, RICH, FailOn, Format, ProbeMode, Pull, value
+from diag.engine.endpoint import EngineChoice
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
 from diag.run.diagnosis import Request
 from diag.run.target_spec import TargetSpec
@@ -133,6 +134,28 @@ EgressDnsOpt = Annotated[
         "(repeatable). Opt-in, like --egress.",
     ),
 ]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        "-H",
+        metavar="URL",
+        help="The engine to use, as docker -H takes it (unix://, tcp://, ssh://): before "
+        "DOCKER_HOST, DOCKER_CONTEXT and the current docker context.",
+        show_default=False,
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        "-c",
+        help="The docker context to use, as docker --context takes it: before DOCKER_HOST, "
+        "DOCKER_CONTEXT and `docker context use`. Not with -H.",
+        autocompletion=completion.contexts,
+        show_default=False,
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
 ]
@@ -164,6 +187,8 @@ class CommonOptions:
     quiet: QuietOpt = False
     egress: EgressOpt = None  # HOST:PORT as typed; parsed by diag.model.egress
     egress_dns: EgressDnsOpt = None
+    host: HostOpt = None
+    context: ContextOpt = None
 
     def request(self, target: TargetSpec) -> Request:
         """What the diagnosis is asked (diag.run.diagnosis); the rest (format, output,
@@ -183,6 +208,7 @@ class CommonOptions:
             egress=tuple(self.egress or ()),
             egress_dns=tuple(self.egress_dns or ()),
             config=self.config,
+            engine=EngineChoice(self.host, self.context),
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import cast
@@ -26,6 +26,7 @@ import docker
 
 from checks.registry import Check
 from diag.engine.client import connect, read_topology
+from diag.engine.endpoint import EngineChoice
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.context import Target
@@ -60,6 +61,7 @@ class Request:
     egress: tuple[str, ...] = ()  # HOST:PORT, as typed (diag.model.egress parses them)
     egress_dns: tuple[str, ...] = ()
     config: Path | None = None  # --config FILE; None: ddiag.toml in the current directory
+    engine: EngineChoice = field(default_factory=EngineChoice)  # -H/--host, -c/--context
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ class Diagnosis:
         for what the engine or the compose file refuse. This run's probes are removed however
         it ends: Ctrl-C too, and SIGTERM once the caller makes it an exception
         (diag.cli.interrupts)."""
-        client = connect()
+        client = connect(self.request.engine)
         remove_probes(client)  # probes orphaned by a killed ddiag
         early = self._start_early(client)  # ours to close until it is handed to the runner
         try:
@@ -187,7 +189,7 @@ class Diagnosis:
         """The engine's topology and the target in it. The target's preparation (the compose
         file: a `docker compose config` subprocess) runs meanwhile."""
         with ThreadPoolExecutor(max_workers=1) as reading:
-            engine_read = reading.submit(read_topology, client)
+            engine_read = reading.submit(read_topology, client, self.request.engine)
             make_target = self.request.target.prepare()
             topology = engine_read.result()
         return topology, make_target(topology)

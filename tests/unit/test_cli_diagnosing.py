@@ -22,6 +22,7 @@ from diag.cli.app import app
 from diag.cli.choices import Format, Pull
 from diag.cli.interrupts import Terminated
 from diag.cli.options import CommonOptions, common_options
+from diag.engine.endpoint import EngineChoice
 from diag.errors import DiagError
 from diag.model.findings import Severity
 from diag.model.topology import Topology
@@ -180,3 +181,25 @@ def test_a_run_that_ends_early_exits_with_a_message(
     result = runner.invoke(app, ["network", "n"])
     assert result.exit_code == code
     assert message in result.output and "Traceback" not in result.output
+
+
+# --- which engine: -H/--host and -c/--context --------------------------------------------------
+
+
+def test_host_and_context_reach_the_request(given) -> None:
+    given()
+    assert runner.invoke(app, ["network", "n", "-H", "tcp://10.9.9.9:2375"]).exit_code == 0
+    assert runner.invoke(app, ["compose", "--context", "lab", "-q"]).exit_code == 0
+    assert [r.engine for r in GivenDiagnosis.requests] == [
+        EngineChoice(host="tcp://10.9.9.9:2375"),
+        EngineChoice(context="lab"),
+    ]
+
+
+@pytest.mark.parametrize("command", [["network", "n"], ["compose"], ["cleanup"], ["shell", "n"]])
+def test_host_and_context_together_exit_2_before_the_engine(command: list[str]) -> None:
+    args = [*command, "-H", "unix:///nonexistent.sock", "-c", "default"]
+    result = runner.invoke(app, args, env=NO_ENGINE)
+    assert result.exit_code == 2, result.output
+    assert "-H/--host and -c/--context both name the engine" in result.output
+    assert "Cannot reach" not in result.output and "Traceback" not in result.output

@@ -166,9 +166,9 @@ def engine(monkeypatch, topology141: Topology, tmp_path: Path, make_report) -> F
         fake.runs.append({"target": target, "options": options, "session": session})
         return make_report(topology)
 
-    monkeypatch.setattr(diagnosis, "connect", lambda: client)
+    monkeypatch.setattr(diagnosis, "connect", lambda engine: client)
     monkeypatch.setattr(diagnosis, "remove_probes", lambda client: [])
-    monkeypatch.setattr(diagnosis, "read_topology", lambda client: fake.topology)
+    monkeypatch.setattr(diagnosis, "read_topology", lambda client, engine: fake.topology)
     monkeypatch.setattr(diagnosis, "ProbeSession", session)
     monkeypatch.setattr(diagnosis, "ensure_image", ensure_image)
     monkeypatch.setattr(diagnosis, "diagnose", diagnose)
