@@ -71,13 +71,23 @@ def network(
 
 
 @app.command(
-    epilog="Examples:  ddiag compose  ·  ddiag compose -f compose.yaml -f compose.prod.yaml  ·  "
+    epilog="Examples:  ddiag compose  ·  ddiag compose web api  ·  "
+    "ddiag compose -f compose.yaml -f compose.prod.yaml --profile debug  ·  "
     "ddiag compose -p shop --format json  ·  ddiag compose --fail-on warning --severity "
     "dns.ndots=info  ·  settings also come from the compose file's top-level x-ddiag and "
     "from ddiag.toml",
 )
 @common_options
 def compose(
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Only these services: their dependencies and the findings about them, as "
+            "`docker compose ps SERVICE...` (default: every service).",
+            show_default=False,
+            autocompletion=completion.services,
+        ),
+    ] = None,
     files: Annotated[
         list[str] | None,
         typer.Option("--file", "-f", help="Compose file(s), as for docker compose."),
@@ -93,6 +103,14 @@ def compose(
     ] = None,
     project_directory: Annotated[
         str | None, typer.Option("--project-directory", help="As for docker compose.")
+    ] = None,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="A profile to enable, as for docker compose (repeatable)."),
+    ] = None,
+    env_files: Annotated[
+        list[str] | None,
+        typer.Option("--env-file", help="An environment file, as for docker compose (repeatable)."),
     ] = None,
     expect: Annotated[
         Path | None,
@@ -110,12 +128,22 @@ def compose(
 ) -> None:
     """Diagnose a running compose project, service to service, from each source's netns.
 
-    The model comes from `docker compose config` (so -f, -p, --project-directory and
-    COMPOSE_* mean what they mean to docker compose); with only -p and no compose file it
+    The model comes from `docker compose config` (so -f, -p, --project-directory, --profile,
+    --env-file and COMPOSE_* mean what they mean to docker compose); with only -p and no
+    compose file it
     is rebuilt from the containers' labels, or, on a swarm manager, from the services of
     the stack -p names (`docker stack deploy`).
     """
-    spec = ComposeSpec(tuple(files or ()), project, project_directory, expect, matrix)
+    spec = ComposeSpec(
+        tuple(files or ()),
+        project,
+        project_directory,
+        expect,
+        matrix,
+        profiles=tuple(profiles or ()),
+        env_files=tuple(env_files or ()),
+        services=tuple(services or ()),
+    )
     diagnose_and_exit(spec, common)
 
 

@@ -23,6 +23,7 @@ from diag.model.findings import Severity
 
 TIMEOUT_S = 3
 CONTAINER_PREFIX = "container:"
+SERVICE = "com.docker.compose.service"
 
 
 Ctx = typer.Context | None  # the command line parsed so far (None: called directly)
@@ -67,6 +68,12 @@ def _projects(api: docker.APIClient) -> list[str]:
     ]
 
 
+def _services(api: docker.APIClient, project: str | None) -> list[str]:
+    label = "com.docker.compose.project" + (f"={project}" if project else "")
+    found = api.containers(all=True, filters={"label": label})
+    return [c["Labels"][SERVICE] for c in found if c["Labels"].get(SERVICE)]
+
+
 def networks(incomplete: str, ctx: Ctx = None) -> list[str]:
     return [n for n in _ask(_networks, ctx) if n.startswith(incomplete)]
 
@@ -77,6 +84,12 @@ def containers(incomplete: str, ctx: Ctx = None) -> list[str]:
 
 def projects(incomplete: str, ctx: Ctx = None) -> list[str]:
     return [n for n in _ask(_projects, ctx) if n.startswith(incomplete)]
+
+
+def services(incomplete: str, ctx: Ctx = None) -> list[str]:
+    """Compose services with a container on the engine: of the project -p names, if typed."""
+    project = ctx.params.get("project") if ctx is not None else None
+    return [n for n in _ask(lambda api: _services(api, project), ctx) if n.startswith(incomplete)]
 
 
 def shell_targets(incomplete: str, ctx: Ctx = None) -> list[str]:

@@ -269,7 +269,7 @@ def test_compose_with_only_a_project_name_is_rebuilt_from_labels(
 ) -> None:
     asked: list[tuple[Any, ...]] = []
 
-    def no_compose_file(*args: Any) -> None:  # what load_config says for -p without a file
+    def no_compose_file(*args: Any, **compose_options: Any) -> None:  # -p without a file
         asked.append(args)
 
     monkeypatch.setattr(target_spec, "load_config", no_compose_file)
