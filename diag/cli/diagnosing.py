@@ -20,6 +20,7 @@ from diag.errors import DiagError
 from diag.report import FORMATS, RenderOptions
 from diag.run.diagnosis import Diagnosis
 from diag.run.target_spec import TargetSpec
+from diag.run.waiting import until_ready
 
 
 def diagnose_and_exit(target: TargetSpec, options: CommonOptions) -> NoReturn:
@@ -31,8 +32,9 @@ def diagnose_and_exit(target: TargetSpec, options: CommonOptions) -> NoReturn:
         diagnosis = Diagnosis(options.request(target))
     except DiagError as exc:
         fail(str(exc))
+    tell = console.silent if options.quiet else console.note
     with probes_removed_on_exit(announce=True), console.progress(options.quiet) as progress:
-        outcome = diagnosis.run(progress)
+        outcome = until_ready(diagnosis, options.waiting(), progress, tell)
     rendered = FORMATS[fmt](
         outcome.doc,
         RenderOptions(

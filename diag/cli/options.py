@@ -26,6 +26,7 @@ from diag.engine.endpoint import EngineChoice
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
 from diag.run.diagnosis import Request
 from diag.run.target_spec import TargetSpec
+from diag.run.waiting import DEFAULT_INTERVAL_S, Wait
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 OutputOpt = Annotated[
@@ -134,6 +135,25 @@ EgressDnsOpt = Annotated[
         "(repeatable). Opt-in, like --egress.",
     ),
 ]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0.0,
+        metavar="SECONDS",
+        help="Diagnose again until no finding reaches --fail-on (and everything was observed), "
+        "for at most SECONDS: for a stack that was just started. The report is the last run's.",
+    ),
+]
+WaitIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait-interval",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds between the runs of --wait.",
+    ),
+]
 HostOpt = Annotated[
     str | None,
     typer.Option(
@@ -187,6 +207,8 @@ class CommonOptions:
     quiet: QuietOpt = False
     egress: EgressOpt = None  # HOST:PORT as typed; parsed by diag.model.egress
     egress_dns: EgressDnsOpt = None
+    wait: WaitOpt = 0.0
+    wait_interval: WaitIntervalOpt = DEFAULT_INTERVAL_S
     host: HostOpt = None
     context: ContextOpt = None
 
@@ -210,6 +232,10 @@ class CommonOptions:
             config=self.config,
             engine=EngineChoice(self.host, self.context),
         )
+
+    def waiting(self) -> Wait:
+        """How often the diagnosis may run (diag.run.waiting): once, unless --wait."""
+        return Wait(self.wait, self.wait_interval)
 
 
 def common_options(command: Callable[..., None]) -> Callable[..., None]:
