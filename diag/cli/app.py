@@ -82,8 +82,9 @@ def compose(
     services: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Only these services: their dependencies and the findings about them, as "
-            "`docker compose ps SERVICE...` (default: every service).",
+            metavar="[SERVICE]...",
+            help="Only these services: their edges, and the findings about them (default: "
+            "every service).",
             show_default=False,
             autocompletion=completion.services,
         ),
@@ -130,9 +131,9 @@ def compose(
 
     The model comes from `docker compose config` (so -f, -p, --project-directory, --profile,
     --env-file and COMPOSE_* mean what they mean to docker compose); with only -p and no
-    compose file it
-    is rebuilt from the containers' labels, or, on a swarm manager, from the services of
-    the stack -p names (`docker stack deploy`).
+    compose file it is rebuilt from the containers' labels, or, on a swarm manager, from
+    the services of the stack -p names (`docker stack deploy`). SERVICE...: only these
+    services, as `docker compose ps SERVICE...` lists only them.
     """
     spec = ComposeSpec(
         tuple(files or ()),

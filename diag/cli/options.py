@@ -3,9 +3,9 @@
 `network`, `compose` and `container` take the same options: the fields of `CommonOptions`,
 each annotated as typer reads a parameter. `@common_options` adds them to a command's
 signature, after the command's own arguments and options and in field order (the order
-`--help` lists them in), and hands the command one `CommonOptions` instead of sixteen
-parameters. Commands that take only a few of these options (`shell`, `report`, `diff`) use
-the same annotations one by one.
+`--help` lists them in), and hands the command one `CommonOptions` instead of twenty
+parameters. Commands that take only a few of these options (`shell`, `cleanup`, `report`,
+`diff`) use the same annotations one by one.
 """
 
 from __future__ import annotations
@@ -142,7 +142,9 @@ WaitOpt = Annotated[
         min=0.0,
         metavar="SECONDS",
         help="Diagnose again until no finding reaches --fail-on (and everything was observed), "
-        "for at most SECONDS: for a stack that was just started. The report is the last run's.",
+        "for at most SECONDS: for a stack that was just started. The report is the last run's "
+        "(default: one run).",
+        show_default=False,
     ),
 ]
 WaitIntervalOpt = Annotated[
@@ -170,6 +172,7 @@ ContextOpt = Annotated[
     typer.Option(
         "--context",
         "-c",
+        metavar="NAME",
         help="The docker context to use, as docker --context takes it: before DOCKER_HOST, "
         "DOCKER_CONTEXT and `docker context use`. Not with -H.",
         autocompletion=completion.contexts,

@@ -42,10 +42,6 @@ class Runs(Protocol):
     def run(self, progress: Progress) -> Outcome: ...
 
 
-def _silent(message: str) -> None:
-    """Nobody is told."""
-
-
 def _named(finding: Mapping[str, Any]) -> str:
     """`port.refused (api, web, …)`: the check and its first subjects."""
     subjects = list(finding["subjects"])
@@ -68,7 +64,7 @@ def until_ready(
     diagnosis: Runs,
     wait: Wait,
     progress: Progress,
-    tell: Callable[[str], None] = _silent,
+    tell: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:

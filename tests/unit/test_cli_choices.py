@@ -19,6 +19,8 @@ from diag.report import FORMATS
 from diag.report.diff_render import DIFF_FORMATS
 from diag.run.config import PROBE_MODES
 
+from .test_everyday import _complete
+
 runner = CliRunner()
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
 
@@ -74,18 +76,6 @@ def test_a_value_not_among_the_choices_exits_2_naming_the_option(
     assert result.exit_code == 2, result.output
     assert "Invalid value for" in result.output and option in result.output
     assert "Traceback" not in result.output and "Cannot reach" not in result.output
-
-
-def _complete(words: str) -> list[str]:
-    env = {
-        "_DDIAG_COMPLETE": "complete_bash",
-        "COMP_WORDS": words,
-        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
-        **NO_ENGINE,
-    }
-    result = runner.invoke(app, [], prog_name="ddiag", env=env)
-    assert result.exit_code == 0, result.output
-    return result.output.split()
 
 
 def test_closed_options_complete_their_values() -> None:
