@@ -1,7 +1,7 @@
 """Which Docker engine to talk to: the docker CLI's decision, made without touching the engine.
 
-The order is the docker CLI's own (`resolveContextName` and `CurrentContext` in docker/cli's
-cli/command/cli.go, and `docker context use --help`): first the context's name,
+The order is the docker CLI's own (as `docker context use --help` states it, and as the CLI
+applies it, DOCKER_HOST before DOCKER_CONTEXT): first the context's name,
 
 1. `-c/--context NAME`;
 2. `-H/--host` or `DOCKER_HOST`: the `default` context (giving both -H and -c is an error,
