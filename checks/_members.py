@@ -1,4 +1,5 @@
-"""Who a run is about: the containers on the target's networks, as checks iterate them."""
+"""Who a run is about: the containers on the target's networks, as checks iterate them (those
+the target observes: all, unless `ddiag compose SERVICE...` named some)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def members(ctx: CheckContext) -> list[Member]:
         Member(network, container, endpoint)
         for network in ctx.target.networks
         for container, endpoint in ctx.topology.members(network)
+        if ctx.target.observes(container)
     ]
 
 

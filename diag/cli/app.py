@@ -17,14 +17,17 @@ from diag import __version__
 from diag.checks.catalog import order_block, order_text, readme_block
 from diag.checks.registry import all_checks, find
 from diag.cli import completion, console, probe_shell, saved_runs
+from diag.cli.choices import FAIL_ON_ERROR, PULL_MISSING, RICH, RICH_DIFF, DiffFormat, FailOn, value
 from diag.cli.console import fail, stderr
 from diag.cli.diagnosing import diagnose_and_exit
 from diag.cli.interrupts import probes_removed_on_exit, refusals_exit_2
 from diag.cli.options import (
     CommonOptions,
     ConfigOpt,
+    ContextOpt,
     FailOnOpt,
     FormatOpt,
+    HostOpt,
     NoColorOpt,
     OutputOpt,
     ProbeImageOpt,
@@ -34,6 +37,7 @@ from diag.cli.options import (
     pull_allowed,
 )
 from diag.engine.client import connect
+from diag.engine.endpoint import EngineChoice
 from diag.errors import DiagError
 from diag.probes.probe import remove_probes
 from diag.run.target_spec import ComposeSpec, ContainerSpec, NetworkSpec
@@ -67,13 +71,24 @@ def network(
 
 
 @app.command(
-    epilog="Examples:  ddiag compose  ·  ddiag compose -f compose.yaml -f compose.prod.yaml  ·  "
+    epilog="Examples:  ddiag compose  ·  ddiag compose web api  ·  "
+    "ddiag compose -f compose.yaml -f compose.prod.yaml --profile debug  ·  "
     "ddiag compose -p shop --format json  ·  ddiag compose --fail-on warning --severity "
     "dns.ndots=info  ·  settings also come from the compose file's top-level x-ddiag and "
     "from ddiag.toml",
 )
 @common_options
 def compose(
+    services: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[SERVICE]...",
+            help="Only these services: their edges, and the findings about them (default: "
+            "every service).",
+            show_default=False,
+            autocompletion=completion.services,
+        ),
+    ] = None,
     files: Annotated[
         list[str] | None,
         typer.Option("--file", "-f", help="Compose file(s), as for docker compose."),
@@ -89,6 +104,14 @@ def compose(
     ] = None,
     project_directory: Annotated[
         str | None, typer.Option("--project-directory", help="As for docker compose.")
+    ] = None,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="A profile to enable, as for docker compose (repeatable)."),
+    ] = None,
+    env_files: Annotated[
+        list[str] | None,
+        typer.Option("--env-file", help="An environment file, as for docker compose (repeatable)."),
     ] = None,
     expect: Annotated[
         Path | None,
@@ -106,12 +129,22 @@ def compose(
 ) -> None:
     """Diagnose a running compose project, service to service, from each source's netns.
 
-    The model comes from `docker compose config` (so -f, -p, --project-directory and
-    COMPOSE_* mean what they mean to docker compose); with only -p and no compose file it
-    is rebuilt from the containers' labels, or, on a swarm manager, from the services of
-    the stack -p names (`docker stack deploy`).
+    The model comes from `docker compose config` (so -f, -p, --project-directory, --profile,
+    --env-file and COMPOSE_* mean what they mean to docker compose); with only -p and no
+    compose file it is rebuilt from the containers' labels, or, on a swarm manager, from
+    the services of the stack -p names (`docker stack deploy`). SERVICE...: only these
+    services, as `docker compose ps SERVICE...` lists only them.
     """
-    spec = ComposeSpec(tuple(files or ()), project, project_directory, expect, matrix)
+    spec = ComposeSpec(
+        tuple(files or ()),
+        project,
+        project_directory,
+        expect,
+        matrix,
+        profiles=tuple(profiles or ()),
+        env_files=tuple(env_files or ()),
+        services=tuple(services or ()),
+    )
     diagnose_and_exit(spec, common)
 
 
@@ -168,7 +201,12 @@ def list_checks(
     epilog="Examples:  ddiag explain port.app-loopback  ·  ddiag explain dns.cross-network",
 )
 def explain(
-    check_id: Annotated[str, typer.Argument(help="A check id, e.g. port.app-loopback")],
+    check_id: Annotated[
+        str,
+        typer.Argument(
+            help="A check id, e.g. port.app-loopback", autocompletion=completion.check_ids
+        ),
+    ],
 ) -> None:
     """A check's failure mode, how ddiag detects it, and the fix."""
     check = find(check_id)
@@ -190,6 +228,8 @@ def cleanup(
     all_probes: Annotated[
         bool, typer.Option("--all", help="Also remove probes of runs that may still be going.")
     ] = False,
+    host: HostOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """Remove probe containers left behind by a ddiag that was killed."""
     left: list[str] = []
@@ -199,7 +239,9 @@ def cleanup(
         console.warn(f"{name} was not removed: {why}")
 
     with refusals_exit_2():
-        removed = remove_probes(connect(), everything=all_probes, refused=refused)
+        removed = remove_probes(
+            connect(EngineChoice(host, context)), everything=all_probes, refused=refused
+        )
     stderr.print(
         f"removed {len(removed)} probe(s)" + (f": {', '.join(removed)}" if removed else "")
     )
@@ -223,17 +265,20 @@ def shell(
         ),
     ],
     probe_image: ProbeImageOpt = None,
-    pull: PullOpt = "missing",
+    pull: PullOpt = PULL_MISSING,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
+    host: HostOpt = None,
+    context: ContextOpt = None,
 ) -> None:
     """An interactive shell in a probe on a network or in a container's netns, removed on exit.
 
     The probe has the same limits as ddiag's own probes, plus NET_RAW for ping and
     traceroute; what tools it has depends on the image (nicolaka/netshoot has them all).
     """
+    engine = EngineChoice(host, context)
     with probes_removed_on_exit(announce=False):
-        code = probe_shell.open_shell(where, probe_image, pull_allowed(pull), config, quiet)
+        code = probe_shell.open_shell(where, probe_image, pull_allowed(pull), config, quiet, engine)
     raise typer.Exit(code)
 
 
@@ -249,18 +294,18 @@ SavedRunArg = Annotated[
 )
 def report_command(
     run: SavedRunArg,
-    fmt: FormatOpt = "rich",
+    fmt: FormatOpt = RICH,
     output: OutputOpt = None,
-    fail_on: FailOnOpt = "error",
+    fail_on: FailOnOpt = FAIL_ON_ERROR,
     no_color: NoColorOpt = False,
 ) -> None:
     """Render a saved JSON report in any format; the exit code follows its findings, as live."""
     try:
         rendered, code = saved_runs.render_saved(
             run,
-            fmt,
-            fail_on,
-            color=console.use_color(fmt, output, no_color),
+            fmt.value,
+            value(fail_on),
+            color=console.use_color(fmt.value, output, no_color),
             width=console.width(output),
         )
         console.write(rendered, output)
@@ -276,14 +321,11 @@ def report_command(
 def diff_command(
     before: SavedRunArg,
     after: SavedRunArg,
-    fmt: Annotated[
-        str, typer.Option("--format", help="Output format: rich, json, markdown.")
-    ] = "rich",
+    fmt: Annotated[DiffFormat, typer.Option("--format", help="Output format.")] = RICH_DIFF,
     output: OutputOpt = None,
     fail_on: Annotated[
-        str,
-        typer.Option(help="Exit 1 when a NEW finding is at or above: error|warning|info|never."),
-    ] = "error",
+        FailOn, typer.Option(help="Exit 1 when a NEW finding is at or above this severity.")
+    ] = FAIL_ON_ERROR,
     no_color: NoColorOpt = False,
 ) -> None:
     """What changed between two saved runs: new, resolved and unchanged findings."""
@@ -291,9 +333,9 @@ def diff_command(
         rendered, code, warnings = saved_runs.diff_saved(
             before,
             after,
-            fmt,
-            fail_on,
-            color=console.use_color(fmt, output, no_color),
+            fmt.value,
+            fail_on.value,
+            color=console.use_color(fmt.value, output, no_color),
             width=console.width(output),
         )
         console.write(rendered, output)

@@ -40,6 +40,16 @@ def warn(message: str) -> None:
     stderr.print(Text(clean(f"ddiag: {message}"), style="yellow"), soft_wrap=True)
 
 
+def note(message: str) -> None:
+    """Progress worth keeping in a log (what --wait still waits for): a line on stderr,
+    terminal or not, printed above the spinner if one is shown."""
+    stderr.print(Text(clean(f"ddiag: {message}"), style="dim"), soft_wrap=True)
+
+
+def silent(message: str) -> None:
+    """--quiet: nothing but the report and errors."""
+
+
 def use_color(fmt: str, output: Path | None, no_color: bool) -> bool:
     return (
         fmt == "rich"

@@ -20,21 +20,21 @@ from diag.errors import DiagError
 from diag.report import FORMATS, RenderOptions
 from diag.run.diagnosis import Diagnosis
 from diag.run.target_spec import TargetSpec
+from diag.run.waiting import until_ready
 
 
 def diagnose_and_exit(target: TargetSpec, options: CommonOptions) -> NoReturn:
     """Diagnose `target`, write the report, exit with the run's code."""
-    fmt, output = options.fmt, options.output
-    if fmt not in FORMATS:
-        fail(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    fmt, output = options.fmt.value, options.output
     if options.no_color:
         stderr.no_color = True
     try:  # the command line and ddiag.toml: their mistakes stop us before the engine is asked
         diagnosis = Diagnosis(options.request(target))
     except DiagError as exc:
         fail(str(exc))
+    tell = console.silent if options.quiet else console.note
     with probes_removed_on_exit(announce=True), console.progress(options.quiet) as progress:
-        outcome = diagnosis.run(progress)
+        outcome = until_ready(diagnosis, options.waiting(), progress, tell)
     rendered = FORMATS[fmt](
         outcome.doc,
         RenderOptions(

@@ -3,23 +3,45 @@
 docker-py imports its ssh transport, and with it paramiko, cryptography and invoke, when
 it is itself imported, whatever the engine's address: a quarter of a second of every run
 on a 2-core machine, for a transport that only `ssh://` engines use. When the engine the
-docker CLI would use (diag.engine.endpoint, read from the environment and CLI config files only)
-is not behind ssh, paramiko is marked absent before anything imports docker-py, which then
-simply goes without its ssh transport, as it does where paramiko is not installed.
+docker CLI would use (diag.engine.endpoint, read from -H/-c on the command line, the
+environment and CLI config files only) is not behind ssh, paramiko is marked absent before
+anything imports docker-py, which then simply goes without its ssh transport, as it does
+where paramiko is not installed.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
-from diag.engine.endpoint import resolve_endpoint
+from diag.engine.endpoint import EngineChoice, resolve_endpoint
 from diag.errors import DiagError
 
+ENGINE_OPTIONS = {"-H": "host", "--host": "host", "-c": "context", "--context": "context"}
 
-def skip_unused_transports() -> None:
+
+def engine_in_argv(argv: Sequence[str]) -> EngineChoice:
+    """-H/--host and -c/--context as the arguments give them, read before typer parses them
+    (`-H URL`, `-HURL`, `--host URL`, `--host=URL`; the last one wins, as it does for typer)."""
+    found: dict[str, str | None] = {}
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            break
+        option, equals, attached = arg.partition("=")
+        if arg.startswith("--") and option in ENGINE_OPTIONS:
+            found[ENGINE_OPTIONS[option]] = attached if equals else next(args, None)
+        elif arg[:2] in ENGINE_OPTIONS:
+            found[ENGINE_OPTIONS[arg[:2]]] = arg[2:] or next(args, None)
+    return EngineChoice(**found)
+
+
+def skip_unused_transports(argv: Sequence[str] | None = None) -> None:
+    """Mark paramiko absent unless the engine is reached over ssh (`argv`: the arguments)."""
+    choice = engine_in_argv(sys.argv[1:] if argv is None else argv)
     try:
-        host = resolve_endpoint(os.environ).host or ""
+        host = resolve_endpoint(os.environ, choice).host or ""
     except DiagError:
         return  # the CLI says what is wrong with the endpoint; import as usual until then
     if not host.startswith("ssh://"):

@@ -3,9 +3,9 @@
 `network`, `compose` and `container` take the same options: the fields of `CommonOptions`,
 each annotated as typer reads a parameter. `@common_options` adds them to a command's
 signature, after the command's own arguments and options and in field order (the order
-`--help` lists them in), and hands the command one `CommonOptions` instead of sixteen
-parameters. Commands that take only a few of these options (`shell`, `report`, `diff`) use
-the same annotations one by one.
+`--help` lists them in), and hands the command one `CommonOptions` instead of twenty
+parameters. Commands that take only a few of these options (`shell`, `cleanup`, `report`,
+`diff`) use the same annotations one by one.
 """
 
 from __future__ import annotations
@@ -20,31 +20,40 @@ from typing import Annotated, Any, cast, get_type_hints
 
 import typer
 
-from diag.errors import DiagError
+from diag.cli import completion
+from diag.cli.choices import PULL_MISSING, RICH, FailOn, Format, ProbeMode, Pull, value
+from diag.engine.endpoint import EngineChoice
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
-from diag.report import FORMATS
 from diag.run.diagnosis import Request
 from diag.run.target_spec import TargetSpec
+from diag.run.waiting import DEFAULT_INTERVAL_S, Wait
 
-PULL_POLICIES = ("missing", "never")
-
-FormatOpt = Annotated[str, typer.Option("--format", help=f"Output format: {', '.join(FORMATS)}.")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Output format.")]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write the report to FILE, not stdout.")
 ]
 FailOnOpt = Annotated[
-    str | None,
+    FailOn | None,
     typer.Option(
-        help="Exit 1 when a finding is at or above this severity: error|warning|info|never "
-        "(default error).",
+        help="Exit 1 when a finding is at or above this severity (default error).",
         show_default=False,
     ),
 ]
 SelectOpt = Annotated[
-    list[str] | None, typer.Option("--select", help="Run only these check ids or families.")
+    list[str] | None,
+    typer.Option(
+        "--select",
+        help="Run only these check ids or families.",
+        autocompletion=completion.check_patterns,
+    ),
 ]
 IgnoreOpt = Annotated[
-    list[str] | None, typer.Option("--ignore", help="Skip these check ids or families.")
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        help="Skip these check ids or families.",
+        autocompletion=completion.check_patterns,
+    ),
 ]
 ProbeImageOpt = Annotated[
     str | None,
@@ -74,7 +83,7 @@ DeadlineOpt = Annotated[
     ),
 ]
 ProbeModeOpt = Annotated[
-    str | None,
+    ProbeMode | None,
     typer.Option(
         envvar="DDIAG_PROBE_MODE",
         help="shared (default): one probe enters every container's netns (CAP_SYS_ADMIN, "
@@ -84,7 +93,7 @@ ProbeModeOpt = Annotated[
     ),
 ]
 PullOpt = Annotated[
-    str,
+    Pull,
     typer.Option(
         envvar="DDIAG_PULL",
         help="Pull the probe image when it is missing (missing) or never (never).",
@@ -97,6 +106,7 @@ SeverityOpt = Annotated[
         "--severity",
         metavar="CHECK=LEVEL",
         help="Override the severity of a check id or family: e.g. dns.ndots=info (repeatable).",
+        autocompletion=completion.severity_overrides,
     ),
 ]
 ConfigOpt = Annotated[
@@ -125,16 +135,58 @@ EgressDnsOpt = Annotated[
         "(repeatable). Opt-in, like --egress.",
     ),
 ]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0.0,
+        metavar="SECONDS",
+        help="Diagnose again until no finding reaches --fail-on (and everything was observed), "
+        "for at most SECONDS: for a stack that was just started. The report is the last run's "
+        "(default: one run).",
+        show_default=False,
+    ),
+]
+WaitIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait-interval",
+        min=0.1,
+        metavar="SECONDS",
+        help="Seconds between the runs of --wait.",
+    ),
+]
+HostOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--host",
+        "-H",
+        metavar="URL",
+        help="The engine to use, as docker -H takes it (unix://, tcp://, ssh://): before "
+        "DOCKER_HOST, DOCKER_CONTEXT and the current docker context.",
+        show_default=False,
+    ),
+]
+ContextOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        "-c",
+        metavar="NAME",
+        help="The docker context to use, as docker --context takes it: before DOCKER_HOST, "
+        "DOCKER_CONTEXT and `docker context use`. Not with -H.",
+        autocompletion=completion.contexts,
+        show_default=False,
+    ),
+]
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
 ]
 
 
-def pull_allowed(policy: str) -> bool:
+def pull_allowed(policy: Pull) -> bool:
     """--pull (or DDIAG_PULL) as the probes take it: may a missing image be pulled?"""
-    if policy not in PULL_POLICIES:
-        raise DiagError(f"--pull takes one of {', '.join(PULL_POLICIES)}, not {policy!r}")
-    return policy == "missing"
+    return policy.value == "missing"
 
 
 @dataclass(frozen=True)
@@ -142,14 +194,14 @@ class CommonOptions:
     """The options every diagnosing command takes, as typed. The field names are the
     parameter names typer derives option names from (`fail_on` is --fail-on)."""
 
-    fmt: FormatOpt = "rich"
+    fmt: FormatOpt = RICH
     output: OutputOpt = None
     fail_on: FailOnOpt = None  # None: not given (config files, then the default, decide)
     select_ids: SelectOpt = None
     ignore_ids: IgnoreOpt = None
     severity: SeverityOpt = None
     probe_image: ProbeImageOpt = None
-    pull: PullOpt = "missing"
+    pull: PullOpt = PULL_MISSING
     timeout: TimeoutOpt = None
     deadline: DeadlineOpt = None
     probe_mode: ProbeModeOpt = None
@@ -158,26 +210,35 @@ class CommonOptions:
     quiet: QuietOpt = False
     egress: EgressOpt = None  # HOST:PORT as typed; parsed by diag.model.egress
     egress_dns: EgressDnsOpt = None
+    wait: WaitOpt = 0.0
+    wait_interval: WaitIntervalOpt = DEFAULT_INTERVAL_S
+    host: HostOpt = None
+    context: ContextOpt = None
 
     def request(self, target: TargetSpec) -> Request:
         """What the diagnosis is asked (diag.run.diagnosis); the rest (format, output,
-        colour, progress) is how the command shows the result. Raises DiagError for --pull."""
+        colour, progress) is how the command shows the result."""
         return Request(
             target,
             select=tuple(self.select_ids or ()),
             ignore=tuple(self.ignore_ids or ()),
             severity=tuple(self.severity or ()),
-            fail_on=self.fail_on,
+            fail_on=value(self.fail_on),
             timeout=self.timeout,
             deadline=self.deadline,
             probe_image=self.probe_image,
-            probe_mode=self.probe_mode,
+            probe_mode=value(self.probe_mode),
             pull=pull_allowed(self.pull),
             probe_memory=os.environ.get("DDIAG_PROBE_MEMORY"),
             egress=tuple(self.egress or ()),
             egress_dns=tuple(self.egress_dns or ()),
             config=self.config,
+            engine=EngineChoice(self.host, self.context),
         )
+
+    def waiting(self) -> Wait:
+        """How often the diagnosis may run (diag.run.waiting): once, unless --wait."""
+        return Wait(self.wait, self.wait_interval)
 
 
 def common_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from diag.cli import console
 from diag.engine.client import connect, read_topology
+from diag.engine.endpoint import EngineChoice
 from diag.errors import DiagError
 from diag.probes.probe import ensure_image, remove_probes
 from diag.probes.shell import no_docker_cli, plan_shell, resolve_target, run_shell
@@ -19,15 +20,23 @@ from diag.run.config import Sources, command_line_layer
 
 
 def open_shell(
-    where: str, probe_image: str | None, pull: bool, config: Path | None, quiet: bool
+    where: str,
+    probe_image: str | None,
+    pull: bool,
+    config: Path | None,
+    quiet: bool,
+    engine: EngineChoice,
 ) -> int:
-    """Run the shell; its exit code. Raises DiagError for a target or image that cannot be."""
+    """Run the shell; its exit code. Raises DiagError for a target or image that cannot be.
+    `engine`: -H/-c, handed to the docker CLI too, so that the shell opens where ddiag looked."""
     image = Sources(command_line_layer(probe_image=probe_image), config).resolve().probe_image
-    client = connect()
+    client = connect(engine)
     remove_probes(client)  # probes orphaned by a killed ddiag
-    target = resolve_target(read_topology(client), where)
+    target = resolve_target(read_topology(client, engine), where)
     docker_cli = shutil.which("docker")
-    run = plan_shell(image, target, sys.stdin.isatty(), docker_cli or "docker")
+    run = plan_shell(
+        image, target, sys.stdin.isatty(), docker_cli or "docker", engine.docker_args()
+    )
     if docker_cli is None:  # checked after planning: the message shows the command to run
         raise DiagError(no_docker_cli(run.command))
     with console.progress(quiet) as progress:

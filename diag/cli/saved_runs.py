@@ -1,28 +1,21 @@
 """`ddiag report`, `ddiag diff` and `ddiag schema`: work on saved JSON reports, no engine.
 
-The command functions in `diag/cli/app.py` only parse options and turn a `DiagError` into
-exit 2; what the commands do is here.
+The command functions in `diag/cli/app.py` only parse options (typer checks the choices of
+--format and --fail-on, diag.cli.choices) and turn a `DiagError` into exit 2; what the
+commands do is here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from diag.cli.console import EXIT_FINDINGS
-from diag.errors import DiagError
-from diag.model.findings import DEFAULT_FAIL_ON, FAIL_ON, reaches
+from diag.model.findings import DEFAULT_FAIL_ON, reaches
 from diag.report import FORMATS, RenderOptions
 from diag.report.diff import diff
 from diag.report.diff_render import DIFF_FORMATS
 from diag.report.saved import load_report
 from diag.report.schema import schema_text
-
-
-def _check_choice(option: str, value: str, choices: Iterable[str]) -> None:
-    names = list(choices)
-    if value not in names:
-        raise DiagError(f"{option} takes one of {', '.join(names)}, not {value!r}")
 
 
 def render_options(color: bool, width: int, fail_on: str) -> RenderOptions:
@@ -34,8 +27,6 @@ def render_saved(
 ) -> tuple[str, int]:
     """A saved report in format `fmt`, and the exit code its findings give under `fail_on`."""
     fail_on = fail_on or DEFAULT_FAIL_ON
-    _check_choice("--format", fmt, FORMATS)
-    _check_choice("--fail-on", fail_on, FAIL_ON)
     doc = load_report(path)
     rendered = FORMATS[fmt](doc, render_options(color, width, fail_on))
     return rendered, EXIT_FINDINGS if reaches(doc["findings"], fail_on) else 0
@@ -47,8 +38,6 @@ def diff_saved(
     """The diff of two saved reports in `fmt`, its exit code (1 when a *new* finding reaches
     `fail_on`), and warnings for stderr."""
     fail_on = fail_on or DEFAULT_FAIL_ON
-    _check_choice("--format", fmt, DIFF_FORMATS)
-    _check_choice("--fail-on", fail_on, FAIL_ON)
     result = diff(load_report(before), load_report(after))
     warnings = []
     if not result.same_target:

@@ -1,8 +1,9 @@
 """Connect to the Docker engine the way the docker CLI does, and read it once.
 
-Order: `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), else the current docker
-context (`DOCKER_CONTEXT` or `currentContext` in the CLI config), else the local socket; the
-decision is `diag.engine.endpoint.resolve_endpoint`, ssh:// and tcp+TLS contexts included.
+Order: `-c/--context`, else `-H/--host` or `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` /
+`DOCKER_CERT_PATH`), else the current docker context (`DOCKER_CONTEXT` or `currentContext` in
+the CLI config), else the local socket; the decision is
+`diag.engine.endpoint.resolve_endpoint`, ssh:// and tcp+TLS contexts included.
 Every way a connection can fail becomes a `DiagError` that says what to do.
 """
 
@@ -17,23 +18,24 @@ import docker.errors
 
 from diag.engine.bulk_read import EngineReadError, get_many, unix_socket_path
 from diag.engine.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
-from diag.engine.endpoint import client_kwargs, resolve_endpoint
+from diag.engine.endpoint import EngineChoice, client_kwargs, resolve_endpoint
 from diag.errors import DiagError
 from diag.model.topology import Swarm, Topology
 
 LOG_LINES_OF_STOPPED = 5
 
 
-def _describe_host() -> str:
+def _describe_host(choice: EngineChoice | None) -> str:
     try:
-        return resolve_endpoint(os.environ).describe()
+        return resolve_endpoint(os.environ, choice).describe()
     except DiagError:
         return os.environ.get("DOCKER_HOST") or "the local socket"
 
 
-def connect() -> docker.DockerClient:
-    """A client for the engine the docker CLI would use, or a `DiagError` saying why not."""
-    endpoint = resolve_endpoint(os.environ)
+def connect(choice: EngineChoice | None = None) -> docker.DockerClient:
+    """A client for the engine the docker CLI would use (given -H/-c as `choice`), or a
+    `DiagError` saying why not."""
+    endpoint = resolve_endpoint(os.environ, choice)
     kwargs = client_kwargs(endpoint)
     try:
         client = docker.DockerClient(**kwargs)
@@ -80,8 +82,9 @@ def _read_swarm(api: docker.APIClient, info: dict[str, Any]) -> Swarm | None:
         return swarm_from_inspect({"Swarm": {**info["Swarm"], "ControlAvailable": False}})
 
 
-def read_topology(client: docker.DockerClient) -> Topology:
+def read_topology(client: docker.DockerClient, choice: EngineChoice | None = None) -> Topology:
     """One read of the engine: version, networks, every container's inspect, the swarm.
+    (`choice`: the -H/-c the client was connected with, to name the engine if it fails.)
 
     On a host with hundreds of containers the inspects dominate the discovery time: they
     are read in bulk (`_inspect_all`).
@@ -110,7 +113,7 @@ def read_topology(client: docker.DockerClient) -> Topology:
             )
             swarm = _read_swarm(api, info.result())
     except (docker.errors.DockerException, EngineReadError) as exc:
-        raise DiagError(_unreachable_message(_describe_host(), exc)) from None
+        raise DiagError(_unreachable_message(_describe_host(choice), exc)) from None
     return topology_from_inspect(version, networks, inspects, logs, swarm)
 
 

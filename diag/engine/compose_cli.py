@@ -35,9 +35,16 @@ def compose_command() -> list[str]:
 
 
 def load_config(
-    files: Sequence[str], project: str | None, project_directory: str | None
+    files: Sequence[str],
+    project: str | None,
+    project_directory: str | None,
+    *,
+    profiles: Sequence[str] = (),
+    env_files: Sequence[str] = (),
 ) -> dict[str, Any] | None:
-    """The canonical model, or None when no compose file is found and -p names the project."""
+    """The canonical model, or None when no compose file is found and -p names the project.
+    Each argument is the compose CLI's own option, handed over as given: `profiles` decide
+    which services are in the model, `env_files` the values interpolated into it."""
     command = compose_command()
     for path in files:
         command += ["-f", path]
@@ -45,6 +52,10 @@ def load_config(
         command += ["-p", project]
     if project_directory:
         command += ["--project-directory", project_directory]
+    for profile in profiles:
+        command += ["--profile", profile]
+    for env_file in env_files:
+        command += ["--env-file", env_file]
     command += ["config", "--format", "json"]
     try:
         done = subprocess.run(

@@ -1,15 +1,23 @@
 """Which Docker engine to talk to: the docker CLI's decision, made without touching the engine.
 
-The order is the docker CLI's own:
+The order is the docker CLI's own (as `docker context use --help` states it, and as the CLI
+applies it, DOCKER_HOST before DOCKER_CONTEXT): first the context's name,
 
-1. `DOCKER_HOST`, with TLS when `DOCKER_TLS_VERIFY` (verify) or `DOCKER_TLS` (no verify) is
-   set, and the CA, certificate and key from `DOCKER_CERT_PATH` (default: the CLI config
-   directory);
-2. else the context named by `DOCKER_CONTEXT`, else the config's `currentContext`
-   (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`): its endpoint's host
-   from `contexts/meta/<sha256 of the name>/meta.json` and its TLS material from
-   `contexts/tls/<sha256 of the name>/docker/`;
-3. else the local socket (the `default` context).
+1. `-c/--context NAME`;
+2. `-H/--host` or `DOCKER_HOST`: the `default` context (giving both -H and -c is an error,
+   as in the docker CLI: they name the engine two ways);
+3. `DOCKER_CONTEXT`;
+4. the config's `currentContext` (`$DOCKER_CONFIG/config.json`, default
+   `~/.docker/config.json`);
+5. else `default`;
+
+then its endpoint. The `default` context is `-H`, else `DOCKER_HOST`, else the local socket,
+with TLS when `DOCKER_TLS_VERIFY` (verify) or `DOCKER_TLS` (no verify) is set and the CA,
+certificate and key from `DOCKER_CERT_PATH` (default: the CLI config directory); so
+`--context default` still follows `DOCKER_HOST`, as it does for the docker CLI. Any other
+context is read from the context store: its endpoint's host from
+`contexts/meta/<sha256 of the name>/meta.json` and its TLS material from
+`contexts/tls/<sha256 of the name>/docker/`.
 
 `ssh://` hosts go through the `ssh` binary when there is one (so `~/.ssh/config`, agents and
 known hosts work as they do for the docker CLI), else through paramiko (which docker-py's ssh
@@ -44,16 +52,32 @@ class TLSMaterial:
 
 
 @dataclass(frozen=True)
+class EngineChoice:
+    """The engine as the command line names it (`-H/--host`, `-c/--context`); None: not named,
+    so the environment and the CLI config decide."""
+
+    host: str | None = None
+    context: str | None = None
+
+    def docker_args(self) -> list[str]:
+        """The same choice as the docker CLI's global options (`ddiag shell` runs it)."""
+        if self.host:
+            return ["--host", self.host]
+        return ["--context", self.context] if self.context else []
+
+
+@dataclass(frozen=True)
 class Endpoint:
     host: str | None  # None: the local socket
     tls: TLSMaterial | None = None
     context: str = DEFAULT_CONTEXT
-    origin: str = "default"  # "DOCKER_HOST", "DOCKER_CONTEXT", "config.json" or "default"
+    # "--host", "DOCKER_HOST", "--context", "DOCKER_CONTEXT", "config.json" or "default"
+    origin: str = "default"
 
     def describe(self) -> str:
         host = self.host or LOCAL_SOCKET
-        if self.origin == "DOCKER_HOST":
-            return f"{host} (DOCKER_HOST)"
+        if self.origin in ("--host", "DOCKER_HOST"):
+            return f"{host} ({self.origin})"
         if self.context != DEFAULT_CONTEXT:
             return f"{host} (docker context {self.context!r})"
         return host
@@ -80,7 +104,14 @@ def _tls_files(directory: Path, verify: bool) -> TLSMaterial:
     )
 
 
-def _current_context(env: Mapping[str, str], directory: Path) -> tuple[str, str]:
+def _context_name(env: Mapping[str, str], directory: Path, choice: EngineChoice) -> tuple[str, str]:
+    """The context's name, and what named it."""
+    if choice.context:
+        return choice.context, "--context"
+    if choice.host:
+        return DEFAULT_CONTEXT, "--host"
+    if env.get("DOCKER_HOST"):
+        return DEFAULT_CONTEXT, "DOCKER_HOST"
     if env.get("DOCKER_CONTEXT"):
         return env["DOCKER_CONTEXT"], "DOCKER_CONTEXT"
     try:
@@ -94,7 +125,7 @@ def _current_context(env: Mapping[str, str], directory: Path) -> tuple[str, str]
 def _context_endpoint(name: str, origin: str, directory: Path) -> Endpoint:
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
     meta_file = directory / "contexts" / "meta" / digest / "meta.json"
-    where = "DOCKER_CONTEXT" if origin == "DOCKER_CONTEXT" else f"currentContext in {directory}"
+    where = origin if origin != "config.json" else f"currentContext in {directory}"
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -114,19 +145,47 @@ def _context_endpoint(name: str, origin: str, directory: Path) -> Endpoint:
     return Endpoint(host=host, tls=tls, context=name, origin=origin)
 
 
-def resolve_endpoint(env: Mapping[str, str]) -> Endpoint:
-    """The engine the docker CLI would use with this environment (reads only CLI config files)."""
-    directory = config_dir(env)
-    if env.get("DOCKER_HOST"):
-        verify = bool(env.get("DOCKER_TLS_VERIFY"))
-        tls = None
-        if verify or env.get("DOCKER_TLS"):
-            tls = _tls_files(Path(env.get("DOCKER_CERT_PATH") or directory), verify=verify)
-        return Endpoint(host=env["DOCKER_HOST"], tls=tls, origin="DOCKER_HOST")
-    name, origin = _current_context(env, directory)
-    if name == DEFAULT_CONTEXT:
+def _default_endpoint(
+    env: Mapping[str, str], directory: Path, choice: EngineChoice, origin: str
+) -> Endpoint:
+    """The `default` context: -H, else DOCKER_HOST (TLS from the environment), else the socket."""
+    host = choice.host or env.get("DOCKER_HOST")
+    if not host:
         return Endpoint(host=None, origin=origin)
+    verify = bool(env.get("DOCKER_TLS_VERIFY"))
+    tls = None
+    if verify or env.get("DOCKER_TLS"):
+        tls = _tls_files(Path(env.get("DOCKER_CERT_PATH") or directory), verify=verify)
+    return Endpoint(host=host, tls=tls, origin="--host" if choice.host else "DOCKER_HOST")
+
+
+def resolve_endpoint(env: Mapping[str, str], choice: EngineChoice | None = None) -> Endpoint:
+    """The engine the docker CLI would use with this environment and `-H`/`-c` (reads only CLI
+    config files). Raises DiagError for both -H and -c, or for a context that does not exist."""
+    choice = choice or EngineChoice()
+    if choice.host and choice.context:
+        raise DiagError(
+            "-H/--host and -c/--context both name the engine: give one of them (the docker CLI "
+            "refuses both, too). `docker context ls` lists the contexts."
+        )
+    directory = config_dir(env)
+    name, origin = _context_name(env, directory, choice)
+    if name == DEFAULT_CONTEXT:
+        return _default_endpoint(env, directory, choice, origin)
     return _context_endpoint(name, origin, directory)
+
+
+def context_names(env: Mapping[str, str]) -> list[str]:
+    """The contexts `docker context ls` would list: `default` and those in the store."""
+    names = [DEFAULT_CONTEXT]
+    for meta in sorted((config_dir(env) / "contexts" / "meta").glob("*/meta.json")):
+        try:
+            name = json.loads(meta.read_text(encoding="utf-8")).get("Name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
 
 
 def client_kwargs(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -14,6 +14,23 @@ from diag.model.topology import Container, Network, Topology
 
 TargetKind = Literal["network", "compose", "container"]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Focus:
+    """`ddiag compose web api`: the services named, as `docker compose ps web api` names them.
+    Their edges are the target's; the checks look at them and at what they depend on (a
+    dependency's sockets and state explain a failing edge), and the findings kept are those
+    about them: that name one of them, or none of the project's services (a network's)."""
+
+    services: tuple[str, ...]
+    observed: frozenset[str]  # container ids: the named services' and their dependencies'
+    names: frozenset[str]  # the named services and their containers
+    others: frozenset[str]  # the project's other services and containers
+
+    def concerns(self, subjects: Sequence[str]) -> bool:
+        named = set(subjects)
+        return bool(named & self.names) or not named & self.others
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,15 @@ class Target:
     edges: tuple[Edge, ...] = ()
     project: ComposeProject | None = None
     matrix: bool = False  # also observe every service x service x port (ddiag compose --matrix)
+    focus: Focus | None = None  # services named on the command line (None: all of them)
+
+    def observes(self, container: Container) -> bool:
+        """Whether the checks look at this container (as a member of the target's networks)."""
+        return self.focus is None or container.id in self.focus.observed
+
+    def concerns(self, subjects: Sequence[str]) -> bool:
+        """Whether a finding about `subjects` belongs in this target's report."""
+        return self.focus is None or self.focus.concerns(subjects)
 
 
 @dataclass

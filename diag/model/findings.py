@@ -24,12 +24,17 @@ FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_FAIL_ON = "error"
 
 
-def reaches(findings: Iterable[Mapping[str, Any]], fail_on: str) -> bool:
-    """Whether any finding (as a report dict) is at or above `fail_on`; `never`: none is."""
+def failing(findings: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[str, Any]]:
+    """The findings (as report dicts) at or above `fail_on`; `never`: none is."""
     if fail_on == "never":
-        return False
+        return []
     threshold = Severity(fail_on).rank
-    return any(Severity(f["severity"]).rank >= threshold for f in findings)
+    return [f for f in findings if Severity(f["severity"]).rank >= threshold]
+
+
+def reaches(findings: Iterable[Mapping[str, Any]], fail_on: str) -> bool:
+    """Whether any finding (as a report dict) is at or above `fail_on`."""
+    return bool(failing(findings, fail_on))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from diag.errors import DiagError
 from diag.model.compose import ComposeProject, Service
-from diag.model.context import Target
+from diag.model.context import Focus, Target
 from diag.model.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
 from diag.model.expectations import Rule, check_services, parse_rules
 from diag.model.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
@@ -38,15 +38,19 @@ def network_target(topology: Topology, names: Sequence[str]) -> Target:
     )
 
 
-def _unknown(name: str, kind: str, known: Sequence[str]) -> str:
+def _unknown(name: str, kind: str, known: Sequence[str], where: str = "on this engine") -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = (
         f" Did you mean {' or '.join(close)}?"
         if close
-        else f" {kind.capitalize()}s on this engine: {', '.join(known) or 'none'}."
+        else f" {kind.capitalize()}s {where}: {', '.join(known) or 'none'}."
     )
-    listing = {"network": "docker network ls", "container": "docker ps -a"}[kind]
-    return f"No {kind} named {name!r} on this engine.{hint} (`{listing}` lists them.)"
+    listing = {
+        "network": "docker network ls",
+        "container": "docker ps -a",
+        "service": "docker compose config --services",
+    }[kind]
+    return f"No {kind} named {name!r} {where}.{hint} (`{listing}` lists them.)"
 
 
 def _container_names(containers: Iterable[Container]) -> set[str]:
@@ -134,12 +138,17 @@ def _rule_matches(rule: Rule, edge: Edge) -> bool:
 
 
 def _apply_rules(
-    topology: Topology, project: ComposeProject, edges: list[Edge], rules: Sequence[Rule]
+    topology: Topology,
+    project: ComposeProject,
+    edges: list[Edge],
+    rules: Sequence[Rule],
+    sources: Sequence[str],
 ) -> tuple[Edge, ...]:
-    """Add an edge per rule and source, then give every edge the last rule that covers it."""
+    """Add an edge per rule and source (of `sources`, the services whose edges the target
+    has), then give every edge the last rule that covers it."""
     for rule in rules:
-        sources = [rule.source] if rule.source != "*" else list(project.services)
-        for service in sources:
+        named = [rule.source] if rule.source != "*" else list(project.services)
+        for service in (s for s in named if s in sources):
             source = _representative(project.containers(topology, service))
             if source is not None and not (rule.source == "*" and service == rule.target):
                 edges.append(Edge(source, rule.target, rule.port, (rule.where,)))
@@ -158,24 +167,62 @@ def _apply_rules(
     return tuple(governed)
 
 
+def _named_services(
+    topology: Topology, project: ComposeProject, services: Sequence[str]
+) -> tuple[str, ...]:
+    """The services the command line named, each checked against the model (close names
+    suggested); all of them when it named none."""
+    for name in services:
+        if name not in project.services:
+            where = f"in compose project {project.name!r}"
+            raise DiagError(_unknown(name, "service", list(project.services), where))
+        if not project.containers(topology, name) and project.source != "stack":
+            raise DiagError(
+                f"Service {name!r} of compose project {project.name!r} has no container on "
+                f"this engine. Start it (`docker compose up -d {name}`) and run ddiag again."
+            )
+    return tuple(dict.fromkeys(services)) or tuple(project.services)
+
+
+def _focus(
+    topology: Topology, project: ComposeProject, services: Sequence[str], edges: Sequence[Edge]
+) -> Focus:
+    """What a target limited to `services` looks at (their containers and those their edges
+    name) and reports on."""
+    containers = project.containers(topology)
+    named = [c for c in containers if c.service in services]
+    wanted = {edge.name.lower() for edge in edges}
+    depended = [c for c in topology.containers if _container_names([c]) & wanted]
+    names = frozenset({*services, *(c.name for c in named)})
+    return Focus(
+        services=tuple(services),
+        observed=frozenset(c.id for c in (*named, *depended)),
+        names=names,
+        others=frozenset({*project.services, *(c.name for c in containers)}) - names,
+    )
+
+
 def compose_target(
     topology: Topology,
     project: ComposeProject,
     extra_rules: Sequence[Rule] = (),
     matrix: bool = False,
+    services: Sequence[str] = (),
 ) -> Target:
     """The project's containers, networks and edges; `expect` rules from x-ddiag and
-    `--expect` govern which edges must (not) work."""
+    `--expect` govern which edges must (not) work. `services`: only these services' edges
+    and findings, the way `docker compose ps web api` shows only those (none: all)."""
     containers = project.containers(topology)
     if not containers and project.source != "stack":  # a stack's tasks may all be elsewhere
         raise DiagError(
             f"Compose project {project.name!r} has no containers on this engine. Start it "
             "(`docker compose up -d`) and run ddiag again."
         )
+    sources = _named_services(topology, project, services)
     edges: list[Edge] = []
     for name, service in project.services.items():
         source = _representative(project.containers(topology, name))
-        if source is None:
+        if source is None or name not in sources:
             continue
         edges += [Edge(source, target, None, ("depends_on",)) for target in service.depends_on]
         edges += [Edge(source, alias, None, ("links",)) for _, alias in service.links]
@@ -185,13 +232,18 @@ def compose_target(
     rules = [*parse_rules(project.ddiag_settings.get("expect"), "x-ddiag"), *extra_rules]
     names = known_names(topology) | _engine_ips(topology)
     check_services(rules, list(project.services), names)
-    governed = _apply_rules(topology, project, edges, rules)
+    governed = _apply_rules(topology, project, edges, rules, sources)
     if not project.config_files and containers:  # compose found the file; labels remember it
         label = containers[0].labels.get("com.docker.compose.project.config_files", "")
         project = replace(project, config_files=tuple(filter(None, label.split(","))))
-    network_names = set(project.networks.values()) | {
-        ep.network_name for c in containers for ep in c.endpoints
-    }
+    focus = _focus(topology, project, sources, governed) if services else None
+    if focus is not None:  # the named services' networks, not the project's
+        containers = [c for c in containers if c.service in sources]
+        model_networks = {n for s in sources for n in project.services[s].networks}
+        network_names = {project.networks.get(n, n) for n in model_networks}
+    else:
+        network_names = set(project.networks.values())
+    network_names |= {ep.network_name for c in containers for ep in c.endpoints}
     networks = tuple(  # (the routing mesh's `ingress` is the swarm's: swarm.ingress judges it)
         n
         for n in topology.networks
@@ -205,6 +257,7 @@ def compose_target(
         governed,
         project,
         matrix,
+        focus,
     )
 
 

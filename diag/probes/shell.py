@@ -76,11 +76,13 @@ def docker_run_command(
     labels: Mapping[str, str],
     tty: bool,
     docker_cli: str = "docker",
+    engine: Sequence[str] = (),
 ) -> list[str]:
-    """The `docker run` that opens the shell: a probe's settings, NET_RAW kept, `sh` attached."""
+    """The `docker run` that opens the shell: a probe's settings, NET_RAW kept, `sh` attached.
+    `engine`: the docker CLI's global options that name the engine ddiag uses (-H, -c)."""
     memory = PROBE_LIMITS["mem_limit"]
     cpus = PROBE_LIMITS["nano_cpus"] / 1_000_000_000
-    command = [docker_cli, "run", "--rm", "-i"]
+    command = [docker_cli, *engine, "run", "--rm", "-i"]
     if tty:
         command.append("-t")
     command += ["--name", name]
@@ -137,11 +139,13 @@ class ShellRun:
     run_id: str
 
 
-def plan_shell(image: str, target: ShellTarget, tty: bool, docker_cli: str) -> ShellRun:
+def plan_shell(
+    image: str, target: ShellTarget, tty: bool, docker_cli: str, engine: Sequence[str] = ()
+) -> ShellRun:
     run_id = uuid.uuid4().hex[:12]
     labels = {**probe_labels(run_id), SHELL_LABEL: "1"}
     command = docker_run_command(
-        image, target, f"ddiag-shell-{run_id}", labels, tty, docker_cli=docker_cli
+        image, target, f"ddiag-shell-{run_id}", labels, tty, docker_cli=docker_cli, engine=engine
     )
     return ShellRun(command, run_id)
 

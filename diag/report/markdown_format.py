@@ -108,7 +108,8 @@ def _title(doc: ReportDoc) -> list[str]:
     ]
     files = target.get("config_files") or []
     lines = [
-        f"# ddiag runbook: {text(target['kind'])} {', '.join(code(n) for n in target['names'])}",
+        f"# ddiag runbook: {text(target['kind'])} {', '.join(code(n) for n in target['names'])}"
+        + "".join(f" {code(service)}" for service in target.get("services", [])),
         "",
         " · ".join(facts),
     ]

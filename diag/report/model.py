@@ -164,7 +164,7 @@ class Report:
         `topology` and `edges` (see README, "JSON report"); redacted."""
         findings = [finding.to_dict() for finding in self.sorted_findings()]
         counted = Counter(finding["severity"] for finding in findings)
-        project = self.target.project
+        project, focus = self.target.project, self.target.focus
         doc: ReportDoc = {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": TOOL_NAME, "version": __version__},
@@ -172,6 +172,8 @@ class Report:
                 "kind": self.target.kind,
                 "names": list(self.target.names),
                 "config_files": list(project.config_files) if project else [],
+                # only when the command named services (an addition: optional in the schema)
+                **({"services": list(focus.services)} if focus else {}),
             },
             "engine": {
                 "version": self.topology.engine.version,

@@ -189,7 +189,8 @@ def summary_line(doc: ReportDoc) -> Text:
     engine = doc["engine"]
     text.append(
         f"  ·  {doc['target']['kind']} {', '.join(doc['target']['names'])}"
-        f"  ·  {_plural(len(doc['checks_run']), 'check')}, "
+        + "".join(f" {service}" for service in doc["target"].get("services", []))
+        + f"  ·  {_plural(len(doc['checks_run']), 'check')}, "
         f"{_plural(doc['run']['probes_started'], 'probe')}"
         f"  ·  {doc['duration_s']:.1f} s"
         f"  ·  engine {engine['version']} (API {engine['api_version']})"

@@ -11,33 +11,42 @@ costs no probe. And container starts are a run's largest fixed cost, so the shar
 and the anchors of the networks the target names start right after connecting, while the
 engine is read and the compose file resolved (diag.engine.early); the runner is handed
 that session if it still suits the settings, which the compose file's x-ddiag may change.
+
+A `Diagnosis` may run more than once (`--wait`, diag.run.waiting). Every run reads the
+engine again and starts its own probes: between runs containers start, restart and change
+address, and a probe kept across the wait would watch namespaces that may be gone. What
+cannot have changed is done once: the connection to the engine (and its ping), the reaper's
+pass over orphaned probes, the probe image check (and pull), and the target's preparation
+(for compose, the `docker compose config` subprocess and the --expect file).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import docker
 
 from diag.checks.registry import Check
 from diag.engine.client import connect, read_topology
+from diag.engine.endpoint import EngineChoice
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.model.context import Target
 from diag.model.egress import parse_egress, parse_egress_dns
-from diag.model.findings import reaches
+from diag.model.findings import failing
 from diag.model.topology import Topology
 from diag.probes.probe import ensure_image, remove_probes
 from diag.probes.session import DEFAULT_MEMORY, ProbeMode, ProbeSession
 from diag.report.model import Report, ReportDoc
 from diag.run.config import Settings, Sources, command_line_layer, select_checks
 from diag.run.runner import Progress, RunOptions, diagnose
-from diag.run.target_spec import TargetSpec
+from diag.run.target_spec import MakeTarget, TargetSpec
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class Request:
     egress: tuple[str, ...] = ()  # HOST:PORT, as typed (diag.model.egress parses them)
     egress_dns: tuple[str, ...] = ()
     config: Path | None = None  # --config FILE; None: ddiag.toml in the current directory
+    engine: EngineChoice = field(default_factory=EngineChoice)  # -H/--host, -c/--context
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,18 @@ class Outcome:
         """The JSON document every format renders (redacted): made once per run."""
         return self.report.to_dict()
 
+    def failing(self) -> list[Mapping[str, Any]]:
+        """The findings (report dicts) at or above `fail-on`."""
+        return failing(self.doc["findings"], self.settings.fail_on)
+
     def failed(self) -> bool:
         """Whether a finding is at or above `fail-on`."""
-        return reaches(self.doc["findings"], self.settings.fail_on)
+        return bool(self.failing())
+
+    def ready(self) -> bool:
+        """What --wait waits for: nothing at or above `fail-on`, and nothing left unobserved
+        (the run would exit 0)."""
+        return not self.failed() and not self.incompleteness()
 
     def incompleteness(self) -> str:
         """Why the report is incomplete ("" when it is not): the deadline came first, or some
@@ -135,6 +154,10 @@ class Diagnosis:
         self._egress = parse_egress(request.egress)
         self._egress_dns = parse_egress_dns(request.egress_dns)
         self._memory = probe_memory(request.probe_memory)
+        # Done by the first run, kept for the next (see the module's docstring)
+        self._client: docker.DockerClient | None = None
+        self._make_target: MakeTarget | None = None
+        self._local_images: set[str] = set()
 
     def run(self, progress: Progress = _silent) -> Outcome:
         """Connect, read the engine, find the target, observe and evaluate. Raises DiagError
@@ -142,14 +165,15 @@ class Diagnosis:
         expected (a call refused or cut off mid-run) escapes as it is, for the caller to
         report (diag.cli.interrupts: exit 2). This run's probes are removed however it ends:
         Ctrl-C too, and SIGTERM once the caller makes it an exception (diag.cli.interrupts)."""
-        client = connect()
-        remove_probes(client)  # probes orphaned by a killed ddiag
+        client = self._connected()
         early = self._start_early(client)  # ours to close until it is handed to the runner
         try:
             topology, target = self._read(client)
             settings, checks = self._with_compose_settings(target)
             progress("Starting probes")
-            ensure_image(client, settings.probe_image, progress, pull=self.request.pull)
+            if settings.probe_image not in self._local_images:
+                ensure_image(client, settings.probe_image, progress, pull=self.request.pull)
+                self._local_images.add(settings.probe_image)
             options = self._run_options(settings)
             handed, early = early, None  # diagnose() closes what it is given
             report = diagnose(
@@ -166,20 +190,29 @@ class Diagnosis:
                 early.close()
         return Outcome(report, settings)
 
+    def _connected(self) -> docker.DockerClient:
+        """The engine, connected (and cleared of orphaned probes) by the first run."""
+        if self._client is None:
+            client = connect(self.request.engine)
+            remove_probes(client)  # probes orphaned by a killed ddiag
+            self._client = client
+        return self._client
+
     def _start_early(self, client: docker.DockerClient) -> ProbeSession | None:
         """The shared probe and the anchors of the networks the target's guess names,
         starting while the engine is read and the compose file resolved; None where they
         could not be used as they are (isolated mode, or an image still to pull: pulling
         shows progress, later)."""
+        image = self.settings.probe_image
         if self.settings.probe_mode != "shared":
             return None
-        try:
-            client.api.inspect_image(self.settings.probe_image)
-        except ENGINE_ERRORS:
-            return None
-        session = ProbeSession(
-            client, self.settings.probe_image, self.settings.timeout, memory=self._memory
-        )
+        if image not in self._local_images:
+            try:
+                client.api.inspect_image(image)
+            except ENGINE_ERRORS:
+                return None
+            self._local_images.add(image)
+        session = ProbeSession(client, image, self.settings.timeout, memory=self._memory)
         session.prestart()
         session.prestart_anchors(self.request.target.guess()(client.api))
         return session
@@ -188,10 +221,11 @@ class Diagnosis:
         """The engine's topology and the target in it. The target's preparation (the compose
         file: a `docker compose config` subprocess) runs meanwhile."""
         with ThreadPoolExecutor(max_workers=1) as reading:
-            engine_read = reading.submit(read_topology, client)
-            make_target = self.request.target.prepare()
+            engine_read = reading.submit(read_topology, client, self.request.engine)
+            if self._make_target is None:
+                self._make_target = self.request.target.prepare()
             topology = engine_read.result()
-        return topology, make_target(topology)
+        return topology, self._make_target(topology)
 
     def _with_compose_settings(self, target: Target) -> tuple[Settings, list[Check]]:
         """The settings and checks once the compose file's own settings (x-ddiag) are known:

@@ -263,7 +263,13 @@ def _report(
             "`ddiag cleanup` removes any probe this run could not remove."
         )
     findings: list[Finding] = apply_severity(  # severity overrides (diag.run.config), once for all
-        (finding for check in checks for finding in check.evaluate(ctx)), options.severity
+        (
+            finding
+            for check in checks
+            for finding in check.evaluate(ctx)
+            if target.concerns(finding.subjects)  # `ddiag compose SERVICE...`: about them
+        ),
+        options.severity,
     )
     return Report(
         target=target,

@@ -71,6 +71,9 @@ class ComposeSpec:
     project_directory: str | None = None
     expect: Path | None = None  # a reachability rules file, added to x-ddiag's
     matrix: bool = False
+    profiles: tuple[str, ...] = ()  # --profile, for docker compose
+    env_files: tuple[str, ...] = ()  # --env-file, for docker compose
+    services: tuple[str, ...] = ()  # only these services (none: all)
 
     def guess(self) -> Guess:
         # Without -p, docker compose takes the name from COMPOSE_PROJECT_NAME (or the
@@ -79,7 +82,13 @@ class ComposeSpec:
 
     def prepare(self) -> MakeTarget:
         rules = load_rules_file(self.expect) if self.expect else []
-        model = load_config(self.files, self.project, self.project_directory)
+        model = load_config(
+            self.files,
+            self.project,
+            self.project_directory,
+            profiles=self.profiles,
+            env_files=self.env_files,
+        )
 
         def make_target(topology: Topology) -> Target:
             if model is None:
@@ -89,6 +98,6 @@ class ComposeSpec:
                 )
             else:
                 found = project_from_config(model, self.files)
-            return compose_target(topology, found, rules, self.matrix)
+            return compose_target(topology, found, rules, self.matrix, self.services)
 
         return make_target

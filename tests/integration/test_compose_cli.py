@@ -74,3 +74,23 @@ def test_unknown_container_suggests_close_names(loopback) -> None:
     assert result.returncode == 2
     assert f"{loopback.project}-web-1" in result.stderr
     assert os.linesep in result.stderr
+
+
+def test_named_services_limit_the_edges_and_findings(loopback) -> None:
+    compose = ("compose", "-p", loopback.project, "-f", str(loopback.directory / "compose.yaml"))
+    web = ddiag(*compose, "web", "--format", "json")
+    assert web.returncode == 1, web.stderr
+    assert [c for c, _ in _checks(web)] == ["port.app-loopback"]  # web's edge to api
+    assert json.loads(web.stdout)["target"]["services"] == ["web"]
+    api = ddiag(*compose, "api", "--format", "json")  # api depends on nothing
+    assert api.returncode == 0, api.stderr
+    report = json.loads(api.stdout)
+    assert report["edges"] == []  # web's edge is not api's
+    # api's own loopback listener, unexposed: a warning about api, with no client named
+    assert [(f["check"], f["severity"], f["subjects"][0]) for f in report["findings"]] == [
+        ("port.app-loopback", "warning", "api")
+    ]
+    assert "web" not in report["findings"][0]["subjects"]
+    typo = ddiag(*compose, "wbe")
+    assert typo.returncode == 2
+    assert "No service named 'wbe'" in typo.stderr and "Did you mean web" in typo.stderr

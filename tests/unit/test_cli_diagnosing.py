@@ -21,8 +21,10 @@ from typer.testing import CliRunner
 
 from diag.cli import diagnosing
 from diag.cli.app import app
+from diag.cli.choices import Format, Pull
 from diag.cli.interrupts import Terminated
 from diag.cli.options import CommonOptions, common_options
+from diag.engine.endpoint import EngineChoice
 from diag.errors import DiagError
 from diag.model.findings import Severity
 from diag.model.topology import Topology
@@ -60,17 +62,18 @@ def test_a_command_gets_its_own_parameters_and_one_common_options() -> None:
     args = ["x", "--loud", "--format", "json", "--select", "dns", "--select", "port", "-q"]
     result = runner.invoke(probe, args, env=dict.fromkeys(OPTION_VARIABLES))  # as unset
     assert result.exit_code == 0, result.output
-    assert seen == [("x", True, CommonOptions(fmt="json", select_ids=["dns", "port"], quiet=True))]
+    expected = CommonOptions(fmt=Format("json"), select_ids=["dns", "port"], quiet=True)
+    assert seen == [("x", True, expected)]
 
 
 def test_the_request_takes_what_the_diagnosis_needs(monkeypatch) -> None:
     monkeypatch.setenv("DDIAG_PROBE_MEMORY", "1g")
     options = CommonOptions(
-        fmt="json",
+        fmt=Format("json"),
         output=Path("out.json"),
         select_ids=["dns"],
         egress=["proxy:3128"],
-        pull="never",
+        pull=Pull("never"),
         config=Path("ddiag.toml"),
     )
     request = options.request(NetworkSpec(("n",)))
@@ -81,14 +84,13 @@ def test_the_request_takes_what_the_diagnosis_needs(monkeypatch) -> None:
         "1g",
         Path("ddiag.toml"),
     )
-    with pytest.raises(DiagError, match="--pull takes one of missing, never"):
-        CommonOptions(pull="sometimes").request(NetworkSpec(("n",)))
 
 
 @pytest.mark.parametrize("command", [["network", "n"], ["container", "c"], ["compose"]])
 def test_bad_pull_or_probe_memory_exit_2_before_the_engine(command: list[str]) -> None:
     for args, env, message in (
-        (["--pull", "sometimes"], {}, "--pull takes one of"),
+        (["--pull", "sometimes"], {}, "Invalid value for '--pull'"),
+        ([], {"DDIAG_PULL": "sometimes"}, "DDIAG_PULL"),
         ([], {"DDIAG_PROBE_MEMORY": "lots"}, "DDIAG_PROBE_MEMORY takes a size"),
     ):
         result = runner.invoke(app, [*command, *args], env={**NO_ENGINE, **env})
@@ -237,7 +239,7 @@ def test_an_engine_error_in_a_diagnosis_exits_2_without_a_traceback(
     monkeypatch.chdir(tmp_path)  # no ddiag.toml
     sigterm = signal.getsignal(signal.SIGTERM)  # the command installs its own handler
     client = type("Client", (), {"api": RefusingApi(fails, error)})()
-    monkeypatch.setattr(diagnosis, "connect", lambda: client)
+    monkeypatch.setattr(diagnosis, "connect", lambda *engine: client)
     result = runner.invoke(app, ["network", "n", "--format", "json"])
     signal.signal(signal.SIGTERM, sigterm)
     assert result.exit_code == 2, result.output
@@ -245,3 +247,25 @@ def test_an_engine_error_in_a_diagnosis_exits_2_without_a_traceback(
     assert "ddiag stopped there, with no result" in result.output
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)  # typer's exit, nothing that escaped it
+
+
+# --- which engine: -H/--host and -c/--context --------------------------------------------------
+
+
+def test_host_and_context_reach_the_request(given) -> None:
+    given()
+    assert runner.invoke(app, ["network", "n", "-H", "tcp://10.9.9.9:2375"]).exit_code == 0
+    assert runner.invoke(app, ["compose", "--context", "lab", "-q"]).exit_code == 0
+    assert [r.engine for r in GivenDiagnosis.requests] == [
+        EngineChoice(host="tcp://10.9.9.9:2375"),
+        EngineChoice(context="lab"),
+    ]
+
+
+@pytest.mark.parametrize("command", [["network", "n"], ["compose"], ["cleanup"], ["shell", "n"]])
+def test_host_and_context_together_exit_2_before_the_engine(command: list[str]) -> None:
+    args = [*command, "-H", "unix:///nonexistent.sock", "-c", "default"]
+    result = runner.invoke(app, args, env=NO_ENGINE)
+    assert result.exit_code == 2, result.output
+    assert "-H/--host and -c/--context both name the engine" in result.output
+    assert "Cannot reach" not in result.output and "Traceback" not in result.output

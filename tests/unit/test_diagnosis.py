@@ -20,7 +20,7 @@ from diag.errors import DiagError
 from diag.model.compose import project_from_labels
 from diag.model.context import Target
 from diag.model.findings import Severity
-from diag.model.targets import compose_target
+from diag.model.targets import compose_target, network_target
 from diag.model.topology import Topology
 from diag.probes.session import DEFAULT_MEMORY
 from diag.report.model import Report
@@ -100,9 +100,11 @@ def test_the_outcome_says_why_it_is_incomplete(topology141: Topology, make_repor
 class FakeApi:
     def __init__(self, images: set[str], networks: list[dict[str, Any]]) -> None:
         self.images = images
+        self.inspected: list[str] = []  # images
         self.inspected_networks = {n["Name"]: n for n in networks}
 
     def inspect_image(self, image: str) -> dict[str, Any]:
+        self.inspected.append(image)
         if image not in self.images:
             raise docker.errors.ImageNotFound(f"no such image: {image}")
         return {}
@@ -145,6 +147,7 @@ class FakeEngine:
     sessions: list[FakeSession] = field(default_factory=list)
     images_ensured: list[str] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)  # diagnose()'s arguments
+    calls: list[str] = field(default_factory=list)  # connect, reap, read, in order
 
 
 @pytest.fixture
@@ -166,9 +169,12 @@ def engine(monkeypatch, topology141: Topology, tmp_path: Path, make_report) -> F
         fake.runs.append({"target": target, "options": options, "session": session})
         return make_report(topology)
 
-    monkeypatch.setattr(diagnosis, "connect", lambda: client)
-    monkeypatch.setattr(diagnosis, "remove_probes", lambda client: [])
-    monkeypatch.setattr(diagnosis, "read_topology", lambda client: fake.topology)
+    def called(name: str, result: Any) -> Callable[..., Any]:
+        return lambda *args: fake.calls.append(name) or result
+
+    monkeypatch.setattr(diagnosis, "connect", called("connect", client))
+    monkeypatch.setattr(diagnosis, "remove_probes", called("reap", []))
+    monkeypatch.setattr(diagnosis, "read_topology", called("read", fake.topology))
     monkeypatch.setattr(diagnosis, "ProbeSession", session)
     monkeypatch.setattr(diagnosis, "ensure_image", ensure_image)
     monkeypatch.setattr(diagnosis, "diagnose", diagnose)
@@ -269,7 +275,7 @@ def test_compose_with_only_a_project_name_is_rebuilt_from_labels(
 ) -> None:
     asked: list[tuple[Any, ...]] = []
 
-    def no_compose_file(*args: Any) -> None:  # what load_config says for -p without a file
+    def no_compose_file(*args: Any, **compose_options: Any) -> None:  # -p without a file
         asked.append(args)
 
     monkeypatch.setattr(target_spec, "load_config", no_compose_file)
@@ -282,3 +288,27 @@ def test_compose_with_only_a_project_name_is_rebuilt_from_labels(
 def test_compose_without_a_project_name_guesses_nothing(monkeypatch) -> None:
     monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
     assert ComposeSpec().guess()(FakeApi(set(), [])) == []  # the api is not even asked
+
+
+def test_a_second_run_reads_the_engine_again_and_reuses_what_cannot_change(
+    engine: FakeEngine,
+) -> None:
+    prepared: list[int] = []
+
+    def make(topology: Topology) -> Target:
+        return network_target(topology, [BACK])
+
+    class Counted(GivenTarget):
+        def prepare(self) -> MakeTarget:
+            prepared.append(1)
+            return self.make
+
+    run = Diagnosis(Request(Counted(make)))
+    first, second = run.run(), run.run()
+    assert engine.calls == ["connect", "reap", "read", "read"]  # one connection, one reap
+    assert prepared == [1]  # the compose file is read once
+    assert engine.api.inspected == [IMAGE]  # the probe image is checked once
+    assert len(engine.sessions) == 2 and len(engine.runs) == 2  # probes: each run its own
+    assert engine.runs[0]["session"] is engine.sessions[0]
+    assert engine.runs[1]["session"] is engine.sessions[1]
+    assert first is not second

@@ -8,8 +8,11 @@ import sys
 from typing import Any
 
 import docker.errors
+import pytest
 
+from diag.cli.entry import engine_in_argv
 from diag.engine.early import container_networks, named_networks, project_networks
+from diag.engine.endpoint import EngineChoice
 
 NETWORKS = {
     "shop_back": {"Id": "b" * 64, "Name": "shop_back", "Driver": "bridge", "Scope": "local"},
@@ -76,3 +79,33 @@ def _paramiko_after_entry(docker_host: str) -> str:
 def test_paramiko_is_not_imported_for_a_local_engine_and_is_for_an_ssh_one():
     assert _paramiko_after_entry("unix:///var/run/docker.sock") == "None"
     assert _paramiko_after_entry("ssh://user@example.invalid").startswith("<module 'paramiko'")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["network", "n", "-H", "ssh://me@far"], EngineChoice(host="ssh://me@far")),
+        (["network", "n", "-Hssh://me@far"], EngineChoice(host="ssh://me@far")),
+        (["compose", "--host=tcp://h:2375", "-q"], EngineChoice(host="tcp://h:2375")),
+        (["compose", "--context", "lab", "web"], EngineChoice(context="lab")),
+        (["compose", "-c", "a", "-c", "b"], EngineChoice(context="b")),  # the last, as typer
+        (["network", "n", "--", "-H", "x"], EngineChoice()),
+        (["network", "n", "-H"], EngineChoice()),  # typer will say the value is missing
+        (["checks"], EngineChoice()),
+    ],
+)
+def test_the_engine_options_are_read_before_typer(argv: list[str], expected: EngineChoice):
+    assert engine_in_argv(argv) == expected
+
+
+def test_paramiko_is_imported_when_the_command_line_names_an_ssh_engine():
+    code = (
+        "import sys; from diag.cli.entry import skip_unused_transports; "
+        "skip_unused_transports(['network', 'n', '-H', 'ssh://user@example.invalid']); "
+        "import docker; print(repr(sys.modules.get('paramiko', 'absent'))[:20])"
+    )
+    env = {"DOCKER_HOST": "unix:///var/run/docker.sock", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().startswith("<module 'paramiko'")

@@ -9,7 +9,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from diag.engine.endpoint import Endpoint, TLSMaterial, client_kwargs, resolve_endpoint
+from diag.engine.endpoint import (
+    Endpoint,
+    EngineChoice,
+    TLSMaterial,
+    client_kwargs,
+    context_names,
+    resolve_endpoint,
+)
 from diag.errors import DiagError
 
 
@@ -164,3 +171,74 @@ def test_missing_context_is_a_clear_error(tmp_path) -> None:
     _use(tmp_path, "gone-too")
     with pytest.raises(DiagError, match="'gone-too'"):
         resolve_endpoint({"DOCKER_CONFIG": str(tmp_path)})
+
+
+# --- -H/--host and -c/--context: the docker CLI's precedence ---------------------------------
+
+
+def _everything_set(tmp_path: Path) -> dict[str, str]:
+    """DOCKER_HOST, DOCKER_CONTEXT and currentContext all set, each to another engine."""
+    _context(tmp_path, "from-env", "tcp://10.9.9.1:2375")
+    _context(tmp_path, "from-config", "tcp://10.9.9.2:2375")
+    _context(tmp_path, "from-flag", "ssh://me@flag.example")
+    _use(tmp_path, "from-config")
+    return {
+        "DOCKER_CONFIG": str(tmp_path),
+        "DOCKER_HOST": "tcp://10.9.9.3:2375",
+        "DOCKER_CONTEXT": "from-env",
+    }
+
+
+def test_the_context_option_comes_before_every_variable_and_the_config(tmp_path) -> None:
+    env = _everything_set(tmp_path)
+    endpoint = resolve_endpoint(env, EngineChoice(context="from-flag"))
+    assert (endpoint.host, endpoint.context, endpoint.origin) == (
+        "ssh://me@flag.example",
+        "from-flag",
+        "--context",
+    )
+    assert "docker context 'from-flag'" in endpoint.describe()
+
+
+def test_the_host_option_comes_before_every_variable_and_the_config(tmp_path) -> None:
+    env = {**_everything_set(tmp_path), "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/none"}
+    endpoint = resolve_endpoint(env, EngineChoice(host="tcp://10.9.9.4:2376"))
+    assert (endpoint.host, endpoint.origin) == ("tcp://10.9.9.4:2376", "--host")
+    assert endpoint.tls == TLSMaterial(verify=True)  # TLS from the environment, as for docker
+    assert endpoint.describe() == "tcp://10.9.9.4:2376 (--host)"
+
+
+def test_without_options_docker_host_still_comes_before_docker_context(tmp_path) -> None:
+    endpoint = resolve_endpoint(_everything_set(tmp_path), EngineChoice())
+    assert (endpoint.host, endpoint.origin) == ("tcp://10.9.9.3:2375", "DOCKER_HOST")
+
+
+def test_the_default_context_named_on_the_command_line_is_docker_host_or_the_socket(
+    tmp_path,
+) -> None:
+    env = _everything_set(tmp_path)  # docker --context default: DOCKER_HOST, if it is set
+    assert resolve_endpoint(env, EngineChoice(context="default")).host == "tcp://10.9.9.3:2375"
+    del env["DOCKER_HOST"]
+    endpoint = resolve_endpoint(env, EngineChoice(context="default"))
+    assert (endpoint.host, endpoint.origin) == (None, "--context")
+
+
+def test_host_and_context_together_are_refused(tmp_path) -> None:
+    with pytest.raises(DiagError, match="-H/--host and -c/--context both name the engine"):
+        resolve_endpoint({"HOME": str(tmp_path)}, EngineChoice("tcp://h:2375", "default"))
+
+
+def test_a_context_option_that_does_not_exist_says_where_it_came_from(tmp_path) -> None:
+    with pytest.raises(DiagError, match=r"'gone' \(from --context\) does not exist"):
+        resolve_endpoint({"DOCKER_CONFIG": str(tmp_path)}, EngineChoice(context="gone"))
+
+
+def test_the_choice_for_the_docker_cli_and_the_contexts_to_complete(tmp_path) -> None:
+    assert EngineChoice(host="ssh://me@far").docker_args() == ["--host", "ssh://me@far"]
+    assert EngineChoice(context="lab").docker_args() == ["--context", "lab"]
+    assert EngineChoice().docker_args() == []
+    _context(tmp_path, "lab", "tcp://10.9.9.8:2376")
+    (tmp_path / "contexts" / "meta" / "broken").mkdir()
+    (tmp_path / "contexts" / "meta" / "broken" / "meta.json").write_text("{")
+    assert context_names({"DOCKER_CONFIG": str(tmp_path)}) == ["default", "lab"]
+    assert context_names({"DOCKER_CONFIG": str(tmp_path / "none")}) == ["default"]

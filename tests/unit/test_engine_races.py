@@ -152,7 +152,7 @@ runner = CliRunner()
 @pytest.fixture
 def engine(monkeypatch) -> Engine:
     api = Engine({})
-    monkeypatch.setattr(cli_app, "connect", lambda: Client(api))
+    monkeypatch.setattr(cli_app, "connect", lambda *engine: Client(api))
     monkeypatch.setattr(probe_module, "is_orphan", lambda labels, now, hostname: True)
     return api
 

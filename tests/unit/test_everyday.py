@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from diag.cli import completion
 from diag.cli import console as cli
 from diag.cli.app import app
+from diag.engine.endpoint import EngineChoice
 
 runner = CliRunner()
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent.sock"}
@@ -72,7 +73,7 @@ def test_name_completion_without_an_engine_is_quietly_empty(monkeypatch) -> None
 def test_shell_targets_complete_networks_and_running_containers(monkeypatch) -> None:
     names = {"networks": ["shop_back", "shop_front", "bridge"], "containers": ["shop-api-1"]}
 
-    def fake_ask(read):
+    def fake_ask(read, ctx=None):
         return names["networks"] if read is completion._networks else names["containers"]
 
     monkeypatch.setattr(completion, "_ask", fake_ask)
@@ -104,3 +105,17 @@ def test_progress_is_for_terminals_only(monkeypatch) -> None:
     monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: False, raising=False)
     assert cli.progress_wanted(quiet=False) is False
     assert cli.progress_wanted(quiet=True) is False
+
+
+def test_engine_names_complete_from_the_engine_the_command_line_names(monkeypatch) -> None:
+    asked: list[object] = []
+
+    def fake_resolve(env, choice):
+        asked.append(choice)
+        raise RuntimeError("not reached")  # then no names, quietly
+
+    monkeypatch.setattr(completion, "resolve_endpoint", fake_resolve)
+    typed = type("Ctx", (), {"params": {"host": None, "context": "lab"}})()
+    assert completion.networks("", typed) == []
+    assert completion.projects("") == []
+    assert asked == [EngineChoice(context="lab"), EngineChoice()]

@@ -92,3 +92,8 @@ def test_open_shell_is_not_reaped_while_its_ddiag_lives() -> None:
     assert not is_orphan({**labels, SHELL_LABEL: "1"}, time.time(), host)  # a shell is not
     dead = {**labels, SHELL_LABEL: "1", OWNER_LABEL: f"{host}:999999999"}
     assert is_orphan(dead, time.time(), host)
+
+
+def test_the_docker_cli_is_pointed_at_the_engine_ddiag_uses() -> None:
+    run = plan_shell("img", ShellTarget("n", "n"), False, "docker", ["--context", "lab"])
+    assert run.command[:4] == ["docker", "--context", "lab", "run"]
