@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from diag.checks._edges import local_networks
 from diag.checks.registry import all_checks, edge_views, find
 from diag.model.context import CheckContext
@@ -172,6 +174,31 @@ def test_several_exposed_ports_are_not_guessed_between() -> None:
     assert (port, check, status) == (None, None, "not checked")
     assert reason.startswith("db exposes 80, 443, and no port is configured")
     assert "(db:PORT)" in reason
+
+
+@pytest.mark.parametrize(
+    ("db", "protocol"),
+    [
+        ({"image": "mariadb:11"}, "mariadb"),  # the image says what the server speaks
+        ({"env": {"MYSQL_ROOT_PASSWORD": "x", "MYSQL_DATABASE": "wp"}}, "mysql"),  # its env too
+    ],
+    ids=["image", "environment"],
+)
+def test_of_several_ports_the_targets_protocol_picks_its_default(
+    db: dict[str, Any], protocol: str
+) -> None:
+    """The wordpress sample: `WORDPRESS_DB_HOST=db`, a MariaDB exposing 3306 and 33060."""
+    ctx = _ctx({"WORDPRESS_DB_HOST": "db"}, exposed=((3306, "tcp"), (33060, "tcp")), **db)
+    assert [task.port for _, task in _reaches(ctx)] == [3306]
+    _observe_reach(ctx, "db", 3306, {DB_IP: {"status": "open", "elapsed_ms": 1}})
+    port, inferred, check, status, _ = _view(ctx)
+    assert (port, check, status) == (3306, None, "ok")
+    assert inferred == f"the {protocol} port, which db exposes (also: 33060)"
+
+
+def test_a_client_protocol_in_the_targets_environment_picks_nothing() -> None:
+    ctx = _ctx({"APP_DB_HOST": "db"}, exposed=((80, "tcp"), (8080, "tcp")), env={"HTTP_PROXY": "x"})
+    assert [task.port for _, task in _reaches(ctx)] == [0]
 
 
 def test_nothing_exposed_nor_listening_is_not_checked() -> None:
