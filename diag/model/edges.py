@@ -21,6 +21,18 @@ nobody connects to "every address"); and a loopback value of a variable whose na
 word BIND or LISTEN (`LISTEN_ADDR=127.0.0.1:9000`, `GUNICORN_BIND`, `KAFKA_LISTENERS`) is
 the server's own listen address. A BIND/LISTEN variable that names another host is kept: a
 server cannot bind another container's address, so it is worth seeing.
+
+**Addresses for browsers and the container's own name are not references either.**
+Front-end build tools compile variables with a public prefix into the code a browser runs
+(`REACT_APP_`, `NEXT_PUBLIC_`, `VITE_`, `VUE_APP_`, ...): `NEXT_PUBLIC_API_URL=
+http://localhost:3000` is where the user's browser goes, not where the container connects.
+Proxies and web apps name their own public address (`VIRTUAL_HOST`, `LETSENCRYPT_HOST`,
+`SERVER_NAME`, `ROOT_URL`, `SITE_URL`, `GF_SERVER_ROOT_URL`, ...). Such variables give no
+edge. A variable with the word PUBLIC or EXTERNAL elsewhere in its name gives none when it
+points at localhost (the browser's machine), and is kept when it names another host.
+
+**libpq-style names.** `PGHOST=db` (with `PGPORT`) is a host variable as `PG_HOST` is: a
+name that is a protocol word of `DEFAULT_PORTS` followed directly by HOST.
 """
 
 from __future__ import annotations
@@ -58,13 +70,29 @@ URL = re.compile(
 )
 HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9][A-Za-z0-9_.-]*):(?P<port>\d{1,5})$")
 HOST_SUFFIXES = ("_HOSTNAME", "_HOST", "_ADDR", "_ADDRESS", "_SERVER")
-PORT_SUFFIXES = ("_PORT",)
+PORT_SUFFIXES = ("_PORT", "PORT")  # DB_HOST + DB_PORT; PGHOST + PGPORT
 ITEM_SPLIT = re.compile(r"[,;\s]+")
 WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 # Variables that name the container's own identity or bind address, not a dependency.
 NOT_REFERENCES = {"HOSTNAME", "HOST", "BIND", "BIND_HOST", "LISTEN_HOST", "SERVER_HOST"}
 # Words of a variable's name that make it a server's own listen setting (see above).
 BIND_WORDS = {"BIND", "LISTEN", "LISTENER", "LISTENERS"}
+# Variables for browsers, or the container's own public name (see above).
+BROWSER_PREFIXES = (
+    "REACT_APP_",
+    "NEXT_PUBLIC_",
+    "VITE_",
+    "VUE_APP_",
+    "NUXT_PUBLIC_",
+    "GATSBY_",
+    "EXPO_PUBLIC_",
+    "PUBLIC_",
+    "VIRTUAL_",
+    "LETSENCRYPT_",
+)
+OWN_NAMES = {"SERVER_NAME", "DOMAIN", "DOMAINS", "ROOT_URL", "SITE_URL"}
+OWN_SUFFIXES = ("_ROOT_URL", "_SITE_URL", "_SERVER_NAME")
+BROWSER_WORDS = {"PUBLIC", "EXTERNAL"}
 
 # How the report lists an edge: it works, it fails, or it could not be judged (and why).
 EdgeStatus = Literal["ok", "failed", "not checked"]
@@ -105,6 +133,17 @@ def plausible_host(host: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?", host)) and any(
         ch.isalpha() for ch in host
     )
+
+
+def is_for_browsers(variable: str) -> bool:
+    """A front end's public variable, or the container's own public name (the module's rule)."""
+    upper = variable.upper()
+    return upper.startswith(BROWSER_PREFIXES) or upper in OWN_NAMES or upper.endswith(OWN_SUFFIXES)
+
+
+def is_browser_localhost(variable: str, host: str) -> bool:
+    """`CLIENT_PUBLIC_URL=http://localhost:8080`: the browser's machine, not the container."""
+    return is_localhost(host) and bool(BROWSER_WORDS & set(WORD_SPLIT.split(variable.upper())))
 
 
 def is_bind_address(variable: str, host: str) -> bool:
@@ -148,6 +187,8 @@ def _host_variable(name: str, value: str, env: Mapping[str, str]) -> list[Refere
     """`DB_HOST=db`: with the port of its `DB_PORT` sibling, else of the protocol its name
     says (`MYSQL_HOST` → 3306), else none."""
     suffix = next((s for s in HOST_SUFFIXES if name.upper().endswith(s)), None)
+    if suffix is None and name.upper().endswith("HOST") and name[:-4].lower() in DEFAULT_PORTS:
+        suffix = "HOST"  # PGHOST, libpq's (with PGPORT)
     host = value.strip()
     if suffix is None or not plausible_host(host):
         return []
@@ -166,10 +207,14 @@ def references_in_env(env: Mapping[str, str]) -> list[Reference]:
     """Every reference to another host in an environment, in variable order."""
     found: list[Reference] = []
     for name, value in env.items():
-        if name in NOT_REFERENCES or not value:
+        if name in NOT_REFERENCES or not value or is_for_browsers(name):
             continue
         refs = references_in_value(name, value) or _host_variable(name, value, env)
-        found += [ref for ref in refs if not is_bind_address(name, ref.host)]
+        found += [
+            ref
+            for ref in refs
+            if not is_bind_address(name, ref.host) and not is_browser_localhost(name, ref.host)
+        ]
     return found
 
 

@@ -191,3 +191,41 @@ def test_readme_shows_the_one_table_of_default_ports() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- ports:start")[1].split("<!-- ports:end -->")[0]
     assert block.split("|---:|---|\n")[1].rstrip("\n") == ports_table()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NEXT_PUBLIC_API_URL": "http://localhost:3000"},  # compiled into the browser's code
+        {"REACT_APP_API_URL": "http://api:8000"},
+        {"VITE_BACKEND": "localhost:8080"},
+        {"VIRTUAL_HOST": "shop.example.com"},  # nginx-proxy: the container's own name
+        {"LETSENCRYPT_HOST": "shop.example.com"},
+        {"SERVER_NAME": "localhost"},
+        {"ROOT_URL": "http://localhost:3000/"},  # gitea
+        {"GF_SERVER_ROOT_URL": "http://localhost:3000"},  # grafana
+        {"CLIENT_PUBLIC_URL": "http://localhost:8080"},  # a public URL at the browser's host
+        {"EXTERNAL_URL": "http://127.0.0.1:9000"},
+    ],
+)
+def test_addresses_for_browsers_and_own_names_are_no_references(env: dict[str, str]) -> None:
+    assert references_in_env(env) == []
+
+
+def test_an_app_url_is_kept_it_is_often_a_dependency() -> None:
+    """`APP_URL` is Laravel's own address, but as often the app a sidecar calls: kept."""
+    [ref] = references_in_env({"APP_URL": "http://localhost:8080/"})
+    assert (ref.host, ref.port) == ("localhost", 8080)
+
+
+def test_a_public_variable_naming_another_service_is_kept() -> None:
+    [ref] = references_in_env({"EXTERNAL_API_URL": "http://payments:8080/v1"})
+    assert (ref.host, ref.port) == ("payments", 8080)
+
+
+def test_libpq_names_are_host_variables() -> None:
+    [ref] = references_in_env({"PGHOST": "db", "PGPORT": "6543"})
+    assert (ref.host, ref.port, ref.origin) == ("db", 6543, "environment PGHOST + PGPORT")
+    [ref] = references_in_env({"PGHOST": "db"})
+    assert (ref.host, ref.port, ref.port_from) == ("db", 5432, "the default pg port")
+    assert references_in_env({"GHOST": "db"}) == []  # not a protocol word + HOST
