@@ -1,4 +1,5 @@
-"""Parse /proc/net/tcp and /proc/net/tcp6: the listening sockets of the reader's netns.
+"""Parse /proc/net/tcp and /proc/net/tcp6: the listening (and connected) sockets of the
+reader's netns.
 
 Read from a probe sharing a container's network namespace, these are *that container's*
 sockets, whatever its image holds (no ss or netstat needed).
@@ -10,6 +11,7 @@ import ipaddress
 import struct
 
 LISTEN_STATE = "0A"
+CONNECTED_STATES = {"01": "established", "02": "syn_sent"}
 
 
 def decode_address(hex_address: str) -> tuple[str, int]:
@@ -40,4 +42,29 @@ def listening_sockets(text: str, family: str) -> list[dict[str, object]]:
         except ValueError:
             continue
         sockets.append({"family": family, "address": host, "port": port})
+    return sockets
+
+
+def connected_sockets(text: str, family: str) -> list[dict[str, object]]:
+    """The ESTABLISHED and SYN_SENT entries of one /proc/net/tcp* file, with their peers."""
+    sockets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] not in CONNECTED_STATES:
+            continue
+        try:
+            host, port = decode_address(fields[1])
+            peer, peer_port = decode_address(fields[2])
+        except ValueError:
+            continue
+        sockets.append(
+            {
+                "family": family,
+                "state": CONNECTED_STATES[fields[3]],
+                "address": host,
+                "port": port,
+                "peer": peer,
+                "peer_port": peer_port,
+            }
+        )
     return sockets

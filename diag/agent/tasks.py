@@ -20,7 +20,7 @@ from typing import Any
 
 from . import netif, packets, sockdiag
 from .hostsfile import parse_hosts
-from .procnet import listening_sockets
+from .procnet import connected_sockets, listening_sockets
 from .resolvconf import parse_resolv_conf
 from .view import OWN, View
 
@@ -83,6 +83,21 @@ def listening(task: Result, timeout: float, view: View = OWN) -> Result:
             sockets.extend(listening_sockets(view.read_proc(name), family))
         except OSError:
             continue  # a kernel without IPv6 has no tcp6 file
+    return {"status": "ok", "sockets": sockets}
+
+
+def connections(task: Result, timeout: float, view: View = OWN) -> Result:
+    """The namespace's TCP sockets that are connected or connecting, with their peers."""
+    try:
+        return {"status": "ok", "sockets": sockdiag.connected_sockets(view.socket)}
+    except OSError:
+        pass  # a kernel without sock_diag: the /proc files
+    sockets: list[dict[str, object]] = []
+    for family, name in (("tcp", "net/tcp"), ("tcp6", "net/tcp6")):
+        try:
+            sockets.extend(connected_sockets(view.read_proc(name), family))
+        except OSError:
+            continue
     return {"status": "ok", "sockets": sockets}
 
 
@@ -223,6 +238,7 @@ Handler = Callable[[Result, float, View], "Result | Awaitable[Result]"]
 KINDS: dict[str, Handler] = {
     "arp_sweep": packets.arp_sweep,
     "connect": connect,
+    "connections": connections,
     "hosts": hosts,
     "interfaces": interfaces,
     "listening": listening,

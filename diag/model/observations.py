@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 ConnectStatus = Literal["open", "refused", "unreachable", "timeout", "error"]
 ResolveStatus = Literal["ok", "nxdomain", "servfail", "timeout", "error"]
 ReadStatus = Literal["ok", "error"]  # every other kind: done, or not
+ConnectionState = Literal["established", "syn_sent"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,26 @@ class Socket:
 class ListeningAnswer:
     status: ReadStatus
     sockets: tuple[Socket, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A TCP socket of the namespace that is connected (`established`) or connecting
+    (`syn_sent`): its own address and port, and its peer's."""
+
+    family: str
+    state: ConnectionState
+    address: str
+    port: int
+    peer: str
+    peer_port: int
+
+
+@dataclass(frozen=True)
+class ConnectionsAnswer:
+    status: ReadStatus
+    connections: tuple[Connection, ...] = ()
     detail: str = ""
 
 
@@ -178,6 +199,7 @@ Answer = (
     ConnectAnswer
     | ResolveAnswer
     | ListeningAnswer
+    | ConnectionsAnswer
     | ResolvConfAnswer
     | HostsAnswer
     | ReachAnswer
@@ -192,6 +214,7 @@ S = TypeVar("S", bound=str)
 CONNECT_STATUSES: tuple[ConnectStatus, ...] = get_args(ConnectStatus)
 RESOLVE_STATUSES: tuple[ResolveStatus, ...] = get_args(ResolveStatus)
 READ_STATUSES: tuple[ReadStatus, ...] = get_args(ReadStatus)
+CONNECTION_STATES: tuple[ConnectionState, ...] = get_args(ConnectionState)
 
 
 class Malformed(ValueError):
@@ -216,12 +239,12 @@ class _Fields:
             return value
         raise Malformed(f"{key!r} of {self.where} is not {what}")
 
-    def status(self, allowed: tuple[S, ...]) -> S:
-        value = self.raw.get("status")
+    def status(self, allowed: tuple[S, ...], key: str = "status") -> S:
+        value = self.raw.get(key)
         for status in allowed:
             if value == status:
                 return status
-        raise Malformed(f"{self.where} has no known status ({value!r})")
+        raise Malformed(f"{self.where} has no known {key} ({value!r})")
 
     def text(self, key: str) -> str:
         return cast(str, self._get(key, str, "a string") or "")
@@ -279,6 +302,25 @@ def _listening(fields: _Fields) -> ListeningAnswer:
     return ListeningAnswer(
         fields.status(READ_STATUSES),
         tuple(_socket(item) for item in fields.objects("sockets")),
+        fields.text("detail"),
+    )
+
+
+def _connection(fields: _Fields) -> Connection:
+    return Connection(
+        fields.text("family"),
+        fields.status(CONNECTION_STATES, "state"),
+        fields.text("address"),
+        fields.integer("port"),
+        fields.text("peer"),
+        fields.integer("peer_port"),
+    )
+
+
+def _connections(fields: _Fields) -> ConnectionsAnswer:
+    return ConnectionsAnswer(
+        fields.status(READ_STATUSES),
+        tuple(_connection(item) for item in fields.objects("sockets")),
         fields.text("detail"),
     )
 
@@ -379,6 +421,7 @@ KINDS: dict[str, tuple[Callable[..., Answer], Callable[[_Fields], Answer]]] = {
     "connect": (ConnectAnswer, _connect),
     "resolve": (ResolveAnswer, _resolve),
     "listening": (ListeningAnswer, _listening),
+    "connections": (ConnectionsAnswer, _connections),
     "resolv_conf": (ResolvConfAnswer, _resolv_conf),
     "hosts": (HostsAnswer, _hosts),
     "reach": (ReachAnswer, _reach),

@@ -18,6 +18,7 @@ from diag.model.observations import (
     Answer,
     ArpSweepAnswer,
     ConnectAnswer,
+    ConnectionsAnswer,
     HostsAnswer,
     InterfacesAnswer,
     ListeningAnswer,
@@ -79,6 +80,7 @@ class Task(Generic[A]):
         "resolve",
         "connect",
         "listening",
+        "connections",
         "resolv_conf",
         "hosts",
         "reach",
@@ -158,6 +160,8 @@ def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task[PmtuAnswer]
 
 
 LISTENING: Task[ListeningAnswer] = Task("listening")
+# The namespace's ESTABLISHED and SYN_SENT TCP sockets, with their peers' addresses.
+CONNECTIONS: Task[ConnectionsAnswer] = Task("connections")
 RESOLV_CONF: Task[ResolvConfAnswer] = Task("resolv_conf")
 HOSTS: Task[HostsAnswer] = Task("hosts")
 INTERFACES: Task[InterfacesAnswer] = Task("interfaces")
@@ -179,6 +183,7 @@ FIRST_STEPS: dict[str, int] = {
             "resolve",
             "arp_sweep",
             "pmtu",
+            "connections",
             "resolv_conf",
             "hosts",
             "interfaces",

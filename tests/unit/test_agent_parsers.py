@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from diag.agent import netlink, sockdiag
+from diag.agent import netlink, procnet, sockdiag
 from diag.agent.netif import (
     IFADDRMSG,
     RTM_NEWADDR,
@@ -451,3 +451,74 @@ def test_the_listening_task_finds_a_listener_of_this_netns_by_sock_diag_as_proc_
 
 def _socket_key(entry: dict[str, object]) -> str:
     return f"{entry['family']} {entry['address']} {entry['port']}"
+
+
+def _connected_message(family: int, state: int, local: str, port: int, peer: str, dport: int):
+    raw = socket.inet_pton(family, local).ljust(16, b"\0")
+    dest = socket.inet_pton(family, peer).ljust(16, b"\0")
+    sockid = struct.pack(">HH", port, dport) + raw + dest + bytes(12)
+    return struct.pack("=BBBB", family, state, 0, 0) + sockid + bytes(20)
+
+
+def test_sock_diag_connections_name_their_state_and_peer():
+    syn = _connected_message(socket.AF_INET, 2, "10.1.0.4", 40000, "10.1.0.2", 8080)
+    assert sockdiag.connection(syn, "tcp") == {
+        "family": "tcp",
+        "state": "syn_sent",
+        "address": "10.1.0.4",
+        "port": 40000,
+        "peer": "10.1.0.2",
+        "peer_port": 8080,
+    }
+    mapped = _connected_message(socket.AF_INET6, 1, "::ffff:10.1.0.4", 1, "::ffff:10.1.0.2", 2)
+    assert sockdiag.connection(mapped, "tcp6") == {
+        "family": "tcp6",
+        "state": "established",
+        "address": "10.1.0.4",
+        "port": 1,
+        "peer": "10.1.0.2",
+        "peer_port": 2,
+    }
+    listen = _connected_message(socket.AF_INET, 10, "0.0.0.0", 80, "0.0.0.0", 0)
+    assert sockdiag.connection(listen, "tcp") is None
+    assert sockdiag.connection(b"short", "tcp") is None
+
+
+def test_proc_net_tcp_connections_keep_established_and_syn_sent():
+    text = (
+        "  sl  local_address rem_address   st\n"
+        "   0: 0B00007F:8F85 00000000:0000 0A 0\n"
+        "   1: D3FBD50A:90D4 D2FBD50A:1F90 01 0\n"
+        "   2: D3FBD50A:90E4 D2FBD50A:1F90 02 0\n"
+        "   3: D3FBD50A:9D6E D2FBD50A:1F90 08 0\n"
+        "   4: garbage\n"
+    )
+    assert procnet.connected_sockets(text, "tcp") == [
+        {
+            "family": "tcp",
+            "state": state,
+            "address": "10.213.251.211",
+            "port": port,
+            "peer": "10.213.251.210",
+            "peer_port": 8080,
+        }
+        for state, port in (("established", 0x90D4), ("syn_sent", 0x90E4))
+    ]
+
+
+def test_the_connections_task_lists_a_loopback_connection_of_this_netns_both_ways():
+    """The real dump, in the test runner's own namespace, against the /proc files."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            mine = client.getsockname()[1]
+            answered = asyncio.run(run_task({"kind": "connections"}, 1.0))
+            by_proc = procnet.connected_sockets(Path("/proc/self/net/tcp").read_text(), "tcp")
+    ours = [s for s in answered["sockets"] if {s["port"], s["peer_port"]} == {port, mine}]
+    assert {(s["port"], s["peer_port"], s["state"]) for s in ours} == {
+        (mine, port, "established"),
+        (port, mine, "established"),
+    }
+    assert all(s in by_proc for s in ours)

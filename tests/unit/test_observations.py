@@ -35,6 +35,7 @@ from diag.model.observations import (
     parse,
 )
 from diag.model.tasks import (
+    CONNECTIONS,
     HOSTS,
     INTERFACES,
     LISTENING,
@@ -258,6 +259,11 @@ def test_observations_return_the_record_of_the_task() -> None:
             "'elapsed_ms' of the answer is not an integer",
         ),
         (
+            CONNECTIONS,
+            {"status": "ok", "sockets": [{"state": "close_wait", "peer": "10.1.0.3"}]},
+            "sockets[0] of the answer has no known state ('close_wait')",
+        ),
+        (
             LISTENING,
             {"status": "ok", "sockets": ["0.0.0.0:80"]},
             "sockets[0] of the answer is not an object",
@@ -303,3 +309,27 @@ def test_answers_enter_ddiag_parsed() -> None:
     assert answered(pair, {"status": "open", "elapsed_ms": 3}).result == ConnectAnswer("open", 3)
     garbled = answered(pair, "open").result
     assert (garbled.status, garbled.detail) == ("error", MALFORMED + "the answer is not an object")
+
+
+def test_connections_become_typed_records() -> None:
+    raw = {
+        "status": "ok",
+        "sockets": [
+            {
+                "family": "tcp",
+                "state": "syn_sent",
+                "address": "10.1.0.4",
+                "port": 40000,
+                "peer": "10.1.0.2",
+                "peer_port": 8080,
+            }
+        ],
+    }
+    answer = parse(CONNECTIONS, raw)
+    assert answer.status == "ok"
+    (connection,) = answer.connections
+    assert (connection.state, connection.peer, connection.peer_port) == (
+        "syn_sent",
+        "10.1.0.2",
+        8080,
+    )
