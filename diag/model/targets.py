@@ -21,7 +21,14 @@ from diag.model.edges import (
     references_in_env,
 )
 from diag.model.expectations import Rule, check_services, parse_rules
-from diag.model.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
+from diag.model.topology import (
+    STACK_NAMESPACE,
+    SWARM_TASK_ID,
+    Container,
+    Network,
+    Subnet,
+    Topology,
+)
 
 
 def _members(topology: Topology, networks: Iterable[Network]) -> tuple[Container, ...]:
@@ -120,11 +127,26 @@ def _swarm_only_names(topology: Topology) -> frozenset[str]:
     return topology.derived("swarm-only-names", swarm_only)
 
 
+def _gateway(network: Network, subnet: Subnet) -> str | None:
+    """The host's address on a local bridge network: IPAM's `Gateway`, which Engine 20.10
+    writes only when it was asked for (`docker network inspect bridge` has none), else
+    the address the engine gives the bridge then, the subnet's first. An overlay's gateway
+    is no address of the host."""
+    if network.driver != "bridge":
+        return None
+    if subnet.gateway:
+        return subnet.gateway
+    try:
+        return str(next(ipaddress.ip_network(subnet.subnet, strict=False).hosts(), ""))
+    except ValueError:
+        return None
+
+
 def gateways(topology: Topology) -> frozenset[str]:
-    """Every network's gateway address: the host's own address on that network's bridge."""
+    """Every local bridge network's gateway address: the host's own address on its bridge."""
     return topology.derived(
         "gateways",
-        lambda t: frozenset(s.gateway for n in t.networks for s in n.subnets if s.gateway),
+        lambda t: frozenset(filter(None, (_gateway(n, s) for n in t.networks for s in n.subnets))),
     )
 
 

@@ -451,3 +451,18 @@ def test_the_listening_task_finds_a_listener_of_this_netns_by_sock_diag_as_proc_
 
 def _socket_key(entry: dict[str, object]) -> str:
     return f"{entry['family']} {entry['address']} {entry['port']}"
+
+
+def test_reach_connects_to_an_address_written_as_such() -> None:
+    """`http://10.0.0.1:8000` names no host to look up: the address itself is connected to
+    (inside `allow` only), with neither /etc/hosts nor DNS giving it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        task = {"kind": "reach", "target": "127.0.0.1", "port": port, "dns": True, "allow": []}
+        result = asyncio.run(run_task(task, 2.0))
+    assert result["hosts_ips"] == [] and result["resolve"] is None
+    assert result["connects"]["127.0.0.1"]["status"] == "open"
+    outside = {"kind": "reach", "target": "192.0.2.9", "port": 1, "dns": True, "allow": []}
+    assert asyncio.run(run_task(outside, 2.0))["connects"] == {}  # not allowed: not tried

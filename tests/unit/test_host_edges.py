@@ -16,8 +16,10 @@ import pytest
 from diag.checks._edges import local_networks, states
 from diag.checks.dns import name_confusion
 from diag.checks.registry import all_checks, edge_views, find
+from diag.model.compose import project_from_config
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
+from diag.model.targets import compose_target
 from diag.model.tasks import HOSTS, LISTENING, Planned, reach
 
 from .recorded import record
@@ -212,3 +214,25 @@ def test_host_only_name_on_the_hosts_loopback_becomes_host_gateway() -> None:
 def test_host_only_name_unread_host_leaves_it_to_name_confusion() -> None:
     (finding,) = _findings(_host_only("192.168.50.7", read_host=False))
     assert finding.check == "dns.name-confusion"
+
+
+def test_a_gateway_the_engine_did_not_write_is_the_subnets_first_address() -> None:
+    network = _network("default", "10.213.227.0/24")  # IPAM without Gateway, as 20.10 has it
+    env = {"API_URL": f"http://{GATEWAY}:{PORT}"}
+    topology = _topology((network,), _container("web", (network, WEB_IP), env=env))
+    ctx = _compose_ctx(topology, {"web": {"environment": env}})
+    assert [e.to_host for e in ctx.target.edges] == [True]
+
+
+def test_an_expect_rule_may_name_the_host() -> None:
+    env = {"API_URL": f"http://host.docker.internal:{PORT}"}
+    topology = _topology((NETWORK,), _container("web", (NETWORK, WEB_IP), env=env))
+    rules = {"expect": [{"from": "web", "to": "host.docker.internal:9000", "reachable": True}]}
+    services = {"web": {"environment": env}}
+    networks = {"default": {"name": NETWORK.name}}
+    model = {"name": PROJECT, "services": services, "networks": networks, "x-ddiag": rules}
+    ctx = CheckContext(topology, compose_target(topology, project_from_config(model)))
+    assert sorted((e.port, e.to_host, e.rule) for e in ctx.target.edges) == [
+        (PORT, True, ""),
+        (9000, True, "x-ddiag expect[0]"),
+    ]
