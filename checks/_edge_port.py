@@ -68,7 +68,7 @@ def choose(ctx: CheckContext, edge: Edge, holders: Sequence[Container]) -> PortC
     if not needs_inference(edge):
         return PortChoice(edge.port)
     hint = f"name its port in {edge.source_label}'s configuration ({edge.name}:PORT)"
-    if edge.is_localhost:
+    if edge.is_localhost or edge.to_host:
         return PortChoice(None, f"no port is configured for {edge.name}: {hint}")
     if not holders:
         return PortChoice(None, f"no running container holds {edge.name}")

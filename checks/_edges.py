@@ -11,6 +11,12 @@ the id that says why.
 Only names the engine registers on one of the source's networks are sent to its DNS: any
 other name would be forwarded by the embedded DNS to resolvers outside this machine.
 
+An edge to the host (`Edge.to_host`: host.docker.internal, a gateway address, a name that
+extra_hosts maps to the host) is observed the same way, from the source's /etc/hosts only
+(never DNS), with a connect to the address found there: the host's own address on a
+bridge, inside an engine network's subnet. Its other side is read where the engine runs:
+the host placement's listening sockets (checks/host/_side.py).
+
 An edge whose configuration names no port is tried on the port its client would use
 (checks/_edge_port.py): `EdgeState.edge` is the edge with that port, and an edge whose port
 cannot be known is looked up only and listed as "not checked" (`status()`), never as working.
@@ -286,9 +292,8 @@ def local_networks(ctx: CheckContext) -> tuple[str, ...]:
 def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task[ReachAnswer]:
     """One task does what the source would: hosts file, DNS, connect. DNS only for names the
     engine registers on the source's networks (answered locally, never forwarded)."""
-    return reach(
-        state.edge.name, port or state.edge.port, bool(state.registrations), local_networks(ctx)
-    )
+    use_dns = bool(state.registrations) and not state.edge.to_host
+    return reach(state.edge.name, port or state.edge.port, use_dns, local_networks(ctx))
 
 
 def states(ctx: CheckContext) -> list[EdgeState]:
@@ -312,6 +317,8 @@ def _plan(ctx: CheckContext) -> list[Planned]:
         planned += [(at, RESOLV_CONF), (at, LISTENING), (at, _reach_task(ctx, state))]
         planned += [(at, _reach_task(ctx, state, p)) for p in _any_port_ports(ctx, state)]
         planned += [(ctx.netns_placement(h), LISTENING) for h in state.running_holders]
+        if state.edge.to_host:
+            planned.append((ctx.host_placement(), LISTENING))
     return planned
 
 

@@ -94,7 +94,9 @@ def _alias_snippet(ctx: CheckContext, state: EdgeState, suggestion: str) -> str:
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
-    if state.edge.is_localhost or state.holders or state.oneoff_holders or state.hosts_ips:
+    if state.edge.is_localhost or state.edge.to_host or state.holders or state.oneoff_holders:
+        return None  # the host is no container (host.gateway-name judges its names)
+    if state.hosts_ips:
         return None
     edge = state.edge
     valid = _valid_names(ctx, state)

@@ -37,9 +37,9 @@ from diag.checks._edges import local_networks, netns_owner
 from diag.checks._services import model_service, target_containers
 from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
-from diag.model.edges import Reference, is_localhost, references_in_env
+from diag.model.edges import Reference, is_localhost, means_host, references_in_env
 from diag.model.findings import Result, subjects
-from diag.model.targets import known_names
+from diag.model.targets import gateways, known_names
 from diag.model.topology import Container, Network
 
 ID = "net.internal-egress"
@@ -87,8 +87,12 @@ class _Locality:
         self.networks = {n.name.lower() for n in ctx.topology.networks}
         self.subnets = [ipaddress.ip_network(s, strict=False) for s in local_networks(ctx)]
         self.hosts = _hosts_entries(container)
+        self.extra_hosts = container.extra_hosts
+        self.gateways = gateways(ctx.topology)
 
     def is_outside(self, host: str) -> bool:
+        if means_host(host, self.extra_hosts, self.gateways):
+            return False  # the engine's own host (an edge to the host, not the outside)
         host = self.hosts.get(host.lower(), host).lower()
         if is_localhost(host) or host in self.names:
             return False

@@ -122,6 +122,14 @@ def _allowed(ip: str, networks: list[str]) -> bool:
     )
 
 
+def _literal(name: str) -> list[str]:
+    """[the address] when `name` is an IP address (`10.0.0.1`, `[::1]`), else []."""
+    try:
+        return [str(ipaddress.ip_address(name.strip("[]")))]
+    except ValueError:
+        return []
+
+
 async def reach(task: Result, timeout: float, view: View = OWN) -> Result:
     """Reach NAME[:PORT] as the C library would from here: /etc/hosts first, then DNS, then
     connect to what came back. DNS is asked only when the task says the engine registers
@@ -136,10 +144,11 @@ async def reach(task: Result, timeout: float, view: View = OWN) -> Result:
         ]
     except OSError:
         hosts_ips = []
+    literal = _literal(name)  # an address is its own answer: the C library looks nothing up
     resolved = None
-    if task.get("dns") and not hosts_ips:
+    if task.get("dns") and not hosts_ips and not literal:
         resolved = await resolve({"target": name}, timeout, view)
-    addresses = hosts_ips or list((resolved or {}).get("addresses") or [])
+    addresses = literal or hosts_ips or list((resolved or {}).get("addresses") or [])
     port = int(task.get("port") or 0)
     allow = list(task.get("allow") or [])
     targets = [ip for ip in addresses if _allowed(ip, allow)][:MAX_REACH_ADDRESSES]

@@ -31,6 +31,16 @@ Proxies and web apps name their own public address (`VIRTUAL_HOST`, `LETSENCRYPT
 edge. A variable with the word PUBLIC or EXTERNAL elsewhere in its name gives none when it
 points at localhost (the browser's machine), and is kept when it names another host.
 
+**The host.** `host.docker.internal` and `gateway.docker.internal`, an address that is a
+network's gateway (the host's own address on that bridge), and a name the source's
+`extra_hosts` maps to `host-gateway` or to such an address all mean the machine the engine
+runs on: an edge to the host (`Edge.to_host`), observed from the source's /etc/hosts and
+never asked of DNS (the embedded DNS would forward the name off the machine). Docker
+Desktop defines the first two names in every container; a Linux engine only through
+`extra_hosts: ["host.docker.internal:host-gateway"]`, which Engine 20.10 keeps as written
+in `HostConfig.ExtraHosts` and resolves (to the default bridge's gateway) in /etc/hosts.
+An `extra_hosts` entry is a definition, not a use: it gives no edge by itself.
+
 **libpq-style names.** `PGHOST=db` (with `PGPORT`) is a host variable as `PG_HOST` is: a
 name that is a protocol word of `DEFAULT_PORTS` followed directly by HOST.
 """
@@ -39,13 +49,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from diag.model.topology import Container
 
 LOCALHOST_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+# The names Docker Desktop gives the host in every container (see "The host" above).
+HOST_ALIASES = frozenset({"host.docker.internal", "gateway.docker.internal"})
+HOST_GATEWAY = "host-gateway"  # extra_hosts' special address: the default bridge's gateway
 # The port a client uses when the configuration names none, by protocol: a URL's scheme, or
 # a word of a host variable's name (README.md, "Service to service" lists it).
 DEFAULT_PORTS = {
@@ -108,6 +121,26 @@ class Reference:
 
 def is_localhost(host: str) -> bool:
     return host.lower() in LOCALHOST_NAMES
+
+
+def extra_host(entry: str) -> tuple[str, str]:
+    """(name, address) of an `extra_hosts` entry as the engine keeps it: `name:address`
+    (the address may hold colons: IPv6) or compose's `name=address`."""
+    name, _, address = entry.replace("=", ":", 1).partition(":")
+    return name.strip(), address.strip()
+
+
+def means_host(host: str, extra_hosts: Iterable[str], gateways: Set[str]) -> bool:
+    """Whether `host`, referenced by a container with `extra_hosts`, is the engine's host:
+    a host alias, a gateway address, or a name extra_hosts maps to the host (`gateways`:
+    every network's gateway address)."""
+    lowered = host.lower()
+    if lowered in HOST_ALIASES or host in gateways:
+        return True
+    return any(
+        name.lower() == lowered and (address == HOST_GATEWAY or address in gateways)
+        for name, address in map(extra_host, extra_hosts)
+    )
 
 
 def _port(text: str | None) -> int | None:
@@ -230,6 +263,7 @@ class Edge:
     expected: bool | None = None  # a declared rule's `reachable`; None: implied (reachable)
     rule: str = ""  # where that rule is written, e.g. "x-ddiag expect[2]"
     port_from: str = ""  # how the port was inferred ("the default mysql port"); '' if written
+    to_host: bool = False  # the name is the engine's host (the module's "The host")
 
     @property
     def source_label(self) -> str:

@@ -10,9 +10,25 @@ from dataclasses import replace
 from diag.errors import DiagError
 from diag.model.compose import ComposeProject, Service
 from diag.model.context import Focus, Target
-from diag.model.edges import Edge, Reference, is_localhost, merge_edges, references_in_env
+from diag.model.edges import (
+    HOST_ALIASES,
+    Edge,
+    Reference,
+    extra_host,
+    is_localhost,
+    means_host,
+    merge_edges,
+    references_in_env,
+)
 from diag.model.expectations import Rule, check_services, parse_rules
-from diag.model.topology import STACK_NAMESPACE, SWARM_TASK_ID, Container, Network, Topology
+from diag.model.topology import (
+    STACK_NAMESPACE,
+    SWARM_TASK_ID,
+    Container,
+    Network,
+    Subnet,
+    Topology,
+)
 
 
 def _members(topology: Topology, networks: Iterable[Network]) -> tuple[Container, ...]:
@@ -111,14 +127,56 @@ def _swarm_only_names(topology: Topology) -> frozenset[str]:
     return topology.derived("swarm-only-names", swarm_only)
 
 
+def _gateway(network: Network, subnet: Subnet) -> str | None:
+    """The host's address on a local bridge network: IPAM's `Gateway`, which Engine 20.10
+    writes only when it was asked for (`docker network inspect bridge` has none), else
+    the address the engine gives the bridge then, the subnet's first. An overlay's gateway
+    is no address of the host."""
+    if network.driver != "bridge":
+        return None
+    if subnet.gateway:
+        return subnet.gateway
+    try:
+        return str(next(ipaddress.ip_network(subnet.subnet, strict=False).hosts(), ""))
+    except ValueError:
+        return None
+
+
+def gateways(topology: Topology) -> frozenset[str]:
+    """Every local bridge network's gateway address: the host's own address on its bridge."""
+    return topology.derived(
+        "gateways",
+        lambda t: frozenset(filter(None, (_gateway(n, s) for n in t.networks for s in n.subnets))),
+    )
+
+
+def _host_names(topology: Topology, containers: Iterable[Container]) -> set[str]:
+    """What may name the host in rules about `containers`: the host aliases, the gateway
+    addresses, and the names their extra_hosts map to the host."""
+    found = set(HOST_ALIASES) | gateways(topology)
+    for container in containers:
+        for entry in container.extra_hosts:
+            name = extra_host(entry)[0].lower()
+            if means_host(name, container.extra_hosts, gateways(topology)):
+                found.add(name)
+    return found
+
+
 def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> list[Edge]:
     names, ips = known_names(topology), _engine_ips(topology)
     swarm_only = _swarm_only_names(topology)
-    return [
-        Edge(source, ref.host, ref.port, (ref.origin,), port_from=ref.port_from)
-        for ref in references_in_env(env)
-        if _is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only
-    ]
+    edges = []
+    for ref in references_in_env(env):
+        host = ref.host.lower() not in names and means_host(
+            ref.host, source.extra_hosts, gateways(topology)
+        )
+        if host or (_is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only):
+            edges.append(
+                Edge(
+                    source, ref.host, ref.port, (ref.origin,), port_from=ref.port_from, to_host=host
+                )
+            )
+    return edges
 
 
 def _representative(containers: Sequence[Container]) -> Container | None:
@@ -151,7 +209,10 @@ def _apply_rules(
         for service in (s for s in named if s in sources):
             source = _representative(project.containers(topology, service))
             if source is not None and not (rule.source == "*" and service == rule.target):
-                edges.append(Edge(source, rule.target, rule.port, (rule.where,)))
+                host = rule.target.lower() not in known_names(topology) and means_host(
+                    rule.target, source.extra_hosts, gateways(topology)
+                )
+                edges.append(Edge(source, rule.target, rule.port, (rule.where,), to_host=host))
     governed = []
     for edge in merge_edges(edges):
         matching = [
@@ -230,7 +291,7 @@ def compose_target(
             edges.append(Edge(source, service.shares_netns_with, None, ("network_mode",)))
         edges += _env_edges(topology, source, service.environment)
     rules = [*parse_rules(project.ddiag_settings.get("expect"), "x-ddiag"), *extra_rules]
-    names = known_names(topology) | _engine_ips(topology)
+    names = known_names(topology) | _engine_ips(topology) | _host_names(topology, containers)
     check_services(rules, list(project.services), names)
     governed = _apply_rules(topology, project, edges, rules, sources)
     if not project.config_files and containers:  # compose found the file; labels remember it

@@ -522,3 +522,17 @@ def test_the_connections_task_lists_a_loopback_connection_of_this_netns_both_way
         (port, mine, "established"),
     }
     assert all(s in by_proc for s in ours)
+
+
+def test_reach_connects_to_an_address_written_as_such() -> None:
+    """`http://10.0.0.1:8000` names no host to look up: the address itself is connected to
+    (inside `allow` only), with neither /etc/hosts nor DNS giving it. Loopback only: what
+    lies outside `allow` is never tried, and a test must not risk a packet leaving."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        task = {"kind": "reach", "target": "127.0.0.1", "port": port, "dns": True, "allow": []}
+        result = asyncio.run(run_task(task, 2.0))
+    assert result["hosts_ips"] == [] and result["resolve"] is None
+    assert result["connects"]["127.0.0.1"]["status"] == "open"
