@@ -81,7 +81,7 @@ class HostFirewall:
 
     @property
     def backend(self) -> str:
-        """"nft" or "legacy": the dump's header says `(nf_tables)` for the first; a header
+        """ "nft" or "legacy": the dump's header says `(nf_tables)` for the first; a header
         without it is legacy's, unless the command itself names nft."""
         if "(nf_tables)" in self.version or self.command == "iptables-nft-save":
             return "nft"
