@@ -10,8 +10,8 @@ vanish when something rewrites the firewall behind the engine's back: `iptables 
 them, `firewall-cmd --reload`, `ufw reload`. An engine started with `--iptables=false`
 writes none at all.
 
-Detected from the host's rules, read by ddiag itself once per run (`iptables-save`, and
-`iptables-nft-save` / `iptables-legacy-save` when the first shows no Docker chain): for
+Detected from the host's rules, read by ddiag itself once per run (`iptables-save`,
+`iptables-nft-save` and `iptables-legacy-save`; the first that shows a Docker chain): for
 each non-internal bridge network of the target with masquerading on (the option
 `com.docker.network.bridge.enable_ip_masquerade` is not "false"), a MASQUERADE (or SNAT)
 rule that covers its subnet; and the jumps into `DOCKER`. `DOCKER-USER` and

@@ -17,10 +17,13 @@ Read-only, and without side effects: `iptables-save` with no `-t`, because namin
 (`-t nat`) makes the legacy backend load and create that table when it does not exist yet,
 which is a change to the host. Without `-t`, each backend lists only the tables that exist.
 `iptables-save` (the host's default, the one the engine's own `iptables` calls match) comes
-first; when it shows no Docker chain, `iptables-nft-save` and `iptables-legacy-save` are
-read too (an engine may use the other backend), and then `nft list tables` tells whether
-the engine uses its nftables backend (Docker ≥ 29: `table ip docker-bridges`), whose rules
-iptables does not show.
+first, then `iptables-nft-save` and `iptables-legacy-save` (an engine may use the other
+backend). The first dump that shows a Docker chain is the one the checks judge; when none
+does, `nft list tables` tells whether the engine uses its nftables backend (Docker ≥ 29:
+`table ip docker-bridges`), whose rules iptables does not show. What the other backend
+shows is kept beside it (`HostFirewall.others`): packets pass the hooks of both, so a
+firewall tool on the other backend (`host.firewall-split`) drops what Docker's rules
+accept.
 """
 
 from __future__ import annotations
@@ -94,24 +97,36 @@ def read(run: Runner = _run) -> HostFirewall | None:
     its own image (`IN_IMAGE`, set by the Dockerfile): there the rules it could read are
     its container's network namespace's, not the host's, whatever the socket says.
 
-    Raises `Unreadable` when the first command fails; the other backends are a fallback
-    and their failure (e.g. no legacy iptables module in the kernel) just means "not there".
+    Raises `Unreadable` when the first command fails; the other backends are read too, and
+    their failure (e.g. no legacy iptables module in the kernel) just means "not there".
     """
     commands = [name for name in SAVE_COMMANDS if shutil.which(name)]
     if not commands or not may_read() or os.environ.get(IN_IMAGE):
         return None
     interfaces = _interfaces()
     first = parse(run([commands[0]]), commands[0], interfaces)
-    if first.docker_chains:
-        return first
+    dumps = [first]
     for command in commands[1:]:
         try:
-            other = parse(run([command]), command, interfaces)
+            dumps.append(parse(run([command]), command, interfaces))
         except Unreadable:
             continue
-        if other.docker_chains:
-            return other
-    return replace(first, nft_docker_bridges=_nft_docker_bridges(run))
+    chosen = next((d for d in dumps if d.docker_chains), None)
+    if chosen is None:
+        chosen = replace(first, nft_docker_bridges=_nft_docker_bridges(run))
+    return replace(chosen, others=_others(chosen, dumps))
+
+
+def _others(chosen: HostFirewall, dumps: list[HostFirewall]) -> tuple[HostFirewall, ...]:
+    """One dump per backend other than `chosen`'s, the first read of each (`iptables-save`
+    is one of the two under another name); a backend with no table shows nothing."""
+    seen = {chosen.backend}
+    kept: list[HostFirewall] = []
+    for dump in dumps:
+        if dump.backend not in seen and dump.chains:
+            seen.add(dump.backend)
+            kept.append(dump)
+    return tuple(kept)
 
 
 def _nft_docker_bridges(run: Runner) -> bool:

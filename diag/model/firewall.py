@@ -62,6 +62,12 @@ class HostFirewall:
     # whose bridge is not among them (rootless engine, Docker Desktop's VM) is not theirs.
     interfaces: frozenset[str] = frozenset()
     nft_docker_bridges: bool = False  # the engine's nftables backend holds its rules
+    # (table, built-in chain) → its policy (`:FORWARD DROP [0:0]`): ACCEPT or DROP
+    policies: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # What the host's other iptables backend shows (read-only, one per backend): the rules of
+    # `iptables-legacy-save` when these are nf_tables', and the other way round. Packets pass
+    # both backends' hooks, so a DROP there drops what these rules accept.
+    others: tuple[HostFirewall, ...] = ()
     _reach: dict[tuple[str, str], frozenset[str]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -72,6 +78,22 @@ class HostFirewall:
         if not self.version or self.version.split()[0] == self.command:
             return self.version or self.command
         return f"{self.command}: {self.version}"
+
+    @property
+    def backend(self) -> str:
+        """ "nft" or "legacy": the dump's header says `(nf_tables)` for the first; a header
+        without it is legacy's, unless the command itself names nft."""
+        if "(nf_tables)" in self.version or self.command == "iptables-nft-save":
+            return "nft"
+        return "legacy"
+
+    @property
+    def tool(self) -> str:
+        """The command that changes this backend's rules (`iptables-legacy`, `iptables-nft`)."""
+        return f"iptables-{self.backend}"
+
+    def policy(self, table: str, chain: str) -> str | None:
+        return self.policies.get((table, chain))
 
     def rules_of(self, table: str, chain: str) -> list[Rule]:
         return [r for r in self.rules if r.table == table and r.chain == chain]
@@ -127,6 +149,7 @@ def parse(
     version = ""
     table = ""
     chains: dict[str, set[str]] = {}
+    policies: dict[tuple[str, str], str] = {}
     rules: list[Rule] = []
     for line in text.splitlines():
         line = line.strip()
@@ -136,7 +159,10 @@ def parse(
             table = line[1:]
             chains.setdefault(table, set())
         elif line.startswith(":") and table:
-            chains[table].add(line[1:].split()[0])
+            name, *rest = line[1:].split()
+            chains[table].add(name)
+            if rest and rest[0] != "-":  # a built-in chain's policy; `-` for user chains
+                policies[(table, name)] = rest[0]
         elif line.startswith("-A ") and table:
             parts = _split(line)
             if len(parts) >= 2:
@@ -147,6 +173,7 @@ def parse(
         chains={name: frozenset(names) for name, names in chains.items()},
         rules=tuple(rules),
         interfaces=interfaces,
+        policies=policies,
     )
 
 

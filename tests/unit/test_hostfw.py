@@ -132,6 +132,9 @@ def test_parse_legacy_dump_has_the_same_rules() -> None:
     assert legacy.read_with == "iptables-legacy-save: iptables-save v1.8.9"
     assert {r.text for r in legacy.rules} == {r.text for r in nft.rules}
     assert legacy.chains == nft.chains
+    assert legacy.backend == "legacy" and nft.backend == "nft"
+    assert nft.policy("filter", "FORWARD") == "DROP" and nft.policy("filter", "INPUT") == "ACCEPT"
+    assert nft.policy("filter", "DOCKER") is None  # a user chain has no policy
 
 
 def test_parse_accidents() -> None:
@@ -190,11 +193,33 @@ def fake_run(answers: dict[str, str | Exception], calls: list[str]) -> hostfw.Ru
     return run
 
 
-def test_read_stops_at_the_first_dump_with_docker_chains(installed: set[str]) -> None:
+def test_read_judges_the_first_dump_with_docker_chains(installed: set[str]) -> None:
     calls: list[str] = []
-    fw = hostfw.read(fake_run({"iptables-save": dump("nft-docker")}, calls))
+    answers: dict[str, str | Exception] = {
+        "iptables-save": dump("nft-docker"),
+        "iptables-nft-save": dump("nft-docker"),
+        "iptables-legacy-save": "",  # no legacy table exists: it shows nothing
+    }
+    fw = hostfw.read(fake_run(answers, calls))
     assert fw is not None and fw.command == "iptables-save" and fw.interfaces == BRIDGES
-    assert calls == ["iptables-save"]
+    assert fw.backend == "nft" and fw.others == ()
+    assert calls == ["iptables-save", "iptables-nft-save", "iptables-legacy-save"]
+
+
+def test_read_keeps_what_the_other_backend_shows(installed: set[str]) -> None:
+    answers: dict[str, str | Exception] = {
+        "iptables-save": dump("nft-docker"),
+        "iptables-nft-save": dump("nft-docker"),
+        "iptables-legacy-save": dump("legacy-ufw-forward-drop"),
+    }
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.backend == "nft"
+    (other,) = fw.others
+    assert other.command == "iptables-legacy-save" and other.backend == "legacy"
+    assert other.tool == "iptables-legacy" and other.policy("filter", "FORWARD") == "DROP"
+    answers["iptables-legacy-save"] = hostfw.Unreadable("no ip_tables module")
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.others == ()
 
 
 def test_read_falls_back_to_legacy(installed: set[str]) -> None:
@@ -388,7 +413,8 @@ def test_read_says_nothing_in_the_ddiag_image(
 ) -> None:
     """In its image ddiag sits in a container's netns: the rules there are not the host's."""
     calls: list[str] = []
-    run = fake_run({"iptables-save": dump("nft-docker")}, calls)
+    answers: dict[str, str | Exception] = dict.fromkeys(hostfw.SAVE_COMMANDS, dump("nft-docker"))
+    run = fake_run(answers, calls)
     monkeypatch.setattr(hostfw, "may_read", lambda: True)
     monkeypatch.setenv("DDIAG_IN_IMAGE", "1")
     assert hostfw.read(run) is None

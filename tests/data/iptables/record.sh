@@ -16,3 +16,10 @@ scratch 'iptables-nft -t nat -F; iptables-nft -t nat -X; iptables-nft-save' > nf
 # the `iptables -F; iptables -X` habit on both tables (or an engine run with --iptables=false)
 scratch 'for t in filter nat; do iptables-nft -t $t -F; iptables-nft -t $t -X; done
     iptables-nft-save' > nft-no-docker-chains.txt
+# ufw (ufw-filter.rules) on the legacy backend while the engine's rules are in nf_tables:
+# ufw's FORWARD DROP policy drops what Docker's nft rules accept (host.firewall-split)
+unshare -n sh -euc 'iptables-legacy-restore < ufw-filter.rules; iptables-legacy-save' \
+    > legacy-ufw-forward-drop.txt
+# ufw and the engine on one backend (ufw enabled after the engine started: its FORWARD jumps
+# come after Docker's): INPUT denies 5432 but to 10.0.0.0/8 (port.exposed-despite-firewall)
+scratch 'iptables-nft-restore --noflush < ufw-filter.rules; iptables-nft-save' > nft-docker-ufw.txt

@@ -1,0 +1,200 @@
+"""What a chain of the host's filter table does to one kind of packet: walk the rules in
+order, follow jumps into user chains, end at a verdict or the chain's policy.
+
+The packet is "a new connection from some outside client": a protocol (tcp, udp) and a
+destination port, to one of the host's own unicast addresses, on an interface that is not
+`lo`, from a source address and port nobody knows. A rule's matches are judged against it:
+
+- `yes`: every match holds for any such client (`-p tcp`, `--dport N`, `-m multiport
+  --dports`, `--ctstate NEW`, `--dst-type LOCAL`, `! -i lo`, `! -s 127.0.0.0/8`, comments,
+  logging limits);
+- `no`: some match holds for none (`-p udp`, another port, `-i lo`, `--ctstate
+  RELATED,ESTABLISHED` or INVALID, `--dst-type BROADCAST`, `--src-type LOCAL`, ICMP);
+- `some`: it holds for some clients only, or the walk cannot tell: a source (`-s`,
+  `--src-range`, `-m set`), an input interface or destination address named, a match it
+  does not model (`-m recent`, `-m string`, `-m hashlimit`, ...).
+
+Not modelled, so judged `some`: marks (`-m mark`, `-m connmark`), ipsets' contents, the
+`u32`/`bpf` matches. The verdicts ACCEPT, DROP and REJECT end the walk; RETURN leaves a
+user chain; LOG, NFLOG, MARK and other non-terminating targets go on; anything else
+(NFQUEUE, QUEUE, a target of a module not modelled) makes the answer unknown. Only the
+IPv4 rules of iptables-save: ip6tables and native nftables tables (firewalld's `inet
+firewalld`, nft scripts) are not read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from diag.model.firewall import HostFirewall, Rule
+
+Match = Literal["yes", "no", "some"]
+ACCEPTS = frozenset({"ACCEPT"})
+DENIES = frozenset({"DROP", "REJECT"})
+GOES_ON = frozenset(
+    {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CT", "TOS", "DSCP", "TTL"}
+)
+ALWAYS = frozenset({"-m", "--match", "--comment", "--limit", "--limit-burst"})
+PROTOCOL_NUMBERS = {"tcp": "6", "udp": "17"}
+NEW_STATES = frozenset({"NEW"})
+LOOPBACK = ("127.", "::1")
+MAX_DEPTH = 32  # chains jumping in a circle: iptables refuses them, a hand-made dump may not
+
+
+@dataclass(frozen=True)
+class Packet:
+    proto: str  # "tcp" or "udp"
+    port: int
+    # A port the rule may name instead, after Docker's DNAT (FORWARD sees the container's
+    # port; `-m conntrack --ctorigdstport` the published one).
+    original_port: int | None = None
+
+
+@dataclass
+class Walk:
+    """The end of a walk: `verdict` ACCEPT, DROP/REJECT (`deciding` says which rule, or the
+    policy), or None when the answer cannot be known; `partial` lists the rules that
+    accept or deny the packet for some clients only, in the order they were met."""
+
+    verdict: str | None
+    deciding: str
+    partial: list[Rule] = field(default_factory=list)
+
+
+def _ports(spec: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for part in spec.split(","):
+        low, sep, high = part.partition(":")
+        try:
+            spans.append((int(low or 0), int(high or (low if not sep else 65535))))
+        except ValueError:
+            return []
+    return spans
+
+
+def _in(port: int, spec: str) -> bool:
+    return any(low <= port <= high for low, high in _ports(spec))
+
+
+def _negated(args: tuple[str, ...], i: int) -> bool:
+    return i > 0 and args[i - 1] == "!"
+
+
+def match(rule: Rule, packet: Packet) -> Match:
+    """Whether `rule`'s matches hold for a new connection to `packet` from any client."""
+    args = rule.args
+    result: Match = "yes"
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        value = args[i + 1] if i + 1 < len(args) else ""
+        negated = _negated(args, i)
+        step = _one(arg, value, negated, packet)
+        if step == "no":
+            return "no"
+        if step == "some":
+            result = "some"
+        i += 1 if step == "flag" else 2
+        if arg in ("-j", "--jump", "-g", "--goto"):
+            break  # the target's own options follow (--log-prefix, --reject-with)
+    return result
+
+
+def _one(arg: str, value: str, negated: bool, packet: Packet) -> Match | Literal["flag"]:
+    if arg == "!" or arg in ("-j", "--jump", "-g", "--goto"):
+        return "flag"
+    if arg == "--syn":
+        return "flag" if not negated else "no"
+    if arg in ALWAYS:
+        return "yes"
+    if arg in ("-p", "--protocol"):
+        same = value in (packet.proto, PROTOCOL_NUMBERS[packet.proto], "all", "0")
+        return "yes" if same != negated else "no"
+    if arg in ("--dport", "--destination-port", "--dports", "--destination-ports", "--ports"):
+        hit = _in(packet.port, value)
+        return "yes" if hit != negated else "no"
+    if arg == "--ctorigdstport":
+        hit = _in(packet.original_port or packet.port, value)
+        return "yes" if hit != negated else "no"
+    if arg in ("--ctstate", "--state"):
+        hit = bool(NEW_STATES & set(value.split(",")))
+        return "yes" if hit != negated else "no"
+    if arg == "--dst-type":
+        hit = "LOCAL" in value.split(",") or "UNICAST" in value.split(",")
+        return "yes" if hit != negated else "no"
+    if arg == "--src-type":
+        local = value.split(",") == ["LOCAL"]
+        return ("no" if not negated else "yes") if local else "some"
+    if arg in ("-i", "--in-interface"):
+        if value == "lo":
+            return "yes" if negated else "no"
+        return "some"
+    if arg in ("-s", "--source"):
+        if value.startswith(LOOPBACK):
+            return "yes" if negated else "no"
+        return "yes" if negated else "some"
+    if arg in ("-d", "--destination"):
+        return "some"
+    if arg in ("--icmp-type", "--icmpv6-type"):
+        return "no"
+    return "some"  # an output interface, a source port, a match not modelled
+
+
+def walk(firewall: HostFirewall, chain: str, packet: Packet, table: str = "filter") -> Walk:
+    """What `chain` (a built-in one: its policy ends it) does to `packet`."""
+    partial: list[Rule] = []
+    verdict, deciding = _walk(firewall, table, chain, packet, partial, False, 0)
+    if verdict == "RETURN":
+        policy = firewall.policy(table, chain) or "ACCEPT"
+        return Walk(policy, f"the {chain} policy ({policy})", partial)
+    return Walk(verdict, deciding, partial)
+
+
+def _walk(
+    firewall: HostFirewall,
+    table: str,
+    chain: str,
+    packet: Packet,
+    partial: list[Rule],
+    some: bool,
+    depth: int,
+) -> tuple[str | None, str]:
+    """(verdict, the rule that gave it); verdict "RETURN" when the chain ends without one.
+    `some`: the chain was entered for some clients only, so its verdicts are partial."""
+    if depth > MAX_DEPTH:
+        return None, "chains jump in a circle"
+    chains = firewall.chains.get(table, frozenset())
+    for rule in firewall.rules_of(table, chain):
+        target = rule.target
+        if target is None:
+            continue
+        matched = match(rule, packet)
+        if matched == "no":
+            continue
+        partly = some or matched == "some"
+        if target in chains:
+            verdict, deciding = _walk(firewall, table, target, packet, partial, partly, depth + 1)
+            goto = rule.option("-g", "--goto") is not None
+            if verdict is None:
+                return None, deciding
+            if verdict != "RETURN" and not partly:
+                return verdict, deciding
+            if goto and not partly:
+                return "RETURN", deciding
+            continue
+        if target == "RETURN":
+            if partly:
+                continue
+            return "RETURN", rule.text
+        if target in ACCEPTS or target in DENIES:
+            if partly:
+                partial.append(rule)
+                continue
+            return target, rule.text
+        if target in GOES_ON:
+            continue
+        if partly:
+            continue  # an unknown target for some clients only: the others go on
+        return None, f"{rule.text} (target {target} is not modelled)"
+    return "RETURN", ""
