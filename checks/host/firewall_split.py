@@ -36,7 +36,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diag.checks._members import members
-from diag.checks.host.iptables import bridge_name
 from diag.model.context import CheckContext
 from diag.model.filterpath import DENIES, Packet, walk
 from diag.model.findings import Result, subjects
@@ -56,7 +55,7 @@ def _networks(ctx: CheckContext, firewall: HostFirewall) -> list[Network]:
     return [
         n
         for n in ctx.target.networks
-        if n.driver == "bridge" and not n.internal and bridge_name(n) in firewall.interfaces
+        if n.driver == "bridge" and not n.internal and n.bridge_interface in firewall.interfaces
     ]
 
 
@@ -76,7 +75,7 @@ def _names_bridge(rule: Rule, bridges: set[str]) -> bool:
 def _finding(
     ctx: CheckContext, firewall: HostFirewall, other: HostFirewall, networks: list[Network]
 ) -> Result | None:
-    bridges = {bridge_name(n) for n in networks}
+    bridges = {n.bridge_interface for n in networks}
     done = walk(other, "FORWARD", WAY_OUT)
     if done.verdict not in DENIES:
         return None

@@ -69,11 +69,6 @@ NO_NAT_MODES = {"routed", "isolated"}  # engines ≥ 27: the network is routed, 
 EVIDENCE_LINES = 8
 
 
-def bridge_name(network: Network) -> str:
-    """The host interface of a bridge network: its `bridge.name` option, else `br-<id12>`."""
-    return network.options.get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
-
-
 def _ipv4_subnet(network: Network) -> str | None:
     for subnet in network.subnets:
         try:
@@ -91,7 +86,7 @@ def _judged(ctx: CheckContext, firewall: HostFirewall) -> list[Network]:
         for n in ctx.target.networks
         if n.driver == "bridge"
         and not n.internal
-        and bridge_name(n) in firewall.interfaces
+        and n.bridge_interface in firewall.interfaces
         and _ipv4_subnet(n) is not None
     ]
 
@@ -191,7 +186,7 @@ def _masquerade_result(
     ctx: CheckContext, firewall: HostFirewall, network: Network
 ) -> Result | None:
     subnet = _ipv4_subnet(network)
-    bridge = bridge_name(network)
+    bridge = network.bridge_interface
     if subnet is None or any(_covers(r, subnet, bridge) for r in firewall.source_nat()):
         return None
     found = [r.text for r in firewall.source_nat()]

@@ -46,14 +46,6 @@ SEVERITY = "error"
 TITLE = "Subnet overlaps a host route or another network"
 
 IPv4Net = ipaddress.IPv4Network
-BRIDGE_NAME = "com.docker.network.bridge.name"
-
-
-def bridge_device(network: Network) -> str:
-    """The host interface of a bridge network: named by option, docker0, or br-ID[:12]."""
-    if network.options.get(BRIDGE_NAME):
-        return network.options[BRIDGE_NAME]
-    return "docker0" if network.is_default_bridge else f"br-{network.id[:12]}"
 
 
 def _nets(network: Network) -> list[IPv4Net]:
@@ -94,7 +86,7 @@ def _snippet(network: Network, free: str | None) -> str:
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     result = ctx.observations.get(ctx.host_placement(), INTERFACES)
     routes = host_routes(result) if result and result.status == "ok" else []
-    by_device = {bridge_device(n): n for n in ctx.topology.networks if n.driver == "bridge"}
+    by_device = {n.bridge_interface: n for n in ctx.topology.networks if n.driver == "bridge"}
     taken = [net for n in ctx.topology.networks for net in _nets(n)] + [r for r, _ in routes]
     reported: set[frozenset[str]] = set()
     for network in ctx.target.networks:
@@ -117,7 +109,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                     },
                     fix=_snippet(network, _free(subnet.prefixlen, taken)),
                 )
-            own = bridge_device(network)
+            own = network.bridge_interface
             for route, device in routes:
                 if device == own or device in by_device or not route.overlaps(subnet):
                     continue

@@ -43,7 +43,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diag.checks._services import binding_text, port_spec, target_containers
-from diag.checks.host.iptables import bridge_name
 from diag.model.context import CheckContext
 from diag.model.filterpath import DENIES, Packet, walk
 from diag.model.findings import Result, subjects
@@ -69,7 +68,11 @@ def _here(firewall: HostFirewall, container: Container, ctx: CheckContext) -> bo
     """The container is on a bridge network whose bridge these rules filter."""
     for endpoint in container.endpoints:
         network = ctx.topology.network_named(endpoint.network_id)
-        if network and network.driver == "bridge" and bridge_name(network) in firewall.interfaces:
+        if (
+            network
+            and network.driver == "bridge"
+            and network.bridge_interface in firewall.interfaces
+        ):
             return True
     return False
 

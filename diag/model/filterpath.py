@@ -3,7 +3,9 @@ order, follow jumps into user chains, end at a verdict or the chain's policy.
 
 The packet is "a new connection from some outside client": a protocol (tcp, udp) and a
 destination port, to one of the host's own unicast addresses, on an interface that is not
-`lo`, from a source address and port nobody knows. A rule's matches are judged against it:
+`lo`, from a source address and port nobody knows — unless the caller knows the input
+interface and source (a container reaching the host from its bridge), which `-i` and `-s`
+are then judged against. A rule's matches are judged against it:
 
 - `yes`: every match holds for any such client (`-p tcp`, `--dport N`, `-m multiport
   --dports`, `--ctstate NEW`, `--dst-type LOCAL`, `! -i lo`, `! -s 127.0.0.0/8`, comments,
@@ -24,6 +26,7 @@ firewalld`, nft scripts) are not read.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -49,6 +52,10 @@ class Packet:
     # A port the rule may name instead, after Docker's DNAT (FORWARD sees the container's
     # port; `-m conntrack --ctorigdstport` the published one).
     original_port: int | None = None
+    # Where the packet comes from, when the caller knows it (a container on a bridge: its
+    # bridge and its address): `-i` and `-s` are then judged, not `some`.
+    in_interface: str | None = None
+    source: str | None = None
 
 
 @dataclass
@@ -127,10 +134,18 @@ def _one(arg: str, value: str, negated: bool, packet: Packet) -> Match | Literal
         local = value.split(",") == ["LOCAL"]
         return ("no" if not negated else "yes") if local else "some"
     if arg in ("-i", "--in-interface"):
+        if packet.in_interface is not None:
+            wildcard = value.endswith("+")  # `-i br-+`: every interface named br-...
+            named = packet.in_interface
+            on = named.startswith(value[:-1]) if wildcard else named == value
+            return "yes" if on != negated else "no"
         if value == "lo":
             return "yes" if negated else "no"
         return "some"
     if arg in ("-s", "--source"):
+        held = _holds(value, packet.source) if packet.source is not None else None
+        if held is not None:
+            return "yes" if held != negated else "no"
         if value.startswith(LOOPBACK):
             return "yes" if negated else "no"
         return "yes" if negated else "some"
@@ -139,6 +154,16 @@ def _one(arg: str, value: str, negated: bool, packet: Packet) -> Match | Literal
     if arg in ("--icmp-type", "--icmpv6-type"):
         return "no"
     return "some"  # an output interface, a source port, a match not modelled
+
+
+def _holds(spec: str, address: str) -> bool | None:
+    """Whether `-s SPEC` (an address, a CIDR, or a comma list of them) holds `address`;
+    None when SPEC is something else (a host name iptables-save would not print)."""
+    try:
+        ip = ipaddress.ip_address(address)
+        return any(ip in ipaddress.ip_network(part, strict=False) for part in spec.split(","))
+    except ValueError:
+        return None
 
 
 def walk(firewall: HostFirewall, chain: str, packet: Packet, table: str = "filter") -> Walk:

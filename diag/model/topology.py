@@ -56,6 +56,15 @@ class Network:
         return self.driver == "overlay" and "encrypted" in self.options
 
     @property
+    def bridge_interface(self) -> str:
+        """The host interface of a bridge network: its `bridge.name` option (the default
+        bridge's says docker0), else docker0 for the default bridge, else br-<id[:12]>."""
+        named = self.options.get("com.docker.network.bridge.name")
+        if named:
+            return named
+        return "docker0" if self.is_default_bridge else f"br-{self.id[:12]}"
+
+    @property
     def is_default_bridge(self) -> bool:
         """The engine's `bridge` network: no embedded DNS, names do not resolve there."""
         return self.options.get("com.docker.network.bridge.default_bridge") == "true" or (

@@ -1,5 +1,5 @@
-"""port.exposed-despite-firewall and host.firewall-split against an engine whose host is a
-network namespace of this test's own.
+"""port.exposed-despite-firewall, host.firewall-split and host.firewall-input against an
+engine whose host is a network namespace of this test's own.
 
 Both need host firewall rules that deny what Docker accepts, and this machine's own
 firewall is never changed: the test makes a network namespace (`ip netns add`), starts a
@@ -14,6 +14,7 @@ has no link to anything: no packet leaves it.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import shutil
@@ -181,15 +182,25 @@ def engine() -> Iterator[NetnsEngine]:
         made.teardown()
 
 
-def diagnose(engine: NetnsEngine) -> dict[str, Any]:
-    """`ddiag network NETWORK` run as root inside NETNS: it reads that namespace's rules."""
+def diagnose(engine: NetnsEngine, *target: str) -> dict[str, Any]:
+    """`ddiag network NETWORK` (or `ddiag TARGET...`) run as root inside NETNS: it reads
+    that namespace's rules."""
     env = {
         **os.environ,
         "DOCKER_HOST": engine.host,
         "DDIAG_PROBE_IMAGE": PROBE_IMAGE,
         "DDIAG_PULL": "never",
     }
-    argv = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "diag", "network", NETWORK]
+    argv = [
+        "ip",
+        "netns",
+        "exec",
+        NETNS,
+        sys.executable,
+        "-m",
+        "diag",
+        *(target or ("network", NETWORK)),
+    ]
     done = subprocess.run(
         [*argv, "--format", "json"],
         capture_output=True,
@@ -241,3 +252,59 @@ def test_legacy_forward_drop_beside_the_engines_nft_rules(engine: NetnsEngine) -
     assert NETWORK in finding["subjects"]
     assert "in the nft iptables backend, but the legacy backend's FORWARD" in finding["summary"]
     assert "sudo iptables-legacy -P FORWARD ACCEPT" in finding["fix"]
+
+
+HOST_SERVICE_PORT = 18402
+LISTENER = (
+    "import socket, time\n"
+    "server = socket.socket()\n"
+    "server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    f"server.bind(('0.0.0.0', {HOST_SERVICE_PORT}))\n"
+    "server.listen(16)\n"
+    "time.sleep(600)\n"
+)
+
+
+def _gateway(client: docker.DockerClient) -> str:
+    """NETWORK's gateway in NETNS: as IPAM says, else its subnet's first address (20.10
+    leaves Gateway empty unless asked)."""
+    config = client.api.inspect_network(NETWORK)["IPAM"]["Config"][0]
+    if config.get("Gateway"):
+        return str(config["Gateway"])
+    return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
+
+
+def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEngine) -> None:
+    """host.firewall-input: a service on NETNS's own address space, listening on every
+    address, and NETNS's INPUT policy DROP: the container's connect to the gateway times out."""
+    client = engine.client()
+    gateway = _gateway(client)
+    client.containers.run(
+        BUSYBOX,
+        ["sleep", "600"],
+        name="ddiagt-hr-client",
+        network=NETWORK,
+        environment={"API_URL": f"http://{gateway}:{HOST_SERVICE_PORT}/"},
+        detach=True,
+    )
+    client.close()
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", NETNS, sys.executable, "-c", LISTENER],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    in_netns("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+    in_netns("iptables", "-P", "INPUT", "DROP")
+    try:
+        report = diagnose(engine, "container", "ddiagt-hr-client", "--timeout", "1")
+    finally:
+        in_netns("iptables", "-P", "INPUT", "ACCEPT")
+        in_netns("iptables", "-D", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+        listener.kill()
+        listener.wait()
+    (finding,) = of(report, "host.firewall-input")
+    assert "the INPUT policy (DROP)" in finding["summary"]
+    assert f"--dport {HOST_SERVICE_PORT} -j ACCEPT" in finding["fix"]
+    [edge] = [e for e in report["edges"] if e["target"] == gateway]
+    assert edge["check"] == "host.firewall-input"

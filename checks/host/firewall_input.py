@@ -1,0 +1,149 @@
+"""The host's firewall drops or rejects containers that reach a host service.
+
+A container reaches a service on the Docker host at the host's address on its bridge (the
+gateway, or what host.docker.internal maps to). Such packets are not forwarded: they are
+for the host itself, so they go through the host's INPUT chain, where ufw
+(`ufw-before-input`, `ufw-user-input`, a default deny policy), firewalld (`INPUT_direct`,
+`IN_public...`) or hand-written rules decide. Those rules are written for the outside and
+rarely admit Docker's bridges: the service listens on every address, `curl` on the host
+works, and the container's connect hangs (DROP) or is refused (REJECT).
+
+Detected from three sides: the connect from the source's network namespace to the host's
+address fails; the host listens on that port on every address (or on the very address);
+and the host's INPUT chain, walked as ddiag reads it (root, local engine: see
+`host.iptables`) for a new TCP connection arriving on the container's bridge from the
+container's address, ends in DROP or REJECT (the rule, or the chain's policy, is named).
+What ddiag cannot model (a rule that holds for some packets only, nftables-native rule
+sets) leaves the failure to `port.filtered` / `port.refused`.
+
+Fix: admit the bridge in the firewall that owns the rule, e.g. for ufw
+`sudo ufw allow in on br-1a2b3c4d5e6f to any port 5432 proto tcp`, for firewalld
+`sudo firewall-cmd --permanent --zone=trusted --add-interface=br-1a2b3c4d5e6f && sudo
+firewall-cmd --reload`, or with iptables
+`sudo iptables -I INPUT -i br-1a2b3c4d5e6f -p tcp --dport 5432 -j ACCEPT`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from diag.checks._arbiter import Explainer, edge_results
+from diag.checks._edges import EdgeState, edge_evidence, edge_subjects, plan
+from diag.checks.host._side import host_sockets
+from diag.checks.port._sockets import WILDCARDS, listening_texts
+from diag.model.context import CheckContext
+from diag.model.filterpath import DENIES, Packet, walk
+from diag.model.findings import Result
+from diag.model.firewall import HostFirewall
+from diag.model.topology import Network
+
+ID = "host.firewall-input"
+SEVERITY = "error"
+TITLE = "The host's firewall blocks containers from a host service"
+NEEDS_HOST_FIREWALL = True  # the run reads the host's rules for this check (ctx.host_firewall)
+
+__all__ = [
+    "EXPLAINS",
+    "ID",
+    "NEEDS_HOST_FIREWALL",
+    "SEVERITY",
+    "TITLE",
+    "evaluate",
+    "explains",
+    "plan",
+]
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A host edge's failed connect to `address`, and the INPUT rule that stops it."""
+
+    address: str
+    network: Network
+    source: str  # the container's address on that network
+    deciding: str  # the rule (or policy) the walk ended at
+
+
+def _network_of(ctx: CheckContext, address: str) -> Network | None:
+    ip = ipaddress.ip_address(address)
+    for network in ctx.topology.networks:
+        if network.driver != "bridge":
+            continue
+        for subnet in network.subnets:
+            if ip in ipaddress.ip_network(subnet.subnet, strict=False):
+                return network
+    return None
+
+
+def _blocked(state: EdgeState, ctx: CheckContext) -> Blocked | None:
+    edge, firewall = state.edge, ctx.host_firewall
+    failed = state.failed_connects()
+    sockets = host_sockets(ctx)
+    if not edge.to_host or not edge.port or not failed or firewall is None or sockets is None:
+        return None
+    address = next(iter(failed))
+    served = {s.address for s in sockets if s.port == edge.port}
+    if not served & (WILDCARDS | {address}):
+        return None  # loopback only, or nothing: host.service-loopback, host.not-listening
+    network = _network_of(ctx, address)
+    endpoint = state.netns.endpoint(network) if network is not None else None
+    if network is None or endpoint is None or not endpoint.ip:
+        return None
+    packet = Packet("tcp", edge.port, in_interface=network.bridge_interface, source=endpoint.ip)
+    ended = walk(firewall, "INPUT", packet)
+    if ended.verdict not in DENIES:
+        return None
+    return Blocked(address, network, endpoint.ip, ended.deciding)
+
+
+def _fix(firewall: HostFirewall, blocked: Blocked, port: int) -> str:
+    bridge = blocked.network.bridge_interface
+    chains = firewall.chains.get("filter", frozenset())
+    iptables = f"sudo iptables -I INPUT -i {bridge} -p tcp --dport {port} -j ACCEPT"
+    if any(chain.startswith("ufw") for chain in chains):
+        return (
+            f"Admit {bridge} (the network {blocked.network.name}) in ufw: `sudo ufw allow in "
+            f"on {bridge} to any port {port} proto tcp`"
+        )
+    if any(chain.startswith(("INPUT_direct", "IN_", "FWDI_")) for chain in chains):
+        return (
+            f"Put {bridge} (the network {blocked.network.name}) in a zone that admits it: "
+            f"`sudo firewall-cmd --permanent --zone=trusted --add-interface={bridge} && "
+            "sudo firewall-cmd --reload`"
+        )
+    return f"Admit {bridge} (the network {blocked.network.name}) before that rule: `{iptables}`"
+
+
+def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
+    blocked = _blocked(state, ctx)
+    if blocked is None or ctx.host_firewall is None or not state.edge.port:
+        return None
+    edge, port = state.edge, state.edge.port
+    sockets = [s for s in host_sockets(ctx) or [] if s.port == port]
+    return Result(
+        subjects=edge_subjects(state, edge.name, blocked.network.name),
+        summary=(
+            f"the host's INPUT chain stops {edge.source_label}'s connects to {edge.name} "
+            f"({blocked.address}:{port}) from {blocked.network.bridge_interface}: "
+            f"{blocked.deciding}"
+        ),
+        evidence=edge_evidence(
+            state,
+            probe=state.connect_text(),
+            host_listening=listening_texts(sockets),
+            firewall=f"{ctx.host_firewall.read_with}: INPUT, new tcp to port {port} from "
+            f"{blocked.source} on {blocked.network.bridge_interface} ends at {blocked.deciding}",
+        ),
+        fix=_fix(ctx.host_firewall, blocked, port),
+    )
+
+
+# With the host's other explanations (115, 125), before port.refused (150) and
+# port.filtered (160), which would blame the host alias itself.
+EXPLAINS = Explainer(rank=127, edge=explains)
+
+
+def evaluate(ctx: CheckContext) -> Iterator[Result]:
+    yield from edge_results(ctx, ID)
