@@ -61,6 +61,7 @@ class SecondEngine:
         return self.base / "dockerd.log"
 
     def _argv(self) -> list[str]:
+        """The dockerd command: its own files under `base`, its socket, its networking."""
         return [
             "dockerd",
             "--config-file",
@@ -73,11 +74,12 @@ class SecondEngine:
             str(self.base / "dockerd.pid"),
             "-H",
             self.host,
-            "--bridge",
-            BRIDGE,
-            "--iptables=false",
-            "--ip-masq=false",
+            *self._network_argv(),
         ]
+
+    def _network_argv(self) -> list[str]:
+        """A bridge of its own and no iptables rules (see BRIDGE)."""
+        return ["--bridge", BRIDGE, "--iptables=false", "--ip-masq=false"]
 
     def client(self) -> docker.DockerClient:
         return docker.DockerClient(base_url=self.host, timeout=30)

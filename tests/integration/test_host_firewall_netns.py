@@ -73,19 +73,9 @@ def in_netns(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]
 class NetnsEngine(engine2.SecondEngine):
     """A dockerd whose host network namespace is NETNS (with iptables: its rules go there)."""
 
-    def _argv(self) -> list[str]:
+    def _network_argv(self) -> list[str]:
+        """Docker's own networking, iptables included: in NETNS, its rules go there."""
         return [
-            "dockerd",
-            "--config-file",
-            str(self.base / "daemon.json"),
-            "--data-root",
-            str(self.base / "data"),
-            "--exec-root",
-            str(self.base / "exec"),
-            "--pidfile",
-            str(self.base / "dockerd.pid"),
-            "-H",
-            self.host,
             "--bip",
             f"{OWN}.1/25",
             "--default-address-pool",
