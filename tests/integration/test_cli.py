@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 
@@ -123,12 +124,28 @@ def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
         assert probes(engine) == []
 
 
+def _settled_probes(engine, quiet_s: float = 1.5, limit_s: float = 20.0) -> list:
+    """The probes once their list stops changing. The engine finishes a create or start
+    request it received before the client died: a probe of a ddiag killed mid-start can
+    appear a moment after its death (seen in CI: two probes up "less than a second" after
+    `ddiag cleanup` had removed the others). The next ddiag run reaps such late ones too."""
+    deadline = time.monotonic() + limit_s
+    seen = {p["Id"] for p in probes(engine)}
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+        time.sleep(0.25)
+        now = {p["Id"] for p in probes(engine)}
+        if now != seen:
+            seen, quiet_since = now, time.monotonic()
+    return probes(engine)
+
+
 def test_cleanup_reaps_orphans_of_a_killed_run(engine) -> None:
     with running("filtered-port") as stack:
         proc = slow_run_with_probes(engine, f"{stack.project}_default")
         proc.kill()
         proc.communicate()
-        assert probes(engine), "SIGKILL should leave the probe for the reaper"
+        assert _settled_probes(engine), "SIGKILL should leave the probe for the reaper"
         result = ddiag("cleanup")
         assert result.returncode == 0, result.stderr
         assert "removed" in result.stderr
