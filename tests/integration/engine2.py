@@ -107,9 +107,14 @@ class SecondEngine:
         (self.base / "daemon.json").write_text("{}\n")
         _make_bridge()
         self._await_old_containerd()
+        self._launch(self._argv())
+
+    def _launch(self, argv: list[str]) -> None:
+        """Run `argv` (a dockerd, maybe behind a wrapper) and wait until it answers; stop it
+        and raise EngineUnavailable, with its log's tail, when it does not come up."""
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                self._argv(),
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -124,7 +129,7 @@ class SecondEngine:
             time.sleep(0.25)
         tail = self.log.read_text(errors="replace").splitlines()[-15:]
         self._stop_daemon()
-        raise EngineUnavailable("the second dockerd did not come up:\n" + "\n".join(tail))
+        raise EngineUnavailable("the dockerd did not come up:\n" + "\n".join(tail))
 
     def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """Send `sig` to the daemon (SIGKILL: a crash) and wait for it to be gone."""

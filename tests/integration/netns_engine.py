@@ -98,23 +98,7 @@ class NetnsEngine(engine2.SecondEngine):
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise engine2.EngineUnavailable(f"{' '.join(argv)}: {done.stderr.strip()}")
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                ["ip", "netns", "exec", NETNS, "unshare", "--uts", str(launch), *self._argv()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + engine2.START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.answers():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.25)
-        tail = self.log.read_text(errors="replace").splitlines()[-15:]
-        raise engine2.EngineUnavailable("the dockerd did not come up:\n" + "\n".join(tail))
+        self._launch(["ip", "netns", "exec", NETNS, "unshare", "--uts", str(launch), *self._argv()])
 
     def teardown(self) -> None:
         """Containers and networks, the daemon, its processes, the namespace, the directory:
