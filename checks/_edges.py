@@ -24,6 +24,8 @@ cannot be known is looked up only and listed as "not checked" (`status()`), neve
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -282,11 +284,17 @@ def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
 
 
 def local_networks(ctx: CheckContext) -> tuple[str, ...]:
-    """Every subnet of the engine's networks: the only addresses a probe may connect to."""
-    return ctx.once(
-        "local-networks",
-        lambda: tuple(sorted({s.subnet for n in ctx.topology.networks for s in n.subnets})),
-    )
+    """Every subnet of the engine's networks, and every address of the engine's host
+    (diag/engine/host_addresses.py): the only addresses a probe may connect to."""
+
+    def compute() -> tuple[str, ...]:
+        subnets = {s.subnet for n in ctx.topology.networks for s in n.subnets}
+        for address in ctx.topology.engine.host_addresses:
+            with contextlib.suppress(ValueError):  # a tcp:// engine's name is no network
+                subnets.add(str(ipaddress.ip_network(address)))
+        return tuple(sorted(subnets))
+
+    return ctx.once("local-networks", compute)
 
 
 def _reach_task(ctx: CheckContext, state: EdgeState, port: int | None = None) -> Task[ReachAnswer]:

@@ -18,7 +18,7 @@ from diag.checks.port._sockets import is_loopback, listening_texts
 from diag.model.context import CheckContext
 from diag.model.observations import Socket
 from diag.model.tasks import LISTENING
-from diag.model.topology import Subnet
+from diag.model.topology import Network, Subnet
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,16 @@ def host_sockets(ctx: CheckContext) -> list[Socket] | None:
     return list(result.sockets) if result and result.status == "ok" else None
 
 
-def _subnet(ctx: CheckContext, address: str) -> Subnet | None:
+def holder(ctx: CheckContext, address: str) -> tuple[Network, Subnet] | None:
+    """The local bridge network, and its subnet, that hold `address` (a gateway's); None
+    for another address of the host (its uplink's), which no engine network holds."""
     ip = ipaddress.ip_address(address)
     for network in ctx.topology.networks:
+        if network.driver != "bridge":
+            continue
         for subnet in network.subnets:
             if ip in ipaddress.ip_network(subnet.subnet, strict=False):
-                return subnet
+                return network, subnet
     return None
 
 
@@ -56,7 +60,8 @@ def refusal(state: EdgeState, ctx: CheckContext) -> HostRefusal | None:
     if not edge.to_host or not edge.port or not refused or sockets is None:
         return None
     on_port = [s for s in sockets if s.port == edge.port]
-    return HostRefusal(refused[0], edge.port, on_port, _subnet(ctx, refused[0]))
+    held = holder(ctx, refused[0])
+    return HostRefusal(refused[0], edge.port, on_port, held[1] if held else None)
 
 
 def only_loopback(found: HostRefusal) -> bool:

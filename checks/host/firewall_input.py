@@ -25,13 +25,12 @@ firewall-cmd --reload`, or with iptables
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from diag.checks._arbiter import Explainer, edge_results
 from diag.checks._edges import EdgeState, edge_evidence, edge_subjects, plan
-from diag.checks.host._side import host_sockets
+from diag.checks.host._side import holder, host_sockets
 from diag.checks.port._sockets import WILDCARDS, listening_texts
 from diag.model.context import CheckContext
 from diag.model.filterpath import DENIES, Packet, walk
@@ -66,15 +65,17 @@ class Blocked:
     deciding: str  # the rule (or policy) the walk ended at
 
 
-def _network_of(ctx: CheckContext, address: str) -> Network | None:
-    ip = ipaddress.ip_address(address)
-    for network in ctx.topology.networks:
-        if network.driver != "bridge":
-            continue
-        for subnet in network.subnets:
-            if ip in ipaddress.ip_network(subnet.subnet, strict=False):
-                return network
-    return None
+def _entry(ctx: CheckContext, state: EdgeState, address: str) -> Network | None:
+    """The bridge a connect to `address` enters the host by: the network that holds it (a
+    gateway address), else, for another address of the host (its uplink's), the source's
+    bridge network, when it has one: with several, its default route decides, which ddiag
+    does not read, and the check stays silent."""
+    held = holder(ctx, address)
+    if held is not None:
+        return held[0]
+    networks = {n.id: n for n in ctx.topology.networks if n.driver == "bridge"}
+    own = [networks[e.network_id] for e in state.netns.endpoints if e.network_id in networks]
+    return own[0] if len(own) == 1 else None
 
 
 def _blocked(state: EdgeState, ctx: CheckContext) -> Blocked | None:
@@ -87,7 +88,7 @@ def _blocked(state: EdgeState, ctx: CheckContext) -> Blocked | None:
     served = {s.address for s in sockets if s.port == edge.port}
     if not served & (WILDCARDS | {address}):
         return None  # loopback only, or nothing: host.service-loopback, host.not-listening
-    network = _network_of(ctx, address)
+    network = _entry(ctx, state, address)
     endpoint = state.netns.endpoint(network) if network is not None else None
     if network is None or endpoint is None or not endpoint.ip:
         return None

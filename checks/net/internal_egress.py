@@ -39,7 +39,7 @@ from diag.model.compose import NETWORK_LABEL
 from diag.model.context import CheckContext
 from diag.model.edges import Reference, is_localhost, means_host, references_in_env
 from diag.model.findings import Result, subjects
-from diag.model.targets import gateways, known_names
+from diag.model.targets import host_addresses, known_names
 from diag.model.topology import Container, Network
 
 ID = "net.internal-egress"
@@ -88,10 +88,10 @@ class _Locality:
         self.subnets = [ipaddress.ip_network(s, strict=False) for s in local_networks(ctx)]
         self.hosts = _hosts_entries(container)
         self.extra_hosts = container.extra_hosts
-        self.gateways = gateways(ctx.topology)
+        self.host_addresses = host_addresses(ctx.topology)
 
     def is_outside(self, host: str) -> bool:
-        if means_host(host, self.extra_hosts, self.gateways):
+        if means_host(host, self.extra_hosts, self.host_addresses):
             return False  # the engine's own host (an edge to the host, not the outside)
         host = self.hosts.get(host.lower(), host).lower()
         if is_localhost(host) or host in self.names:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import docker
 import docker.errors
 
+from diag.engine import host_addresses
 from diag.engine.bulk_read import EngineReadError, get_many, unix_socket_path
 from diag.engine.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
 from diag.engine.endpoint import EngineChoice, client_kwargs, resolve_endpoint
 from diag.errors import DiagError
+from diag.model.targets import gateways
 from diag.model.topology import Swarm, Topology
 
 LOG_LINES_OF_STOPPED = 5
@@ -114,7 +117,9 @@ def read_topology(client: docker.DockerClient, choice: EngineChoice | None = Non
             swarm = _read_swarm(api, info.result())
     except (docker.errors.DockerException, EngineReadError) as exc:
         raise DiagError(_unreachable_message(_describe_host(choice), exc)) from None
-    return topology_from_inspect(version, networks, inspects, logs, swarm)
+    topology = topology_from_inspect(version, networks, inspects, logs, swarm)
+    addresses = host_addresses.read(api.base_url, info.result(), gateways(topology))
+    return replace(topology, engine=replace(topology.engine, host_addresses=addresses))
 
 
 def _inspect_all(

@@ -32,14 +32,16 @@ edge. A variable with the word PUBLIC or EXTERNAL elsewhere in its name gives no
 points at localhost (the browser's machine), and is kept when it names another host.
 
 **The host.** `host.docker.internal` and `gateway.docker.internal`, an address that is a
-network's gateway (the host's own address on that bridge), and a name the source's
-`extra_hosts` maps to `host-gateway` or to such an address all mean the machine the engine
-runs on: an edge to the host (`Edge.to_host`), observed from the source's /etc/hosts and
-never asked of DNS (the embedded DNS would forward the name off the machine). Docker
-Desktop defines the first two names in every container; a Linux engine only through
-`extra_hosts: ["host.docker.internal:host-gateway"]`, which Engine 20.10 keeps as written
-in `HostConfig.ExtraHosts` and resolves (to the default bridge's gateway) in /etc/hosts.
-An `extra_hosts` entry is a definition, not a use: it gives no edge by itself.
+network's gateway (the host's own address on that bridge) or any other address of the
+engine's host (its uplink's, where ddiag can know it: diag/engine/host_addresses.py), and a
+name the source's `extra_hosts` maps to `host-gateway` or to such an address all mean the
+machine the engine runs on: an edge to the host (`Edge.to_host`), observed from the
+source's /etc/hosts and never asked of DNS (the embedded DNS would forward the name off
+the machine). Docker Desktop defines the first two names in every container; a Linux
+engine only through `extra_hosts: ["host.docker.internal:host-gateway"]`, which Engine 20.10
+keeps as written in `HostConfig.ExtraHosts` and resolves (to the default bridge's
+gateway) in /etc/hosts. An `extra_hosts` entry is a definition, not a use: it gives no
+edge by itself.
 
 **libpq-style names.** `PGHOST=db` (with `PGPORT`) is a host variable as `PG_HOST` is: a
 name that is a protocol word of `DEFAULT_PORTS` followed directly by HOST.
@@ -130,15 +132,15 @@ def extra_host(entry: str) -> tuple[str, str]:
     return name.strip(), address.strip()
 
 
-def means_host(host: str, extra_hosts: Iterable[str], gateways: Set[str]) -> bool:
+def means_host(host: str, extra_hosts: Iterable[str], host_addresses: Set[str]) -> bool:
     """Whether `host`, referenced by a container with `extra_hosts`, is the engine's host:
-    a host alias, a gateway address, or a name extra_hosts maps to the host (`gateways`:
-    every network's gateway address)."""
+    a host alias, one of the host's addresses (`host_addresses`: every network's gateway,
+    and its other addresses where known), or a name extra_hosts maps to the host."""
     lowered = host.lower()
-    if lowered in HOST_ALIASES or host in gateways:
+    if lowered in HOST_ALIASES or host in host_addresses or lowered in host_addresses:
         return True
     return any(
-        name.lower() == lowered and (address == HOST_GATEWAY or address in gateways)
+        name.lower() == lowered and (address == HOST_GATEWAY or address in host_addresses)
         for name, address in map(extra_host, extra_hosts)
     )
 

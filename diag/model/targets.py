@@ -150,14 +150,20 @@ def gateways(topology: Topology) -> frozenset[str]:
     )
 
 
+def host_addresses(topology: Topology) -> frozenset[str]:
+    """Every address that is the engine's host: the gateways, and the host's other
+    addresses where they are known (`EngineInfo.host_addresses`)."""
+    return gateways(topology) | topology.engine.host_addresses
+
+
 def _host_names(topology: Topology, containers: Iterable[Container]) -> set[str]:
     """What may name the host in rules about `containers`: the host aliases, the gateway
     addresses, and the names their extra_hosts map to the host."""
-    found = set(HOST_ALIASES) | gateways(topology)
+    found = set(HOST_ALIASES) | host_addresses(topology)
     for container in containers:
         for entry in container.extra_hosts:
             name = extra_host(entry)[0].lower()
-            if means_host(name, container.extra_hosts, gateways(topology)):
+            if means_host(name, container.extra_hosts, host_addresses(topology)):
                 found.add(name)
     return found
 
@@ -168,7 +174,7 @@ def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> li
     edges = []
     for ref in references_in_env(env):
         host = ref.host.lower() not in names and means_host(
-            ref.host, source.extra_hosts, gateways(topology)
+            ref.host, source.extra_hosts, host_addresses(topology)
         )
         if host or (_is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only):
             edges.append(
@@ -210,7 +216,7 @@ def _apply_rules(
             source = _representative(project.containers(topology, service))
             if source is not None and not (rule.source == "*" and service == rule.target):
                 host = rule.target.lower() not in known_names(topology) and means_host(
-                    rule.target, source.extra_hosts, gateways(topology)
+                    rule.target, source.extra_hosts, host_addresses(topology)
                 )
                 edges.append(Edge(source, rule.target, rule.port, (rule.where,), to_host=host))
     governed = []

@@ -27,6 +27,9 @@ T = TypeVar("T")
 class EngineInfo:
     version: str
     api_version: str
+    # The engine host's own addresses (and a tcp:// engine's name), where ddiag can know
+    # them: diag/engine/host_addresses.py. A reference to one is an edge to the host.
+    host_addresses: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""port.exposed-despite-firewall, host.firewall-split and host.firewall-input against an
-engine whose host is a network namespace of this test's own (tests/integration/netns_engine.py):
-the rules go into that namespace, never into this machine's firewall.
+"""port.exposed-despite-firewall, host.firewall-split and host.firewall-input, and edges
+to an address of the engine's host, against an engine whose host is a network namespace of
+this test's own (tests/integration/netns_engine.py): the rules and the addresses go into
+that namespace, never into this machine's firewall or interfaces.
 """
 
 from __future__ import annotations
@@ -85,14 +86,25 @@ def test_legacy_forward_drop_beside_the_engines_nft_rules(engine: NetnsEngine) -
 
 
 HOST_SERVICE_PORT = 18402
-LISTENER = (
-    "import socket, time\n"
-    "server = socket.socket()\n"
-    "server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-    f"server.bind(('0.0.0.0', {HOST_SERVICE_PORT}))\n"
-    "server.listen(16)\n"
-    "time.sleep(600)\n"
-)
+UPLINK = "10.213.127.10"  # NETNS's own "uplink": a veth pair with both ends in NETNS
+
+
+def _listen(address: str = "0.0.0.0") -> subprocess.Popen[bytes]:
+    """A host service in NETNS on `address`:HOST_SERVICE_PORT, until killed."""
+    program = (
+        "import socket, time\n"
+        "server = socket.socket()\n"
+        "server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"server.bind(({address!r}, {HOST_SERVICE_PORT}))\n"
+        "server.listen(16)\n"
+        "time.sleep(600)\n"
+    )
+    return subprocess.Popen(
+        ["ip", "netns", "exec", NETNS, sys.executable, "-c", program],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _gateway(client: docker.DockerClient) -> str:
@@ -118,12 +130,7 @@ def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEn
         detach=True,
     )
     client.close()
-    listener = subprocess.Popen(
-        ["ip", "netns", "exec", NETNS, sys.executable, "-c", LISTENER],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    listener = _listen()
     in_netns("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
     in_netns("iptables", "-P", "INPUT", "DROP")
     try:
@@ -138,3 +145,52 @@ def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEn
     assert f"--dport {HOST_SERVICE_PORT} -j ACCEPT" in finding["fix"]
     [edge] = [e for e in report["edges"] if e["target"] == gateway]
     assert edge["check"] == "host.firewall-input"
+
+
+@pytest.fixture
+def uplink_client(engine: NetnsEngine) -> Iterator[str]:
+    """A container that calls a host service at NETNS's uplink address (not a gateway):
+    the address goes on a veth pair whose both ends stay in NETNS (this kernel has no dummy
+    links), so nothing can leave through it; pair and container go at the end."""
+    in_netns("ip", "link", "add", "ddiagt-up0", "type", "veth", "peer", "name", "ddiagt-up1")
+    in_netns("ip", "addr", "add", f"{UPLINK}/24", "dev", "ddiagt-up0")
+    for end in ("ddiagt-up0", "ddiagt-up1"):
+        in_netns("ip", "link", "set", end, "up")
+    client = engine.client()
+    container = client.containers.run(
+        BUSYBOX,
+        ["sleep", "600"],
+        name="ddiagt-hr-uplink-client",
+        network=NETWORK,
+        environment={"DB_URL": f"postgres://app@{UPLINK}:{HOST_SERVICE_PORT}/app"},
+        detach=True,
+    )
+    try:
+        yield container.name
+    finally:
+        container.remove(force=True)
+        client.close()
+        in_netns("ip", "link", "del", "ddiagt-up0", check=False)
+
+
+@pytest.mark.parametrize(
+    ("bound", "check"), [("0.0.0.0", None), ("127.0.0.1", "host.service-loopback")]
+)
+def test_an_address_of_the_engine_host_is_an_edge_to_the_host(
+    engine: NetnsEngine, uplink_client: str, bound: str, check: str | None
+) -> None:
+    """Any address of the engine's host (here NETNS's uplink, which no engine network
+    holds) is "the host": observed from the container, explained from the host's side."""
+    listener = _listen(bound)
+    try:
+        report = diagnose(engine, "container", uplink_client, "--timeout", "2")
+    finally:
+        listener.kill()
+        listener.wait()
+    [edge] = [e for e in report["edges"] if e["target"] == UPLINK]
+    assert edge["check"] == check
+    assert edge["status"] == ("ok" if check is None else "failed")
+    found = [f for f in report["findings"] if UPLINK in f["subjects"]]
+    assert [f["check"] for f in found] == ([check] if check else [])
+    if check:
+        assert f"listen on {UPLINK}:{HOST_SERVICE_PORT}" in found[0]["fix"]

@@ -9,6 +9,7 @@ are read in the engine host's namespace (`ctx.host_placement()`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -33,11 +34,21 @@ REFUSED = {"status": "refused", "elapsed_ms": 1}
 OPEN = {"status": "open", "elapsed_ms": 1}
 
 
-def _ctx(env: dict[str, str], extra_hosts: tuple[str, ...] = ()) -> CheckContext:
+UPLINK = "192.0.2.10"  # the engine host's own address on its uplink (TEST-NET-1)
+
+
+def _ctx(
+    env: dict[str, str],
+    extra_hosts: tuple[str, ...] = (),
+    host_addresses: frozenset[str] = frozenset(),
+) -> CheckContext:
+    """web on NETWORK with `env`; `host_addresses`: the engine host's own addresses, as
+    diag/engine/host_addresses.py reads them (none known by default)."""
     topology = _topology(
         (NETWORK,), _container("web", (NETWORK, WEB_IP), env=env, extra_hosts=extra_hosts)
     )
-    return _compose_ctx(topology, {"web": {"environment": env}})
+    engine = replace(topology.engine, host_addresses=frozenset(host_addresses))
+    return _compose_ctx(replace(topology, engine=engine), {"web": {"environment": env}})
 
 
 def _web_placement(ctx: CheckContext) -> Any:
@@ -97,6 +108,22 @@ def test_references_to_the_host_are_host_edges(
     (task,) = [task for _, task in _reaches(ctx)]
     assert task.target == name and task.dns is False
     assert (ctx.host_placement(), LISTENING) in find("host.not-listening").plan(ctx)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("env", "extra_hosts"),
+    [
+        ({"DB_URL": f"postgres://{UPLINK}:{PORT}/app"}, ()),
+        ({"DB_HOST": "dbhost", "DB_PORT": str(PORT)}, (f"dbhost:{UPLINK}",)),
+    ],
+)
+def test_any_address_of_the_engine_host_is_the_host(
+    env: dict[str, str], extra_hosts: tuple[str, ...]
+) -> None:
+    (edge,) = _ctx(env, extra_hosts, frozenset({UPLINK})).target.edges
+    assert (edge.port, edge.to_host) == (PORT, True)
+    # where the host's addresses are not known (a VM behind the socket), it is not the host
+    assert not any(edge.to_host for edge in _ctx(env, extra_hosts).target.edges)
 
 
 def test_outside_names_stay_outside() -> None:
@@ -181,6 +208,25 @@ def test_a_healthy_host_gives_no_finding(bound: str) -> None:
     assert _findings(ctx) == []
     (view,) = edge_views(ctx)
     assert (view.edge.to_host, view.status, view.check) == (True, "ok", None)
+
+
+def _refused_at_the_uplink(*host_sockets: str) -> CheckContext:
+    ctx = _ctx({"API_URL": f"http://{UPLINK}:{PORT}/"}, host_addresses=frozenset({UPLINK}))
+    _observe(ctx, UPLINK, (), {UPLINK: REFUSED})
+    _host_listening(ctx, *host_sockets)
+    return ctx
+
+
+def test_service_on_loopback_only_reached_at_the_hosts_uplink_address() -> None:
+    (finding,) = _findings(_refused_at_the_uplink(f"127.0.0.1:{PORT}"))
+    assert finding.check == "host.service-loopback"
+    assert f"listen on {UPLINK}:{PORT}" in finding.fix
+    assert "-j DROP" not in finding.fix  # no engine subnet holds the uplink: no rule to guess
+
+
+def test_nothing_listens_at_the_hosts_uplink_address() -> None:
+    (finding,) = _findings(_refused_at_the_uplink("0.0.0.0:22"))
+    assert finding.check == "host.not-listening"
 
 
 # --- dns.host-only-name -------------------------------------------------------------------

@@ -9,7 +9,16 @@ from diag.model.context import CheckContext
 from diag.model.findings import Finding
 from diag.model.firewall import parse
 
-from .test_host_edges import GATEWAY, NETWORK, PORT, REFUSED, _ctx, _host_listening, _observe
+from .test_host_edges import (
+    GATEWAY,
+    NETWORK,
+    PORT,
+    REFUSED,
+    UPLINK,
+    _ctx,
+    _host_listening,
+    _observe,
+)
 
 BRIDGE = NETWORK.bridge_interface
 TIMEOUT = {"status": "timeout", "elapsed_ms": 2001}
@@ -39,9 +48,9 @@ COMMIT
 """
 
 
-def _reaching_the_host(answer: dict, firewall: str | None) -> CheckContext:
-    ctx = _ctx({"API_URL": f"http://{GATEWAY}:{PORT}/"})
-    _observe(ctx, GATEWAY, (), {GATEWAY: answer})
+def _reaching_the_host(answer: dict, firewall: str | None, address: str = GATEWAY) -> CheckContext:
+    ctx = _ctx({"API_URL": f"http://{address}:{PORT}/"}, host_addresses=frozenset({UPLINK}))
+    _observe(ctx, address, (), {address: answer})
     _host_listening(ctx, f"0.0.0.0:{PORT}")
     ctx.host_firewall = parse(firewall) if firewall is not None else None
     return ctx
@@ -59,6 +68,15 @@ def test_ufw_default_deny_drops_the_container() -> None:
     assert f"sudo ufw allow in on {BRIDGE} to any port {PORT} proto tcp" in finding.fix
     assert finding.evidence["host_listening"] == [f"0.0.0.0:{PORT}"]
     assert "INPUT, new tcp to port" in finding.evidence["firewall"]
+
+
+def test_the_hosts_uplink_address_is_reached_through_the_sources_bridge() -> None:
+    """No engine network holds the uplink's address: the packet still enters the host on
+    web's bridge (its only network), and INPUT is walked from there."""
+    (finding,) = _findings(_reaching_the_host(TIMEOUT, UFW, UPLINK))
+    assert finding.check == "host.firewall-input"
+    assert f"({UPLINK}:{PORT}) from {BRIDGE}" in finding.summary
+    assert f"sudo ufw allow in on {BRIDGE} to any port {PORT} proto tcp" in finding.fix
 
 
 def test_a_reject_rule_refuses_the_container() -> None:
