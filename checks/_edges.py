@@ -285,7 +285,7 @@ def _any_port_ports(ctx: CheckContext, state: EdgeState) -> list[int]:
 
 def local_networks(ctx: CheckContext) -> tuple[str, ...]:
     """Every subnet of the engine's networks, and every address of the engine's host
-    (diag/engine/host_addresses.py): the only addresses a probe may connect to."""
+    (diag/engine/engine_host.py): the only addresses a probe may connect to."""
 
     def compute() -> tuple[str, ...]:
         subnets = {s.subnet for n in ctx.topology.networks for s in n.subnets}

@@ -9,6 +9,13 @@ Detected from both sides: the source's /etc/hosts has no entry for the name and 
 container holds it; the host's /etc/hosts, read in the engine host's namespace, has one.
 The name is never asked of DNS: the embedded DNS would forward it off this machine.
 
+A name with dots (`legacy.corp.lan`) becomes an edge only when the engine's host is this
+machine and its /etc/hosts defines it (diag/engine/engine_host.py); otherwise it is an
+outside host, left alone. The container then asks DNS for it, and the engine forwards that
+to the host's resolvers, which may know the name too (a company's DNS often does): ddiag
+does not send that query (it would leave the machine), so a dotted name is a warning that
+says so, and a bare name, which no public resolver answers, stays an error.
+
 Fix: give the service the host's entry with `extra_hosts` (`NAME:ADDRESS`, the address the
 host's file gives it; `NAME:host-gateway` when that address is the host's own loopback).
 """
@@ -23,7 +30,7 @@ from diag.checks._edges import plan as edges_plan
 from diag.checks.port._sockets import is_loopback
 from diag.model.context import CheckContext
 from diag.model.edges import HOST_GATEWAY
-from diag.model.findings import Result
+from diag.model.findings import Result, Severity
 from diag.model.tasks import HOSTS, Planned
 
 ID = "dns.host-only-name"
@@ -64,17 +71,25 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     # The host's loopback is the container's own inside it: host-gateway is the host.
     target = HOST_GATEWAY if is_loopback(address) else address
     service = state.netns.service or state.netns.name
+    dotted = "." in edge.name.strip(".")
+    unless = (
+        ": unless the host's DNS servers know the name too, it does not resolve there"
+        if dotted
+        else ""
+    )
     return Result(
         subjects=edge_subjects(state, edge.name),
         summary=(
             f"{edge.source_label} uses {edge.name}, which the host's /etc/hosts maps to "
-            f"{', '.join(addresses)}; the container's /etc/hosts has no entry for it"
+            f"{', '.join(addresses)}; the container's /etc/hosts has no entry for it{unless}"
         ),
         evidence=edge_evidence(
             state,
             host_hosts_file=[f"{ip} {edge.name}" for ip in addresses],
             hosts_file=f"no entry for {edge.name}",
+            dns="not asked: the engine would forward the query off this machine",
         ),
+        severity=Severity.WARNING if dotted else None,
         fix=(
             f"Give {service} the host's entry, then `docker compose up -d {service}`:\n"
             f'  {service}:\n    extra_hosts:\n      - "{edge.name}:{target}"'

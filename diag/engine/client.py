@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from diag.engine import host_addresses
+from diag.engine import engine_host
 from diag.engine.bulk_read import EngineReadError, get_many, unix_socket_path
 from diag.engine.discover import PROBE_LABEL, swarm_from_inspect, topology_from_inspect
 from diag.engine.endpoint import EngineChoice, client_kwargs, resolve_endpoint
@@ -118,8 +118,9 @@ def read_topology(client: docker.DockerClient, choice: EngineChoice | None = Non
     except (docker.errors.DockerException, EngineReadError) as exc:
         raise DiagError(_unreachable_message(_describe_host(choice), exc)) from None
     topology = topology_from_inspect(version, networks, inspects, logs, swarm)
-    addresses = host_addresses.read(api.base_url, info.result(), gateways(topology))
-    return replace(topology, engine=replace(topology.engine, host_addresses=addresses))
+    addresses, names = engine_host.read(api.base_url, info.result(), gateways(topology))
+    engine = replace(topology.engine, host_addresses=addresses, hosts_file_names=names)
+    return replace(topology, engine=engine)
 
 
 def _inspect_all(

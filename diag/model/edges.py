@@ -33,7 +33,7 @@ points at localhost (the browser's machine), and is kept when it names another h
 
 **The host.** `host.docker.internal` and `gateway.docker.internal`, an address that is a
 network's gateway (the host's own address on that bridge) or any other address of the
-engine's host (its uplink's, where ddiag can know it: diag/engine/host_addresses.py), and a
+engine's host (its uplink's, where ddiag can know it: diag/engine/engine_host.py), and a
 name the source's `extra_hosts` maps to `host-gateway` or to such an address all mean the
 machine the engine runs on: an edge to the host (`Edge.to_host`), observed from the
 source's /etc/hosts and never asked of DNS (the embedded DNS would forward the name off

@@ -97,7 +97,9 @@ def known_names(topology: Topology) -> frozenset[str]:
 
 def _is_edge_worthy(reference: Reference, names: frozenset[str], ips: frozenset[str]) -> bool:
     """Keep references to this engine's containers, localhost, and bare names (maybe typos);
-    drop names with dots that nothing here holds: they are outside hosts (opt-in checks)."""
+    drop names with dots that nothing here holds: they are outside hosts (opt-in checks).
+    (`names` holds the dotted names of the engine host's /etc/hosts too: they resolve on the
+    host and nowhere else, which dns.host-only-name explains.)"""
     host = reference.host.lower()
     if host in names or reference.host in ips or is_localhost(host):
         return True
@@ -170,13 +172,14 @@ def _host_names(topology: Topology, containers: Iterable[Container]) -> set[str]
 
 def _env_edges(topology: Topology, source: Container, env: dict[str, str]) -> list[Edge]:
     names, ips = known_names(topology), _engine_ips(topology)
+    worthy_names = names | topology.engine.hosts_file_names
     swarm_only = _swarm_only_names(topology)
     edges = []
     for ref in references_in_env(env):
         host = ref.host.lower() not in names and means_host(
             ref.host, source.extra_hosts, host_addresses(topology)
         )
-        if host or (_is_edge_worthy(ref, names, ips) and ref.host.lower() not in swarm_only):
+        if host or (_is_edge_worthy(ref, worthy_names, ips) and ref.host.lower() not in swarm_only):
             edges.append(
                 Edge(
                     source, ref.host, ref.port, (ref.origin,), port_from=ref.port_from, to_host=host

@@ -28,8 +28,11 @@ class EngineInfo:
     version: str
     api_version: str
     # The engine host's own addresses (and a tcp:// engine's name), where ddiag can know
-    # them: diag/engine/host_addresses.py. A reference to one is an edge to the host.
+    # them: diag/engine/engine_host.py. A reference to one is an edge to the host.
     host_addresses: frozenset[str] = frozenset()
+    # The dotted names the engine host's /etc/hosts defines (same module): edges, not
+    # outside hosts, so that dns.host-only-name can explain them.
+    hosts_file_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ machine they run on. They change this namespace instead: `ip netns add`, a docke
 in it (its own data root, exec root and socket under one directory, as
 scripts/swarm-bed.sh starts its nodes: cgroup file systems mounted again after `ip netns
 exec` remounted /sys), and ddiag run in it too, as root, so that ddiag reads that
-namespace's rules, routes and sysctls through the engine. Everything (containers, engine,
-its processes, the namespace, the directory) is removed at the end. The namespace has no
+namespace's rules, routes and sysctls through the engine, and its /etc/hosts (NETNS_ETC).
+Everything (containers, engine, its processes, the namespace, the directories) is removed
+at the end. The namespace has no
 link to anything: no packet leaves it.
 """
 
@@ -34,6 +35,11 @@ NETNS = "ddiagt-hostrules"
 BASE = Path("/tmp/ddiagt-hostrules-engine")
 BUSYBOX = "ddiag-test/busybox:latest"
 OWN = "10.213.126"  # the engine's default bridge (.1/25) and its pool (.128/25), in NETNS only
+# `ip netns exec NETNS` binds the files of /etc/netns/NETNS over /etc's: the engine's host
+# (and ddiag run there) reads this /etc/hosts, with a dotted name only it defines.
+NETNS_ETC = Path("/etc/netns") / NETNS
+HOST_ONLY_NAME, HOST_ONLY_ADDRESS = "legacy.ddiagt.test", "10.213.127.20"
+HOSTS = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{HOST_ONLY_ADDRESS}\t{HOST_ONLY_NAME}\n"
 
 LAUNCH = """#!/bin/sh
 # `ip netns exec` remounted /sys: mount the cgroup file systems again, then run dockerd.
@@ -91,6 +97,8 @@ class NetnsEngine(engine2.SecondEngine):
             json.dumps({"deprecated-key-path": str(self.base / "key.json")}) + "\n"
         )
         (self.base / "cgroup-mounts").write_text(_cgroup_mounts())
+        NETNS_ETC.mkdir(parents=True, exist_ok=True)
+        (NETNS_ETC / "hosts").write_text(HOSTS)
         launch = self.base / "launch.sh"
         launch.write_text(LAUNCH)
         launch.chmod(0o755)
@@ -125,6 +133,7 @@ class NetnsEngine(engine2.SecondEngine):
         self._unmount()
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+        shutil.rmtree(NETNS_ETC, ignore_errors=True)
 
 
 @contextlib.contextmanager

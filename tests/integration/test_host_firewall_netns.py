@@ -162,7 +162,10 @@ def uplink_client(engine: NetnsEngine) -> Iterator[str]:
         ["sleep", "600"],
         name="ddiagt-hr-uplink-client",
         network=NETWORK,
-        environment={"DB_URL": f"postgres://app@{UPLINK}:{HOST_SERVICE_PORT}/app"},
+        environment={
+            "DB_URL": f"postgres://app@{UPLINK}:{HOST_SERVICE_PORT}/app",
+            "LEGACY_API": f"http://{netns_engine.HOST_ONLY_NAME}:8080/",
+        },
         detach=True,
     )
     try:
@@ -194,3 +197,16 @@ def test_an_address_of_the_engine_host_is_an_edge_to_the_host(
     assert [f["check"] for f in found] == ([check] if check else [])
     if check:
         assert f"listen on {UPLINK}:{HOST_SERVICE_PORT}" in found[0]["fix"]
+
+
+def test_a_dotted_name_only_the_hosts_etc_hosts_defines(
+    engine: NetnsEngine, uplink_client: str
+) -> None:
+    """dns.host-only-name for a name with dots: an edge only because the engine host's
+    /etc/hosts defines it; never asked of DNS, so a warning."""
+    report = diagnose(engine, "container", uplink_client, "--timeout", "2")
+    name = netns_engine.HOST_ONLY_NAME
+    (finding,) = [f for f in report["findings"] if name in f["subjects"]]
+    assert (finding["check"], finding["severity"]) == ("dns.host-only-name", "warning")
+    assert finding["evidence"]["host_hosts_file"] == [f"{netns_engine.HOST_ONLY_ADDRESS} {name}"]
+    assert f'- "{name}:{netns_engine.HOST_ONLY_ADDRESS}"' in finding["fix"]

@@ -41,13 +41,17 @@ def _ctx(
     env: dict[str, str],
     extra_hosts: tuple[str, ...] = (),
     host_addresses: frozenset[str] = frozenset(),
+    hosts_file_names: frozenset[str] = frozenset(),
 ) -> CheckContext:
-    """web on NETWORK with `env`; `host_addresses`: the engine host's own addresses, as
-    diag/engine/host_addresses.py reads them (none known by default)."""
+    """web on NETWORK with `env`; `host_addresses` and `hosts_file_names`: the engine host's
+    own addresses and its /etc/hosts' dotted names, as diag/engine/engine_host.py reads
+    them (none known by default)."""
     topology = _topology(
         (NETWORK,), _container("web", (NETWORK, WEB_IP), env=env, extra_hosts=extra_hosts)
     )
-    engine = replace(topology.engine, host_addresses=frozenset(host_addresses))
+    engine = replace(
+        topology.engine, host_addresses=host_addresses, hosts_file_names=hosts_file_names
+    )
     return _compose_ctx(replace(topology, engine=engine), {"web": {"environment": env}})
 
 
@@ -232,14 +236,14 @@ def test_nothing_listens_at_the_hosts_uplink_address() -> None:
 # --- dns.host-only-name -------------------------------------------------------------------
 
 
-def _host_only(address: str, *, read_host: bool = True) -> CheckContext:
-    ctx = _ctx({"LEGACY_URL": f"http://legacybox:{PORT}"})
-    _observe(ctx, "legacybox", (), {})
+def _host_only(address: str, *, read_host: bool = True, name: str = "legacybox") -> CheckContext:
+    ctx = _ctx({"LEGACY_URL": f"http://{name}:{PORT}"}, hosts_file_names=frozenset({name}))
+    _observe(ctx, name, (), {})
     assert (ctx.host_placement(), HOSTS) in find("dns.host-only-name").plan(ctx)  # type: ignore[union-attr]
     if read_host:
         entries = [
             {"ip": "127.0.0.1", "names": ["localhost"]},
-            {"ip": address, "names": ["x", "LegacyBox"]},
+            {"ip": address, "names": ["x", name.upper()]},
         ]
         record(ctx.observations, ctx.host_placement(), HOSTS, {"status": "ok", "entries": entries})
     return ctx
@@ -249,7 +253,18 @@ def test_name_in_the_hosts_etc_hosts_only() -> None:
     (finding,) = _findings(_host_only("192.168.50.7"))
     assert finding.check == "dns.host-only-name"
     assert "the host's /etc/hosts maps to 192.168.50.7" in finding.summary
+    assert finding.severity == "error"  # a bare name: no DNS server answers it
     assert '- "legacybox:192.168.50.7"' in finding.fix
+
+
+def test_a_dotted_name_of_the_hosts_etc_hosts_is_a_warning_that_says_dns_was_not_asked() -> None:
+    """legacy.corp.lan: an edge only because the host's /etc/hosts defines it; the host's
+    DNS servers might know it too, and ddiag does not ask them."""
+    (finding,) = _findings(_host_only("192.168.50.7", name="legacy.corp.lan"))
+    assert (finding.check, finding.severity) == ("dns.host-only-name", "warning")
+    assert "unless the host's DNS servers know the name too" in finding.summary
+    assert finding.evidence["dns"].startswith("not asked")
+    assert '- "legacy.corp.lan:192.168.50.7"' in finding.fix
 
 
 def test_host_only_name_on_the_hosts_loopback_becomes_host_gateway() -> None:

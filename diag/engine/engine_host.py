@@ -1,4 +1,5 @@
-"""The engine host's own addresses, read once with the topology.
+"""What the engine's host is known as, read once with the topology: its own addresses,
+and the names its /etc/hosts defines.
 
 A reference to any address of the machine the engine runs on (`DB_HOST=192.0.2.10`, its
 uplink address) means "the host" exactly as `host.docker.internal` does: the container's
@@ -18,6 +19,10 @@ Which addresses are known depends on where the engine is:
 An ssh:// engine's name is not in docker-py's base URL: only its swarm address is known.
 Loopback, link-local and unspecified addresses are never "the host" for a container: inside
 one they mean the container itself, or nothing.
+
+The host's /etc/hosts is read on the same condition (this machine is the engine's host):
+a name with dots that only it defines (`legacy.corp.lan`) is otherwise an outside host,
+left alone; with it, a reference to the name is an edge that dns.host-only-name explains.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from urllib.parse import urlsplit
 
 from diag.engine.hostfw import IN_IMAGE, engine_is_local
 
+HOSTS_FILE = "/etc/hosts"
 FIB_TRIE = "/proc/net/fib_trie"
 IF_INET6 = "/proc/net/if_inet6"
 
@@ -74,7 +80,7 @@ def local_ipv6(if_inet6: str) -> set[str]:
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="ascii") as handle:
+        with open(path, encoding="utf-8") as handle:
             return handle.read()
     except (OSError, UnicodeDecodeError):
         return ""
@@ -103,11 +109,32 @@ def of_swarm(info: Mapping[str, Any]) -> set[str]:
     return {usable} if usable else set()
 
 
-def read(base_url: str, info: Mapping[str, Any], gateways: Set[str]) -> frozenset[str]:
-    """Every address (or name) of the engine's host that ddiag can know (module docstring)."""
-    found = of_url(base_url) | of_swarm(info)
-    if engine_is_local(base_url) and not os.environ.get(IN_IMAGE):
-        local = this_machine()
-        if local & set(gateways):
-            found |= local
-    return frozenset(found)
+def dotted_names(hosts_file: str) -> set[str]:
+    """The names with dots that a hosts file defines, lowercased (dotless ones are edges
+    anyway: see diag/model/targets.py)."""
+    found: set[str] = set()
+    for line in hosts_file.splitlines():
+        address, *names = line.split("#", 1)[0].split() or [""]
+        if address and names:
+            found.update(name.lower().rstrip(".") for name in names if "." in name.strip("."))
+    return found
+
+
+def _is_this_machine(base_url: str, gateways: Set[str], local: Set[str]) -> bool:
+    """The engine runs on this machine: a local socket, not ddiag's own image, and this
+    machine holds a bridge's gateway (a VM behind the socket would hold them)."""
+    return engine_is_local(base_url) and not os.environ.get(IN_IMAGE) and bool(local & gateways)
+
+
+def read(
+    base_url: str, info: Mapping[str, Any], gateways: Set[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(every address or name of the engine's host that ddiag can know, the dotted names
+    its /etc/hosts defines), as the module docstring says."""
+    addresses = of_url(base_url) | of_swarm(info)
+    names: set[str] = set()
+    local = this_machine() if engine_is_local(base_url) else set()
+    if _is_this_machine(base_url, gateways, local):
+        addresses |= local
+        names = dotted_names(_read(HOSTS_FILE))
+    return frozenset(addresses), frozenset(names)

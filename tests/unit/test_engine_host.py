@@ -1,11 +1,11 @@
-"""The engine host's own addresses (diag/engine/host_addresses.py), from recorded /proc
-text and engine answers: no socket is opened, no file of this machine is read."""
+"""What the engine's host is known as (diag/engine/engine_host.py), from recorded /proc
+and /etc/hosts text and engine answers: no socket is opened, no file of this machine is read."""
 
 from __future__ import annotations
 
 import pytest
 
-from diag.engine import host_addresses
+from diag.engine import engine_host
 from diag.engine.hostfw import IN_IMAGE, LOCAL_ENGINE_URL
 
 # /proc/net/fib_trie of a host with an uplink (192.0.2.10 and a secondary .11) and docker0.
@@ -45,12 +45,23 @@ fe8000000000000000fc00fffe000001 02 40 20 80     eth0
 """
 
 
+HOSTS = """127.0.0.1\tlocalhost
+127.0.1.1\tdevbox
+192.0.2.7\tlegacy.corp.lan legacy  # a VPN client's line
+::1\tlocalhost ip6-localhost ip6-loopback
+"""
+
+
+def test_dotted_names_of_the_hosts_file() -> None:
+    assert engine_host.dotted_names(HOSTS) == {"legacy.corp.lan"}
+
+
 def test_local_ipv4_is_every_host_local_leaf_but_loopback() -> None:
-    assert host_addresses.local_ipv4(FIB_TRIE) == {"172.17.0.1", "192.0.2.10", "192.0.2.11"}
+    assert engine_host.local_ipv4(FIB_TRIE) == {"172.17.0.1", "192.0.2.10", "192.0.2.11"}
 
 
 def test_local_ipv6_leaves_out_loopback_and_link_local() -> None:
-    assert host_addresses.local_ipv6(IF_INET6) == {"2001:db8::10"}
+    assert engine_host.local_ipv6(IF_INET6) == {"2001:db8::10"}
 
 
 @pytest.mark.parametrize(
@@ -65,30 +76,32 @@ def test_local_ipv6_leaves_out_loopback_and_link_local() -> None:
     ],
 )
 def test_a_tcp_engines_address_is_the_hosts(base_url: str, expected: set[str]) -> None:
-    assert host_addresses.of_url(base_url) == expected
+    assert engine_host.of_url(base_url) == expected
 
 
 def test_a_swarm_nodes_address_is_the_hosts() -> None:
-    assert host_addresses.of_swarm({"Swarm": {"NodeAddr": "192.0.2.30"}}) == {"192.0.2.30"}
-    assert host_addresses.of_swarm({"Swarm": {"NodeAddr": ""}}) == set()
+    assert engine_host.of_swarm({"Swarm": {"NodeAddr": "192.0.2.30"}}) == {"192.0.2.30"}
+    assert engine_host.of_swarm({"Swarm": {"NodeAddr": ""}}) == set()
 
 
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(IN_IMAGE, raising=False)
-    monkeypatch.setattr(host_addresses, "this_machine", lambda: {"172.17.0.1", "192.0.2.10"})
+    monkeypatch.setattr(engine_host, "this_machine", lambda: {"172.17.0.1", "192.0.2.10"})
+    monkeypatch.setattr(engine_host, "_read", lambda path: HOSTS)
 
 
 @pytest.mark.usefixtures("machine")
 def test_this_machine_is_the_engines_host_when_it_holds_a_gateway() -> None:
-    found = host_addresses.read(LOCAL_ENGINE_URL, {}, frozenset({"172.17.0.1"}))
-    assert found == {"172.17.0.1", "192.0.2.10"}
+    addresses, names = engine_host.read(LOCAL_ENGINE_URL, {}, frozenset({"172.17.0.1"}))
+    assert addresses == {"172.17.0.1", "192.0.2.10"}
+    assert names == {"legacy.corp.lan"}
 
 
 @pytest.mark.usefixtures("machine")
 def test_a_vm_behind_the_socket_is_not_this_machine() -> None:
     """Docker Desktop: the socket is local, the bridges are in a VM's kernel."""
-    assert host_addresses.read(LOCAL_ENGINE_URL, {}, frozenset({"10.213.0.1"})) == frozenset()
+    assert engine_host.read(LOCAL_ENGINE_URL, {}, frozenset({"10.213.0.1"})) == (set(), set())
 
 
 @pytest.mark.usefixtures("machine")
@@ -96,4 +109,4 @@ def test_in_ddiags_own_image_the_interfaces_are_its_containers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(IN_IMAGE, "1")
-    assert host_addresses.read(LOCAL_ENGINE_URL, {}, frozenset({"172.17.0.1"})) == frozenset()
+    assert engine_host.read(LOCAL_ENGINE_URL, {}, frozenset({"172.17.0.1"})) == (set(), set())
