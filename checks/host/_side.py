@@ -1,5 +1,6 @@
 """The host's side of an edge to the host: what listens where the engine runs, and the
-refused connects that reading explains (host.service-loopback, host.not-listening).
+refused connects that reading explains (host.service-loopback,
+host.service-other-address, host.not-listening).
 
 A container reaches a service on the host at the host's address on a bridge (the gateway
 address its /etc/hosts gives host.docker.internal, or one the configuration writes). The

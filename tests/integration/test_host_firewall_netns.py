@@ -210,3 +210,37 @@ def test_a_dotted_name_only_the_hosts_etc_hosts_defines(
     assert (finding["check"], finding["severity"]) == ("dns.host-only-name", "warning")
     assert finding["evidence"]["host_hosts_file"] == [f"{netns_engine.HOST_ONLY_ADDRESS} {name}"]
     assert f'- "{name}:{netns_engine.HOST_ONLY_ADDRESS}"' in finding["fix"]
+
+
+@pytest.mark.parametrize("on_docker0", [True, False])
+def test_host_gateway_is_the_default_bridges_gateway(engine: NetnsEngine, on_docker0: bool) -> None:
+    """`host.docker.internal:host-gateway` goes to docker0's address (netns_engine.OWN.1),
+    whatever network the container is on: a service there is reached; one bound to the
+    container's own network's gateway is refused, and the fix points the name there."""
+    client = engine.client()
+    gateway = _gateway(client)
+    container = client.containers.run(
+        BUSYBOX,
+        ["sleep", "600"],
+        name="ddiagt-hr-hostgw-client",
+        network=NETWORK,
+        extra_hosts={"host.docker.internal": "host-gateway"},
+        environment={"API_URL": f"http://host.docker.internal:{HOST_SERVICE_PORT}/"},
+        detach=True,
+    )
+    listener = _listen(f"{netns_engine.OWN}.1" if on_docker0 else gateway)
+    try:
+        report = diagnose(engine, "container", str(container.name), "--timeout", "2")
+    finally:
+        listener.kill()
+        listener.wait()
+        container.remove(force=True)
+        client.close()
+    [edge] = [e for e in report["edges"] if e["target"] == "host.docker.internal"]
+    if on_docker0:
+        assert (edge["status"], edge["check"]) == ("ok", None)
+        return
+    assert edge["check"] == "host.service-other-address"
+    (finding,) = of(report, "host.service-other-address")
+    assert f"not on {netns_engine.OWN}.1" in finding["summary"]
+    assert f'- "host.docker.internal:{gateway}"' in finding["fix"]

@@ -189,6 +189,31 @@ def test_service_on_loopback_only(sockets: tuple[str, ...]) -> None:
     assert finding.evidence["hosts_file"] == [f"{DOCKER0} host.docker.internal"]
 
 
+def test_service_on_the_compose_networks_gateway_is_not_where_host_gateway_goes() -> None:
+    """host-gateway is docker0's address; the service binds web's own network's gateway,
+    which web could use instead."""
+    (finding,) = _findings(_refused_at_docker0(f"{GATEWAY}:{PORT}", f"127.0.0.1:{PORT}"))
+    assert finding.check == "host.service-other-address"
+    assert finding.summary.startswith(
+        f"the host listens on {GATEWAY}, 127.0.0.1 for port {PORT}, not on {DOCKER0}"
+    )
+    assert f'- "host.docker.internal:{GATEWAY}"' in finding.fix
+    assert f"listen on {DOCKER0}:{PORT}" in finding.fix
+
+
+def test_a_literal_address_is_pointed_at_the_gateway_the_service_binds() -> None:
+    (finding,) = _findings(_refused_at_the_uplink(f"{GATEWAY}:{PORT}"))
+    assert finding.check == "host.service-other-address"
+    assert finding.fix.startswith(f"Use {GATEWAY} in web's environment API_URL")
+
+
+def test_a_service_on_an_address_no_network_of_the_source_holds_must_be_rebound() -> None:
+    (finding,) = _findings(_refused_at_docker0(f"192.0.2.99:{PORT}"))
+    assert finding.check == "host.service-other-address"
+    assert finding.fix.startswith(f"Make the host service listen on {DOCKER0}:{PORT}")
+    assert "extra_hosts" not in finding.fix
+
+
 def test_nothing_listens_on_the_host() -> None:
     ctx = _refused_at_docker0("127.0.0.1:9999")
     (finding,) = _findings(ctx)
