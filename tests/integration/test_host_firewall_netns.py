@@ -53,6 +53,7 @@ def test_healthy_namespace_has_neither_finding(engine: NetnsEngine) -> None:
     report = diagnose(engine)
     assert of(report, "port.exposed-despite-firewall") == []
     assert of(report, "host.firewall-split") == []
+    assert of(report, "host.conntrack-full") == []
     assert not any("firewall" in i["where"] for i in report["inconclusive"])
 
 
@@ -244,3 +245,33 @@ def test_host_gateway_is_the_default_bridges_gateway(engine: NetnsEngine, on_doc
     (finding,) = of(report, "host.service-other-address")
     assert f"not on {netns_engine.OWN}.1" in finding["summary"]
     assert f'- "host.docker.internal:{gateway}"' in finding["fix"]
+
+
+def _fill_conntrack(share: float) -> int:
+    """Fill NETNS's conntrack table (its count is per namespace; the limit is the kernel's
+    one, which a namespace may not change) to `share` of the limit with unreplied UDP
+    flows to NETNS's own loopback: nothing leaves it. The entries expire by themselves
+    (nf_conntrack_udp_timeout, 30 s)."""
+    limit = int(in_netns("cat", "/proc/sys/net/netfilter/nf_conntrack_max").stdout)
+    wanted = int(limit * share)
+    program = (
+        "import socket, sys\n"
+        "wanted = int(sys.argv[1])\n"
+        "socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]\n"
+        "for n in range(wanted):\n"
+        "    # a flow is (source, destination) pairs: 8 sockets x 127.0.0.0/8 addresses\n"
+        "    address = f'127.{n // 65536 % 256}.{n // 256 % 256}.{n % 256 or 1}'\n"
+        "    socks[n % 8].sendto(b'', (address, 9))\n"
+    )
+    in_netns(sys.executable, "-c", program, str(wanted))
+    return limit
+
+
+def test_a_conntrack_table_near_its_limit(engine: NetnsEngine) -> None:
+    """host.conntrack-full from the kernel's own counters, in the engine host's namespace."""
+    limit = _fill_conntrack(0.93)
+    report = diagnose(engine)
+    (finding,) = of(report, "host.conntrack-full")
+    assert finding["severity"] == "warning"
+    assert finding["evidence"]["nf_conntrack_max"] == str(limit)
+    assert int(finding["evidence"]["nf_conntrack_count"]) >= 0.9 * limit
