@@ -5,7 +5,8 @@ machine they run on. They change this namespace instead: `ip netns add`, a docke
 in it (its own data root, exec root and socket under one directory, as
 scripts/swarm-bed.sh starts its nodes: cgroup file systems mounted again after `ip netns
 exec` remounted /sys), and ddiag run in it too, as root, so that ddiag reads that
-namespace's rules, routes and sysctls through the engine, and its /etc/hosts (NETNS_ETC).
+namespace's rules, routes and sysctls through the engine, and its /etc/hosts and
+/etc/resolv.conf (NETNS_ETC).
 Everything (containers, engine, its processes, the namespace, the directories) is removed
 at the end. The namespace has no
 link to anything: no packet leaves it.
@@ -40,6 +41,10 @@ OWN = "10.213.126"  # the engine's default bridge (.1/25) and its pool (.128/25)
 NETNS_ETC = Path("/etc/netns") / NETNS
 HOST_ONLY_NAME, HOST_ONLY_ADDRESS = "legacy.ddiagt.test", "10.213.127.20"
 HOSTS = f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{HOST_ONLY_ADDRESS}\t{HOST_ONLY_NAME}\n"
+# A loopback resolver, as on a dnsmasq host: nothing listens there, so a lookup in NETNS
+# fails at once instead of going to this machine's resolver; the default bridge's
+# containers get the engine's fallback (8.8.8.8), which NETNS has no route to.
+RESOLV_CONF = "nameserver 127.0.0.1\n"
 
 LAUNCH = """#!/bin/sh
 # `ip netns exec` remounted /sys: mount the cgroup file systems again, then run dockerd.
@@ -99,6 +104,7 @@ class NetnsEngine(engine2.SecondEngine):
         (self.base / "cgroup-mounts").write_text(_cgroup_mounts())
         NETNS_ETC.mkdir(parents=True, exist_ok=True)
         (NETNS_ETC / "hosts").write_text(HOSTS)
+        (NETNS_ETC / "resolv.conf").write_text(RESOLV_CONF)
         launch = self.base / "launch.sh"
         launch.write_text(LAUNCH)
         launch.chmod(0o755)

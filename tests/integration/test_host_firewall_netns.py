@@ -275,3 +275,21 @@ def test_a_conntrack_table_near_its_limit(engine: NetnsEngine) -> None:
     assert finding["severity"] == "warning"
     assert finding["evidence"]["nf_conntrack_max"] == str(limit)
     assert int(finding["evidence"]["nf_conntrack_count"]) >= 0.9 * limit
+
+
+def test_a_loopback_resolver_on_the_host_leaves_the_default_bridge_with_the_fallback(
+    engine: NetnsEngine,
+) -> None:
+    """dns.host-resolver-loopback from files alone: NETNS's resolv.conf lists 127.0.0.1
+    only (netns_engine.RESOLV_CONF), and the engine hands the default bridge 8.8.8.8."""
+    client = engine.client()
+    container = client.containers.run(
+        BUSYBOX, ["sleep", "600"], name="ddiagt-hr-default", network="bridge", detach=True
+    )
+    try:
+        report = diagnose(engine, "network", "bridge")
+    finally:
+        container.remove(force=True)
+        client.close()
+    (finding,) = of(report, "dns.host-resolver-loopback")
+    assert "ddiagt-hr-default" in finding["subjects"]
