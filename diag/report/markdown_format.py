@@ -214,7 +214,9 @@ def _see_commands(finding: dict[str, Any], doc: ReportDoc, topo: _Topology) -> l
             continue
         if finding["check"] == "dns.extra-hosts-override":
             commands.append((*_netns(sources[0]), "cat", "/etc/hosts"))
-        if family == "dns" or not edge["port"]:
+        if edge.get("to_host"):  # a name of the host is in /etc/hosts, never in DNS
+            commands.append((*_netns(sources[0]), "getent", "hosts", edge["target"]))
+        elif family == "dns" or not edge["port"]:
             commands.append((*_netns(sources[0]), "dig", "+search", edge["target"]))
         if edge["port"]:
             commands.append(
@@ -297,7 +299,8 @@ def _dependencies(doc: ReportDoc) -> list[str]:
     for edge in edges:
         origins = text(edge_origins(edge))
         lines.append(
-            f"| {code(edge['source'], table=True)} | {code(edge['target'], table=True)} "
+            f"| {code(edge['source'], table=True)} | {code(edge['target'], table=True)}"
+            f"{' (the Docker host)' if edge.get('to_host') else ''} "
             f"| {text(edge['port'] or '')} | {origins} | {_edge_status(edge)} |"
         )
     return [*lines, ""]

@@ -51,6 +51,7 @@ class EdgeOutcome:
     status: EdgeStatus | None = None
     reason: str = ""
     port_inferred: str = ""
+    to_host: bool = False  # the target is the engine's host (diag/model/edges.py, "The host")
 
     def to_dict(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -67,6 +68,7 @@ class EdgeOutcome:
             "status": status,
             "reason": reason or None,
             "port_inferred": self.port_inferred or None,
+            "to_host": self.to_host,
         }
 
 
@@ -95,9 +97,11 @@ def unjudged_edges(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 
 def edge_name(edge: Mapping[str, Any]) -> str:
-    """`web → db:3306`, as every format names an edge item."""
+    """`web → db:3306`, as every format names an edge item; an edge to the engine's host
+    says so, since its target (`10.213.246.17`, a gateway) rarely does."""
     port = f":{edge['port']}" if edge.get("port") else ""
-    return f"{edge['source']} → {edge['target']}{port}"
+    host = " (the Docker host)" if edge.get("to_host") else ""
+    return f"{edge['source']} → {edge['target']}{port}{host}"
 
 
 def edge_origins(edge: Mapping[str, Any]) -> str:

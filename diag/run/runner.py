@@ -154,6 +154,7 @@ def _edge_outcomes(ctx: CheckContext) -> list[EdgeOutcome]:
             status=view.status,
             reason=view.reason,
             port_inferred=view.edge.port_from,
+            to_host=view.edge.to_host,
         )
         for view in registry.edge_views(ctx)
     ]

@@ -32,6 +32,8 @@ EDGES = [
     EdgeOutcome("web", "queue", 5672, ("environment AMQP_URL",), True, None, "failed"),
     EdgeOutcome("worker", "db", None, ("depends_on",), False, None, "not checked", "worker is "
                 "not running"),
+    EdgeOutcome("worker", "host.docker.internal", 5432, ("environment DB_URL",), True, None,
+                "ok", to_host=True),
 ]  # fmt: skip
 
 
@@ -47,7 +49,9 @@ def test_json_edges_say_status_reason_and_the_inferred_port() -> None:
         ("not checked", NO_PORT),
         ("failed", None),
         ("not checked", "worker is not running"),
+        ("ok", None),
     ]
+    assert [e["to_host"] for e in edges] == [False] * 5 + [True]
     assert edges[1]["port_inferred"] == "the only port db exposes"
     assert edges[1]["check"] == "port.not-listening"  # `check` as before
     assert edges[0]["port_inferred"] is None
@@ -59,6 +63,13 @@ def test_json_edges_follow_the_schema() -> None:
     jsonschema.Draft202012Validator(schema()).validate(doc)
     doc["edges"][0]["status"] = "fine"
     assert validate(doc) == ['$.edges[0].status: "fine" is not one of ok, failed, not checked']
+
+
+def test_an_edge_to_the_host_says_so() -> None:
+    options = RenderOptions(color=False, width=250)
+    rich, markdown = (FORMATS[fmt](_doc(), options) for fmt in ("rich", "markdown"))
+    assert "worker → host.docker.internal:5432 (the Docker host)" in rich
+    assert "| `worker` | `host.docker.internal` (the Docker host) | 5432 |" in markdown
 
 
 def test_an_outcome_without_a_status_follows_observed_and_check() -> None:
