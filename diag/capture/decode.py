@@ -10,12 +10,12 @@ interface names say which side saw each packet: diag.capture.pcap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diag.capture.pcap import ethernet, interface_name, split_interface
+from diag.capture.pcap import ethernet, split_interface
 from diag.model.observations import Frame
 
 PACKET_OUTGOING = 4
@@ -163,6 +163,7 @@ def from_frames(frames: Sequence[Frame]) -> list[Seen]:
 
 def from_pcapng(path: Path) -> list[Seen]:
     """Records of a pcapng file `ddiag capture --pcap` wrote (interfaces named SIDE:IF)."""
+    import scapy.layers.inet  # noqa: F401  (registers Ether for link type 1, and IP in it)
     from scapy.utils import PcapNgReader
 
     records = []
@@ -173,10 +174,3 @@ def from_pcapng(path: Path) -> list[Seen]:
             wirelen = int(getattr(packet, "wirelen", 0) or len(bytes(packet)))
             records.append(seen(side, interface, float(packet.time), sent, wirelen, packet))
     return records
-
-
-def sides(records: Iterable[Seen]) -> set[str]:
-    return {record.side for record in records}
-
-
-__all__ = ["Dns", "Seen", "from_frames", "from_pcapng", "interface_name", "seen", "sides"]

@@ -50,9 +50,18 @@ def document(
         "dns": [e.describe() for e in explanation.dns],
         "findings": [f.to_dict() for f in explanation.findings],
         "notes": list(notes),
+        # what the explanation was computed from, with the packets (--pcap): enough to
+        # explain the capture again (the unit tests' recordings are these two files)
+        "facts": facts.to_dict() | {"attempts": [_without_bytes(a) for a in facts.attempts]},
     }
     names = [facts.source, facts.target, facts.target_container, *facts.subjects()]
     return dict(redactor.sparing(set(names)).value(raw))
+
+
+def _without_bytes(attempt: Any) -> dict[str, Any]:
+    """An attempt without the raw bytes received (base64, which no redaction could read):
+    the report shows them once, as `first_bytes`, redacted."""
+    return {k: v for k, v in dict(attempt).items() if k != "received"}
 
 
 def render(doc: dict[str, Any]) -> str:

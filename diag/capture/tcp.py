@@ -240,39 +240,35 @@ def _acked(flow: Flow, side: str, to_server: bool) -> int:
 
 
 def _black_hole(facts: Facts, flow: Flow, evidence: dict[str, object]) -> Finding | None:
-    """Large segments sent again and again and never acknowledged, while small ones were."""
+    """Large segments sent again and again and never acknowledged, while smaller packets
+    got through (acknowledged, or seen arriving on the other side)."""
     for sender, to_server in (("source", True), ("target", False)):
         segments = _segments(flow, sender, to_server)
         acked = _acked(flow, sender, to_server)
-        delivered = [s[0].size for seq, s in segments.items() if _before(seq, acked)]
         lost = [s for seq, s in segments.items() if not _before(seq, acked) and len(s) > 1]
         if not lost:
             continue
-        smallest_lost = min(s[0].size for s in lost)
-        if delivered and smallest_lost <= max(delivered):
-            continue  # small ones are lost too: not a size problem
+        smallest_lost = min(p.size for group in lost for p in group)
         receiver = "target" if sender == "source" else "source"
         arrived = [
-            p.size
-            for p in (flow.to_server(receiver) if to_server else flow.to_client(receiver))
-            if p.payload_len
+            p.size for p in (flow.to_server(receiver) if to_server else flow.to_client(receiver))
         ]
+        delivered = [s[0].size for seq, s in segments.items() if _before(seq, acked)]
+        through = max([*arrived, *delivered], default=0)
+        if through >= smallest_lost or not through:
+            continue  # packets as large got through, or nothing did: not a size problem
         who = facts.source if sender == "source" else facts.target_label
-        seen_there = (
-            f"; the largest packet that arrived at the other side was {max(arrived)} bytes"
-            if arrived
-            else ""
-        )
         return finding(
             "capture.mtu-black-hole",
             facts.subjects(),
-            f"{who} sent packets of {smallest_lost} bytes {len(lost[0])} times each and "
-            f"none was acknowledged, while packets up to {max(delivered, default=0)} bytes "
-            f"were{seen_there}; no ICMP 'fragmentation needed' came back",
-            evidence | {"largest_delivered": max(delivered, default=0), "lost": smallest_lost},
+            f"{who} sent a {smallest_lost}-byte packet ({_gaps(lost[0])}) and it was never "
+            f"acknowledged, while packets up to {through} bytes got through; no ICMP "
+            f"'fragmentation needed' reached {who}: a hop with a smaller MTU drops them, "
+            "and its ICMP error is lost or filtered",
+            evidence | {"largest_through": through, "lost_size": smallest_lost},
             "Make the MTU equal along the path (compose driver_opts "
             "com.docker.network.driver.mtu on every network, or the interface's MTU), or "
-            "clamp the TCP MSS; and let ICMP 'fragmentation needed' through.",
+            "clamp the TCP MSS on the hop; and let ICMP 'fragmentation needed' through.",
         )
     return None
 
