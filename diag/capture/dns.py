@@ -29,12 +29,19 @@ class Exchange:
     over_tcp: bool = False
 
     def describe(self) -> str:
-        head = f"{self.name} {self.qtype} to {self.server}"
+        head = f"{self.name} {self.qtype} to {server_label(self.server)}"
         if not self.rcode:
             return f"{head}: no answer"
         answer = ", ".join(self.addresses) or "no address"
         trunc = " (truncated)" if self.truncated else ""
         return f"{head}: {self.rcode} {answer} in {self.latency_ms:.1f} ms{trunc}"
+
+
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def server_label(server: str) -> str:
+    return f"{server} (the embedded DNS)" if server == EMBEDDED_DNS else server
 
 
 def exchanges(packets: Sequence[Seen]) -> list[Exchange]:
@@ -45,7 +52,8 @@ def exchanges(packets: Sequence[Seen]) -> list[Exchange]:
         if packet.side != "source" or packet.dns is None:
             continue
         server = packet.src if packet.dns.response else packet.dst
-        key = (packet.dns.ident, packet.dns.name.lower(), packet.dns.qtype, server)
+        name = packet.dns.name.lower().rstrip(".") or "."
+        key = (packet.dns.ident, name, packet.dns.qtype, server)
         if packet.dns.response:
             answered.setdefault(key, packet)
         else:
@@ -87,18 +95,22 @@ def _walk(found: Sequence[Exchange]) -> list[str]:
 
 def dns_findings(facts: Facts, found: Sequence[Exchange]) -> list[Finding]:
     subjects = facts.subjects()
-    evidence = {"dns": [e.describe() for e in found]}
+    evidence = {"dns": list(dict.fromkeys(e.describe() for e in found))[:20]}
     results = []
     failed = [e for e in found if e.rcode == "NXDOMAIN"]
     if failed:
         names = sorted({e.name for e in failed})
-        servers = sorted({e.server for e in failed})
+        servers = list(dict.fromkeys(e.server for e in failed))
+        chain = server_label(servers[0]) + " answered NXDOMAIN"
+        if len(servers) > 1 and servers[0] == EMBEDDED_DNS:
+            chain += f", after asking {', '.join(servers[1:])} (its upstream), which did too"
+        elif len(servers) > 1:
+            chain = f"{', '.join(servers)} answered NXDOMAIN"
         results.append(
             finding(
                 "capture.dns-nxdomain",
                 subjects,
-                f"{', '.join(servers)} answered NXDOMAIN for {', '.join(names)}: no server "
-                f"{facts.source} asks knows the name",
+                f"{chain}, for {', '.join(names)}: no server {facts.source} asks knows the name",
                 evidence,
                 f"Use a name the engine registers on a network {facts.source} shares with the "
                 "target (its compose service name, container name or an alias), or add the "

@@ -67,6 +67,19 @@ def _outcome(attempt: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _no_address(facts: Facts, attempt: dict[str, Any]) -> str:
+    """Why an attempt had nothing to connect to, from what its lookup found."""
+    lookup = attempt.get("lookup") or {}
+    resolved = lookup.get("resolve") or {}
+    if resolved.get("status") and resolved["status"] != "ok":
+        return f"{facts.target} did not resolve ({resolved.get('rcode') or resolved['status']})"
+    if attempt.get("addresses"):
+        return f"{', '.join(attempt['addresses'])} is outside the engine's networks"
+    if not resolved:
+        return f"{facts.target} is not in /etc/hosts and DNS was not asked ({facts.dns_why})"
+    return f"{facts.target} has no address"
+
+
 def explain(facts: Facts, packets: Sequence[Seen]) -> Explanation:
     by_client = flows(packets, facts.port)
     attempts: list[Attempt] = []
@@ -79,7 +92,7 @@ def explain(facts: Facts, packets: Sequence[Seen]) -> Explanation:
         found = verdict(facts, flow, packets) if flow is not None else None
         outcome = _outcome(attempt) if attempt is not None else "seen"
         if attempt is not None and flow is None and attempt.get("connect") == "not tried":
-            outcome = "not tried: no address to connect to"
+            outcome = f"not tried: {_no_address(facts, attempt)}"
         attempts.append(
             Attempt(
                 number,

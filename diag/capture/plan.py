@@ -39,8 +39,8 @@ class CapturePlan:
     def filter_hosts(self) -> list[str]:
         return list(dict.fromkeys([*self.resolvers, *self.target_ips]))
 
-    def filter_ports(self) -> list[str]:
-        return [str(self.port), str(DNS_PORT)]
+    def filter_ports(self) -> list[int]:
+        return [self.port, DNS_PORT]
 
 
 def find_container(topology: Topology, name: str) -> Container | None:
