@@ -38,7 +38,11 @@ SO_ATTACH_FILTER, SO_TIMESTAMPNS = 26, 35
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 AUXDATA = struct.Struct("IIIHHHH")  # struct tpacket_auxdata
-MAX_PACKETS, MAX_BYTES, MAX_SECONDS = 5000, 8 << 20, 60.0  # caps on what ddiag may ask
+# Caps on what ddiag may ask. Kept bytes cost about three times their size at the end (the
+# frames, their base64, the answer's JSON line): measured in a 64 MiB probe, 8 MiB kept
+# peaked at 45 MiB, 3 x 3 MB echoed over lo with 1600-byte snaps at 16 MiB. 4 MiB leaves
+# the shared probe room for its other work.
+MAX_PACKETS, MAX_BYTES, MAX_SECONDS = 5000, 4 << 20, 60.0
 KEEP_RECEIVED = 512  # application bytes kept per attempt (the first ones: a status line)
 RECV_BUFFER = 65536
 
@@ -66,7 +70,12 @@ class Capture:
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 
     def drain(self, bounds: Bounds) -> None:
-        """Read every frame waiting (the event loop calls this when the socket is readable)."""
+        """Read every frame waiting (the event loop calls this when the socket is readable).
+        Once the bounds are reached the socket is no longer watched (the loop would call
+        this again and again for frames no longer read)."""
+        if bounds.full():
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+            return
         while not bounds.full():
             try:
                 data, ancillary, _flags, address = self.sock.recvmsg(
@@ -158,9 +167,10 @@ async def _connect(view: View, address: str, port: int, timeout: float) -> tuple
     return seen | {"connect": "open", "connect_ms": tasks._elapsed_ms(start)}, sock
 
 
-async def _exchange(sock: socket.socket, payload: bytes, timeout: float) -> Result:
+async def _exchange(sock: socket.socket, payload: bytes, timeout: float, until: float) -> Result:
     """Send `payload` (maybe nothing), then read until the peer closes, resets or is quiet
-    for `timeout`. Keeps the first KEEP_RECEIVED bytes and counts the rest."""
+    for `timeout`, and never past `until` (a server that streams on would keep it going).
+    Keeps the first KEEP_RECEIVED bytes and counts the rest."""
     loop = asyncio.get_running_loop()
     sent, received, total, end = 0, b"", 0, "quiet"
     try:
@@ -168,7 +178,11 @@ async def _exchange(sock: socket.socket, payload: bytes, timeout: float) -> Resu
             await asyncio.wait_for(loop.sock_sendall(sock, payload), timeout)
             sent = len(payload)
         while True:
-            chunk = await asyncio.wait_for(loop.sock_recv(sock, RECV_BUFFER), timeout)
+            left = min(timeout, until - loop.time())
+            if left <= 0:
+                end = "still sending at the end of the capture"
+                break
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, RECV_BUFFER), left)
             if not chunk:
                 end = "closed"
                 break
@@ -183,7 +197,9 @@ async def _exchange(sock: socket.socket, payload: bytes, timeout: float) -> Resu
     return {"sent": sent, "received": _b64(received), "received_bytes": total, "end": end}
 
 
-async def _attempt(task: Result, timeout: float, view: View, payload: bytes) -> Result:
+async def _attempt(
+    task: Result, timeout: float, view: View, payload: bytes, until: float
+) -> Result:
     """One attempt as the C library would make it (hosts file, DNS when allowed, the first
     address inside `allow`), then the exchange."""
     port = int(task["port"])
@@ -204,7 +220,7 @@ async def _attempt(task: Result, timeout: float, view: View, payload: bytes) -> 
     seen, sock = await _connect(view, allowed[0], port, timeout)
     outcome |= seen
     if sock is not None:
-        outcome |= await _exchange(sock, payload, timeout)
+        outcome |= await _exchange(sock, payload, timeout, until)
     return outcome
 
 
@@ -234,6 +250,8 @@ async def capture(task: Result, timeout: float, view: View) -> Result:
         end = deadline if task.get("passive") else min(deadline, loop.time() + linger)
         while loop.time() < end and not bounds.full():
             await asyncio.sleep(min(0.05, max(end - loop.time(), 0)))
+        for each in captures:  # what arrived since the loop last looked
+            each.drain(bounds)
     finally:
         for each in captures:
             loop.remove_reader(each.sock.fileno())
@@ -268,5 +286,5 @@ async def _attempts(task: Result, timeout: float, view: View, deadline: float) -
         if number:
             await asyncio.sleep(float(task.get("interval_s") or 0.2))
         left = max(deadline - loop.time(), 0.1)
-        done.append(await _attempt(task, min(timeout, left), view, payload))
+        done.append(await _attempt(task, min(timeout, left), view, payload, deadline))
     return done

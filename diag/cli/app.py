@@ -220,7 +220,7 @@ def capture(
         ),
     ] = 0,
     max_packets: Annotated[int, typer.Option(min=10, max=5000, help="Packets kept.")] = 1000,
-    max_bytes: Annotated[int, typer.Option(min=10_000, max=8 << 20, help="Bytes kept.")] = 2 << 20,
+    max_bytes: Annotated[int, typer.Option(min=10_000, max=4 << 20, help="Bytes kept.")] = 2 << 20,
     json_output: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
     timeout: TimeoutOpt = None,
     probe_image: ProbeImageOpt = None,
