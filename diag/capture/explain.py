@@ -90,7 +90,7 @@ def explain(facts: Facts, packets: Sequence[Seen]) -> Explanation:
         chosen = [(dict(a), by_client.get(int(a.get("local_port") or 0))) for a in facts.attempts]
     for number, (attempt, flow) in enumerate(chosen, 1):
         found = verdict(facts, flow, packets) if flow is not None else None
-        outcome = _outcome(attempt) if attempt is not None else "seen"
+        outcome = _outcome(attempt) if attempt is not None else "a connection the capture saw"
         if attempt is not None and flow is None and attempt.get("connect") == "not tried":
             outcome = f"not tried: {_no_address(facts, attempt)}"
         attempts.append(

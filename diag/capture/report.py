@@ -16,6 +16,7 @@ from diag.capture.facts import Facts
 from diag.report.redact import Redactor
 from diag.report.text import clean
 
+MAX_DNS_LINES = 50  # a passive capture of a busy client asks the same names again and again
 SEVERITY_MARK = {"error": "✗", "warning": "!", "info": "·"}
 
 
@@ -47,7 +48,7 @@ def document(
             }
             for a in explanation.attempts
         ],
-        "dns": [e.describe() for e in explanation.dns],
+        "dns": [e.describe() for e in explanation.dns][:MAX_DNS_LINES],
         "findings": [f.to_dict() for f in explanation.findings],
         "notes": list(notes),
         # what the explanation was computed from, with the packets (--pcap): enough to
@@ -73,7 +74,8 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"  pcapng: {doc['pcap']}")
     for attempt in doc["attempts"]:
         verdict = attempt["verdict"] or "no packets"
-        lines.append(f"  attempt {attempt['number']}: {attempt['outcome']} → {verdict}")
+        what = "connection" if doc["passive"] else "attempt"
+        lines.append(f"  {what} {attempt['number']}: {attempt['outcome']} → {verdict}")
         if attempt["first_bytes"]:
             first = attempt["first_bytes"].splitlines()[0][:120]
             lines.append(f"    first bytes back: {first}")

@@ -323,7 +323,10 @@ def verdict(facts: Facts, flow: Flow, packets: Sequence[Seen]) -> Finding:
             "See the attempt's connect error: the source had no route, or its own firewall "
             "rejected the packet before it left.",
         )
-    if not flow.synacks("source"):
+    # a connection already set up when a passive capture began shows no handshake at all:
+    # only what it carried can be judged
+    opened_before = facts.passive and not flow.syns("source") and not flow.syns("target")
+    if not flow.synacks("source") and not opened_before:
         if flow.resets("source"):
             return _reset(facts, flow, evidence)
         return _silence(facts, flow, evidence)

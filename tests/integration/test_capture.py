@@ -16,6 +16,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +162,36 @@ def test_capture_explains(case: Case, tmp_path: Path, request: pytest.FixtureReq
     assert case.holds(list(packets)), [p.summary() for p in packets]
     if os.environ.get("DDIAG_RECORD_CAPTURE") == "1":
         _record(case, pcap, report)
+
+
+@pytest.mark.engine
+def test_passive_capture_explains_the_applications_own_connections() -> None:
+    """--passive makes no connection: web's own `nc api 8000`, run meanwhile, is watched."""
+    with running("capture-loopback-only") as stack:
+        web = f"{stack.project}-web-1"
+        stop = threading.Event()
+
+        def clients() -> None:
+            while not stop.is_set():
+                subprocess.run(
+                    ["docker", "exec", web, "sh", "-c", "echo hi | nc -w 1 api 8000"],
+                    capture_output=True,
+                    timeout=30,
+                    check=False,
+                )
+                time.sleep(0.3)
+
+        worker = threading.Thread(target=clients, daemon=True)
+        worker.start()
+        try:
+            result = ddiag("capture", web, "api:8000", "--passive", "--seconds", "4", "--json")
+        finally:
+            stop.set()
+            worker.join(30)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["attempts"], "no connection seen"
+    assert {a["verdict"] for a in report["attempts"]} == {"capture.loopback-only"}
 
 
 @pytest.mark.engine

@@ -141,6 +141,17 @@ def test_an_icmp_error_about_the_connection_is_named() -> None:
     assert "administratively prohibited" in found.summary
 
 
+def test_a_connection_older_than_a_passive_capture_is_judged_by_what_it_carried() -> None:
+    watching = Facts.from_dict(FACTS.to_dict() | {"passive": True, "attempts": []})
+    packets = [
+        _tcp(0, "source", "PA", seq=1, payload_len=10),
+        _tcp(0, "target", "PA", seq=1, payload_len=10),
+        _tcp(0.1, "source", "RA", False),
+        _tcp(0.1, "target", "RA", False),
+    ]
+    assert _first(packets, watching) == "capture.reset-mid-stream"
+
+
 def test_a_search_walk_is_reported() -> None:
     def query(t: float, name: str, rcode: str = "") -> Seen:
         dns = Dns(7, bool(rcode), name, "A", rcode)
