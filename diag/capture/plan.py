@@ -18,6 +18,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from diag.errors import DiagError
+from diag.model.egress import is_address
 from diag.model.topology import Container, Topology
 
 EMBEDDED_DNS = "127.0.0.11"
@@ -60,14 +61,6 @@ def split_target(spec: str) -> tuple[str, int]:
     return name.strip("[]"), int(port)
 
 
-def _is_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _shared_names(topology: Topology, source: Container) -> dict[str, Container]:
     """Every name the engine answers for on the source's networks → its container."""
     names: dict[str, Container] = {}
@@ -103,7 +96,7 @@ def plan_capture(topology: Topology, source_name: str, target_spec: str) -> Capt
     source_nets = {e.network_id for e in source.endpoints}
     target: Container | None = None
     registered = False
-    if _is_address(name):
+    if is_address(name):
         target = next(
             (c for c in topology.containers for e in c.endpoints if e.ip == name and c.running),
             None,
@@ -116,7 +109,7 @@ def plan_capture(topology: Topology, source_name: str, target_spec: str) -> Capt
     target_ips = tuple(
         e.ip for e in (target.endpoints if target else ()) if e.ip and e.network_id in source_nets
     ) or tuple(e.ip for e in (target.endpoints if target else ()) if e.ip)
-    if _is_address(name):
+    if is_address(name):
         dns, why = False, "an address: nothing to look up"
     elif registered:
         dns, why = True, "the engine registers the name: its embedded DNS answers itself"
