@@ -54,6 +54,10 @@ def _dropped_in_target(packets: Packets) -> bool:
     return bool(_tcp(packets, "target:", "S")) and not _tcp(packets, "", "SA")
 
 
+def _never_at_target(packets: Packets) -> bool:
+    return bool(_tcp(packets, "source:", "S")) and not _tcp(packets, "target:", "S")
+
+
 def _reset_after_data(packets: Packets) -> bool:
     from scapy.layers.inet import TCP
 
@@ -101,6 +105,14 @@ CASES = [
         "api:8000",
         "capture.dropped-in-target",
         _dropped_in_target,
+        ("--count", "1", "--timeout", "1.5"),
+        image=True,
+    ),
+    Case(
+        "capture-dropped",
+        "10.213.166.140:8000",
+        "capture.dropped-on-the-way",
+        _never_at_target,
         ("--count", "1", "--timeout", "1.5"),
         image=True,
     ),

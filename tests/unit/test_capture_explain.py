@@ -27,6 +27,7 @@ from diag.model.tasks import capture
 DATA = Path(__file__).resolve().parents[1] / "data" / "capture"
 RECORDED = {
     "refused": "capture.refused",
+    "dropped": "capture.dropped-on-the-way",
     "loopback-only": "capture.loopback-only",
     "firewall": "capture.dropped-in-target",
     "reset": "capture.reset-mid-stream",
