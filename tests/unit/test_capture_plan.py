@@ -65,3 +65,14 @@ def test_a_target_needs_a_port(spec: str) -> None:
 def test_an_unknown_source_is_an_error() -> None:
     with pytest.raises(DiagError, match="no container"):
         plan_capture(_topology(), "nope", "api:8000")
+
+
+def test_only_the_capture_command_imports_scapy() -> None:
+    """The CLI (every command's module) loads without scapy: its ~1 s import is paid by
+    `ddiag capture` alone, when it decodes (diag.capture.decode)."""
+    import subprocess
+    import sys
+
+    code = "import sys, diag.cli.app; print('scapy' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"
