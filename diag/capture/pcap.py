@@ -17,6 +17,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+from diag.errors import DiagError
 from diag.model.observations import Frame
 
 LINKTYPE_ETHERNET = 1
@@ -89,4 +90,7 @@ def pcapng(frames: Sequence[Frame], describe: dict[str, str], snaplen: int) -> b
 
 
 def write(path: Path, frames: Sequence[Frame], describe: dict[str, str], snaplen: int) -> None:
-    path.write_bytes(pcapng(frames, describe, snaplen))
+    try:
+        path.write_bytes(pcapng(frames, describe, snaplen))
+    except OSError as exc:
+        raise DiagError(f"cannot write the capture to {path}: {exc.strerror or exc}") from None

@@ -9,6 +9,7 @@ sockets say whether nothing listens or the server listens on loopback only.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -44,6 +45,15 @@ class Captured:
     mode: str
 
 
+ESCAPES = {"\\r": "\r", "\\n": "\n", "\\t": "\t", "\\\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """--send's \\r, \\n, \\t and \\\\ as the characters (a shell passes them literally);
+    nothing else is touched, non-ASCII text included."""
+    return re.sub(r"\\[rnt\\]", lambda m: ESCAPES[m.group(0)], text)
+
+
 def _placement(container_id: str, name: str) -> Placement:
     return Placement("netns", container_id, name)
 
@@ -62,7 +72,7 @@ def run_capture(
         count=settings.count,
         seconds=settings.seconds,
         passive=settings.passive,
-        send=settings.send.encode().decode("unicode_escape"),
+        send=unescape(settings.send),
         bulk=settings.bulk,
         hosts=plan.filter_hosts(),
         ports=plan.filter_ports(),

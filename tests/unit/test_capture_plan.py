@@ -76,3 +76,10 @@ def test_only_the_capture_command_imports_scapy() -> None:
     code = "import sys, diag.cli.app; print('scapy' in sys.modules)"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "False"
+
+
+def test_send_escapes_are_the_shells_literal_ones_only() -> None:
+    from diag.capture.run import unescape
+
+    assert unescape(r"GET / HTTP/1.0\r\n\r\n") == "GET / HTTP/1.0\r\n\r\n"
+    assert unescape("café \\x41 \\\\") == "café \\x41 \\"
