@@ -24,6 +24,7 @@ class Facts:
     target_subjects: tuple[str, ...] = ()
     target_captured: bool = False  # whether packets were captured in its namespace too
     listeners: tuple[tuple[str, int], ...] | None = None  # the target's, when read
+    shared_networks: tuple[str, ...] | None = None  # both sides' networks (None: unknown)
     passive: bool = False
     dns_why: str = ""
     attempts: tuple[Mapping[str, Any], ...] = field(default=())
@@ -34,6 +35,7 @@ class Facts:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Facts:
         listeners = raw.get("listeners")
+        shared = raw.get("shared_networks")
         return cls(
             source=raw["source"],
             target=raw["target"],
@@ -43,6 +45,7 @@ class Facts:
             target_subjects=tuple(raw.get("target_subjects") or ()),
             target_captured=bool(raw.get("target_captured")),
             listeners=None if listeners is None else tuple((a, int(p)) for a, p in listeners),
+            shared_networks=None if shared is None else tuple(shared),
             passive=bool(raw.get("passive")),
             dns_why=raw.get("dns_why") or "",
             attempts=tuple(raw.get("attempts") or ()),

@@ -37,6 +37,13 @@ class CapturePlan:
     dns_why: str  # why DNS is or is not asked
     resolvers: tuple[str, ...]
 
+    def shared_networks(self) -> tuple[str, ...] | None:
+        """The networks both sides are on (None: the target is no container)."""
+        if self.target is None:
+            return None
+        theirs = {e.network_id for e in self.target.endpoints}
+        return tuple(e.network_name for e in self.source.endpoints if e.network_id in theirs)
+
     def filter_hosts(self) -> list[str]:
         return list(dict.fromkeys([*self.resolvers, *self.target_ips]))
 

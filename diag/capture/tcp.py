@@ -151,6 +151,31 @@ def _reset(facts: Facts, flow: Flow, evidence: dict[str, object]) -> Finding:
     )
 
 
+def _hop(facts: Facts) -> tuple[str, str]:
+    """Where a packet lost between the two namespaces died, as far as the topology tells,
+    and what to look at there."""
+    if facts.shared_networks:
+        names = ", ".join(facts.shared_networks)
+        return (
+            f"the bridge of {names}, on the Docker host, between them (its firewall: "
+            "DOCKER-USER, FORWARD)",
+            "Look for a DROP in the host's DOCKER-USER and FORWARD chains for this port "
+            "(`ddiag compose` reads them), or an inter-container rule (enable_icc=false).",
+        )
+    if facts.shared_networks is not None:
+        return (
+            f"{facts.source} and {facts.target_label} share no network, so the SYN went "
+            "through a gateway or router, which",
+            "Follow the route from the source to the target (`ip route` in both) and find "
+            "the rule on that router or gateway that drops the port.",
+        )
+    return (
+        "something between them (the host's firewall, a router)",
+        "Check the host's iptables FORWARD and DOCKER-USER chains and the routes between "
+        "the two networks.",
+    )
+
+
 def _silence(facts: Facts, flow: Flow, evidence: dict[str, object]) -> Finding:
     subjects, target = facts.subjects(), facts.target_label
     syns = flow.syns("source")
@@ -166,15 +191,14 @@ def _silence(facts: Facts, flow: Flow, evidence: dict[str, object]) -> Finding:
             "at the target, and for a target that is down.",
         )
     if not flow.syns("target"):
+        hop, fix = _hop(facts)
         return finding(
             "capture.dropped-on-the-way",
             subjects,
             f"{facts.source} sent the SYN ({timing}) and {target}'s namespace never "
-            "received it: it was dropped between them (the host's firewall, a route to "
-            "another network)",
-            evidence,
-            "Check the host's iptables FORWARD and DOCKER-USER chains and the routes "
-            "between the two networks (`ddiag compose` names the hop it can see).",
+            f"received it: {hop} dropped it",
+            evidence | {"shared_networks": list(facts.shared_networks or ())},
+            fix,
         )
     if not flow.synacks("target"):
         return finding(

@@ -69,6 +69,7 @@ def capture_command(request: CaptureRequest, timeout: float | None) -> int:
         target_subjects=plan.target.subjects if plan.target else (),
         target_captured=captured.target_captured,
         listeners=captured.listeners,
+        shared_networks=plan.shared_networks(),
         passive=settings.passive,
         dns_why=plan.dns_why,
         attempts=captured.answer.attempts,

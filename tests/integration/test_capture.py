@@ -58,6 +58,19 @@ def _never_at_target(packets: Packets) -> bool:
     return bool(_tcp(packets, "source:", "S")) and not _tcp(packets, "target:", "S")
 
 
+def _synack_lost(packets: Packets) -> bool:
+    return bool(_tcp(packets, "target:", "SA")) and not _tcp(packets, "source:", "SA")
+
+
+def _rejected(packets: Packets) -> bool:
+    from scapy.layers.inet import ICMP
+
+    return any(
+        ICMP in p and (p[ICMP].type, p[ICMP].code) == (3, 13) and p.sniffed_on == "source:eth0"
+        for p in packets
+    )
+
+
 def _reset_after_data(packets: Packets) -> bool:
     from scapy.layers.inet import TCP
 
@@ -110,10 +123,26 @@ CASES = [
     ),
     Case(
         "capture-dropped",
-        "10.213.166.140:8000",
+        "10.213.228.140:8000",
         "capture.dropped-on-the-way",
         _never_at_target,
         ("--count", "1", "--timeout", "1.5"),
+        image=True,
+    ),
+    Case(
+        "capture-synack-lost",
+        "10.213.229.140:8000",
+        "capture.synack-lost",
+        _synack_lost,
+        ("--count", "1", "--timeout", "1.5"),
+        image=True,
+    ),
+    Case(
+        "capture-icmp-reject",
+        "10.213.230.140:8000",
+        "capture.icmp-unreachable",
+        _rejected,
+        ("--count", "1"),
         image=True,
     ),
     Case(

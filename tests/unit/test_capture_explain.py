@@ -28,6 +28,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "capture"
 RECORDED = {
     "refused": "capture.refused",
     "dropped": "capture.dropped-on-the-way",
+    "synack-lost": "capture.synack-lost",
+    "icmp-reject": "capture.icmp-unreachable",
     "loopback-only": "capture.loopback-only",
     "firewall": "capture.dropped-in-target",
     "reset": "capture.reset-mid-stream",
@@ -121,6 +123,14 @@ def test_a_syn_never_seen_at_the_target_was_dropped_on_the_way() -> None:
     )
 
 
+def test_a_drop_on_the_way_names_the_hop_the_topology_shows() -> None:
+    syn = [_tcp(0, "source", "S")]
+    on_a_bridge = Facts.from_dict(FACTS.to_dict() | {"shared_networks": ["shop_default"]})
+    assert "bridge of shop_default" in explain(on_a_bridge, syn).findings[0].summary
+    routed = Facts.from_dict(FACTS.to_dict() | {"shared_networks": []})
+    assert "share no network" in explain(routed, syn).findings[0].summary
+
+
 def test_a_synack_that_never_came_back_was_lost_on_the_way() -> None:
     packets = [_tcp(0, "source", "S"), _tcp(0, "target", "S"), _tcp(0, "target", "SA", False)]
     assert _first(packets) == "capture.synack-lost"
@@ -151,6 +161,18 @@ def test_a_connection_older_than_a_passive_capture_is_judged_by_what_it_carried(
         _tcp(0.1, "target", "RA", False),
     ]
     assert _first(packets, watching) == "capture.reset-mid-stream"
+
+
+def test_a_truncated_answer_is_reported() -> None:
+    query = Dns(9, False, "api", "A")
+    answer = Dns(9, True, "api", "A", "NOERROR", ("10.0.0.3",), truncated=True)
+    packets = [
+        Seen(0, "source", "lo", False, "udp", "127.0.0.1", "127.0.0.11", dns=query),
+        Seen(0.001, "source", "lo", False, "udp", "127.0.0.11", "127.0.0.1", dns=answer),
+    ]
+    found = explain(FACTS, packets)
+    assert "capture.dns-truncated" in {f.check for f in found.findings}
+    assert found.dns[0].truncated
 
 
 def test_a_search_walk_is_reported() -> None:
