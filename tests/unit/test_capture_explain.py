@@ -260,3 +260,18 @@ def test_capture_answer_is_parsed_and_malformed_frames_are_an_error() -> None:
     assert answer.not_captured == ("target: gone",)
     bad = parse(task, good | {"frames": [[1.0, "source"]]})
     assert bad.status == "error"
+
+
+def test_the_report_redacts_the_first_bytes_and_keeps_no_raw_bytes() -> None:
+    from diag.capture.report import document, render
+    from diag.report.redact import Redactor
+
+    facts, packets = _recorded("reset")
+    secret = base64.b64encode(b"HTTP/1.0 200 OK\r\npassword=hunter2-secret\r\n").decode()
+    attempts = tuple(dict(a) | {"received": secret} for a in facts.attempts)
+    leaky = Facts.from_dict(facts.to_dict() | {"attempts": attempts})
+    doc = document(leaky, explain(leaky, packets), [], len(packets), "", Redactor())
+    text = json.dumps(doc) + render(doc)
+    assert "hunter2" not in text
+    assert secret not in text
+    assert doc["attempts"][0]["first_bytes"].startswith("HTTP/1.0 200 OK")
