@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import netif, packets, sockdiag
+from . import capture, netif, packets, sockdiag
 from .hostsfile import parse_hosts
 from .procnet import connected_sockets, listening_sockets
 from .resolvconf import parse_resolv_conf
@@ -246,6 +246,7 @@ async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
 Handler = Callable[[Result, float, View], "Result | Awaitable[Result]"]
 KINDS: dict[str, Handler] = {
     "arp_sweep": packets.arp_sweep,
+    "capture": capture.capture,
     "connect": connect,
     "connections": connections,
     "hosts": hosts,

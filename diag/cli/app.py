@@ -14,9 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from diag import __version__
+from diag.capture.run import Settings
 from diag.checks.catalog import order_block, order_text, readme_block
 from diag.checks.registry import all_checks, find
-from diag.cli import completion, console, probe_shell, saved_runs
+from diag.cli import capturing, completion, console, probe_shell, saved_runs
 from diag.cli.choices import FAIL_ON_ERROR, PULL_MISSING, RICH, RICH_DIFF, DiffFormat, FailOn, value
 from diag.cli.console import fail, stderr
 from diag.cli.diagnosing import diagnose_and_exit
@@ -31,8 +32,10 @@ from diag.cli.options import (
     NoColorOpt,
     OutputOpt,
     ProbeImageOpt,
+    ProbeModeOpt,
     PullOpt,
     QuietOpt,
+    TimeoutOpt,
     common_options,
     pull_allowed,
 )
@@ -164,6 +167,100 @@ def container(
 ) -> None:
     """Diagnose one container: its networks and the dependencies its configuration names."""
     diagnose_and_exit(ContainerSpec(name), common)
+
+
+@app.command(
+    epilog="Examples:  ddiag capture web api:8000  ·  ddiag capture web api:8000 --pcap "
+    "web-api.pcapng  ·  ddiag capture web db:5432 --passive --seconds 30  ·  "
+    "ddiag capture web api:8000 --send 'GET / HTTP/1.0\\r\\n\\r\\n'",
+)
+def capture(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The container (name, id or compose service) the connection starts from.",
+            show_default=False,
+            autocompletion=completion.containers,
+        ),
+    ],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="NAME:PORT as the source's application writes it, or ADDRESS:PORT.",
+            show_default=False,
+        ),
+    ],
+    count: Annotated[int, typer.Option(min=1, max=20, help="Connection attempts.")] = 3,
+    seconds: Annotated[
+        float, typer.Option(min=1.0, max=60.0, help="Capture for at most this long.")
+    ] = 10.0,
+    pcap_file: Annotated[
+        Path | None,
+        typer.Option("--pcap", help="Write the packets to this pcapng file (for Wireshark)."),
+    ] = None,
+    passive: Annotated[
+        bool,
+        typer.Option(
+            "--passive",
+            help="Make no connection: watch the application's own traffic for --seconds.",
+        ),
+    ] = False,
+    send: Annotated[
+        str,
+        typer.Option(
+            help="Text to send once connected (\\r\\n escapes), e.g. an HTTP request line.",
+        ),
+    ] = "",
+    bulk: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=1 << 20,
+            help="Bytes of filler to send after --send (large packets: an MTU black hole).",
+        ),
+    ] = 0,
+    max_packets: Annotated[int, typer.Option(min=10, max=5000, help="Packets kept.")] = 1000,
+    max_bytes: Annotated[int, typer.Option(min=10_000, max=4 << 20, help="Bytes kept.")] = 2 << 20,
+    json_output: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    timeout: TimeoutOpt = None,
+    probe_image: ProbeImageOpt = None,
+    probe_mode: ProbeModeOpt = None,
+    pull: PullOpt = PULL_MISSING,
+    quiet: QuietOpt = False,
+    host: HostOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Watch one connection at packet level, explained, with a pcapng to keep.
+
+    Captures in the source's netns (and the target's, when it is a container) while ddiag
+    makes the connection itself (or, with --passive, while your own traffic flows), then
+    explains each attempt: the DNS exchange, the TCP handshake as each side saw it, and the
+    first bytes back. Exit 1 when a finding is an error.
+    """
+    request = capturing.CaptureRequest(
+        source,
+        target,
+        Settings(
+            count=count,
+            seconds=seconds,
+            timeout=timeout or 2.0,
+            passive=passive,
+            send=send,
+            bulk=bulk,
+            max_packets=max_packets,
+            max_bytes=max_bytes,
+        ),
+        pcap_file,
+        json_output,
+        probe_image,
+        probe_mode.value if probe_mode else None,
+        pull_allowed(pull),
+        quiet,
+        EngineChoice(host, context),
+    )
+    with probes_removed_on_exit(announce=False):
+        code = capturing.capture_command(request, timeout)
+    raise typer.Exit(code)
 
 
 @app.command(

@@ -11,9 +11,11 @@ answer costs one observation, never the run.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args
 
 if TYPE_CHECKING:
     from diag.model.tasks import Task
@@ -195,6 +197,37 @@ class PmtuAnswer:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame: when (Unix time), on which side ("source" or "target") and
+    interface, its packet type (linux/if_packet.h: 0 to us, 4 sent by us), its link type
+    (ARPHRD_*), its real length and the bytes kept (cut at the capture's snap length)."""
+
+    time: float
+    side: str
+    interface: str
+    pkttype: int
+    hatype: int
+    length: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CaptureAnswer:
+    """What `ddiag capture`'s task saw: the frames, in time order, and the attempts made
+    (each as the agent reported it: the lookup, the address, the local port, the connect's
+    outcome, the bytes sent and the first bytes received, how it ended)."""
+
+    status: ReadStatus
+    frames: tuple[Frame, ...] = ()
+    attempts: tuple[Mapping[str, object], ...] = ()
+    not_captured: tuple[str, ...] = ()
+    stopped: str = ""
+    kernel_dropped: int = 0
+    snaplen: int = 0
+    detail: str = ""
+
+
 Answer = (
     ConnectAnswer
     | ResolveAnswer
@@ -207,6 +240,7 @@ Answer = (
     | SysctlAnswer
     | ArpSweepAnswer
     | PmtuAnswer
+    | CaptureAnswer
 )
 A = TypeVar("A", bound=Answer)
 S = TypeVar("S", bound=str)
@@ -416,6 +450,43 @@ def _pmtu(fields: _Fields) -> PmtuAnswer:
     )
 
 
+def _frame(raw: object) -> Frame:
+    if not isinstance(raw, list) or len(raw) != 7:
+        raise Malformed("a frame is not a list of 7 fields")
+    stamp, side, interface, pkttype, hatype, length, data = raw
+    try:
+        return Frame(
+            float(stamp),
+            str(side),
+            str(interface),
+            int(pkttype),
+            int(hatype),
+            int(length),
+            base64.b64decode(str(data), validate=True),
+        )
+    except (TypeError, ValueError, binascii.Error):
+        raise Malformed("a frame has a field of the wrong type") from None
+
+
+def _capture(fields: _Fields) -> CaptureAnswer:
+    frames, attempts, missing = (
+        cast(list[Any], fields._get(key, list, "a list") or [])
+        for key in ("frames", "attempts", "not_captured")
+    )
+    if not all(isinstance(a, dict) for a in attempts + missing):
+        raise Malformed("an attempt is not an object")
+    return CaptureAnswer(
+        fields.status(READ_STATUSES),
+        tuple(_frame(raw) for raw in frames),
+        tuple(attempts),
+        tuple(f"{m.get('side', '')}: {m.get('why', '')}" for m in missing),
+        fields.text("stopped"),
+        fields.integer("kernel_dropped"),
+        fields.integer("snaplen"),
+        fields.text("detail"),
+    )
+
+
 # Each task kind: its record type (for an answer that does not parse) and its reader.
 KINDS: dict[str, tuple[Callable[..., Answer], Callable[[_Fields], Answer]]] = {
     "connect": (ConnectAnswer, _connect),
@@ -429,6 +500,7 @@ KINDS: dict[str, tuple[Callable[..., Answer], Callable[[_Fields], Answer]]] = {
     "sysctl": (SysctlAnswer, _sysctl),
     "arp_sweep": (ArpSweepAnswer, _arp_sweep),
     "pmtu": (PmtuAnswer, _pmtu),
+    "capture": (CaptureAnswer, _capture),
 }
 
 

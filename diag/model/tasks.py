@@ -17,6 +17,7 @@ from diag.model.observations import (
     A,
     Answer,
     ArpSweepAnswer,
+    CaptureAnswer,
     ConnectAnswer,
     ConnectionsAnswer,
     HostsAnswer,
@@ -88,6 +89,7 @@ class Task(Generic[A]):
         "sysctl",
         "arp_sweep",
         "pmtu",
+        "capture",
     ]
     target: str = ""
     port: int = 0
@@ -97,6 +99,8 @@ class Task(Generic[A]):
     allow: tuple[str, ...] = ()
     sizes: tuple[int, ...] = ()
     addresses: tuple[str, ...] = ()
+    # a kind's own settings, sent as they are (the capture task's bounds and attempts)
+    extra: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @cached_property
     def _hash(self) -> int:
@@ -108,10 +112,11 @@ class Task(Generic[A]):
 
     def to_wire(self) -> dict[str, Any]:
         wire = {k: v for k, v in asdict(self).items() if v not in ("", 0, False, ())}
+        wire.pop("extra", None)
         for name in ("allow", "sizes", "addresses"):
             if getattr(self, name):
                 wire[name] = list(getattr(self, name))
-        return wire
+        return wire | dict(self.extra)
 
     def describe(self) -> str:
         if self.kind == "resolve":
@@ -128,6 +133,8 @@ class Task(Generic[A]):
             return f"DF ping {len(self.addresses)} addresses at {sizes} bytes"
         if self.kind == "sysctl":
             return f"read sysctl {self.target}"
+        if self.kind == "capture":
+            return f"capture around {self.target}:{self.port}"
         return f"read {self.kind.replace('_', ' ')}"
 
 
@@ -159,6 +166,12 @@ def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task[PmtuAnswer]
     return Task("pmtu", addresses=tuple(sorted(set(addresses))), sizes=tuple(sorted(set(sizes))))
 
 
+def capture(target: str, port: int, allow: tuple[str, ...], **settings: Any) -> Task[CaptureAnswer]:
+    """Capture in the placement's netns (and `also`'s) while reaching target:port (see
+    diag.agent.capture for the settings)."""
+    return Task("capture", target=target, port=port, allow=allow, extra=tuple(settings.items()))
+
+
 LISTENING: Task[ListeningAnswer] = Task("listening")
 # The namespace's ESTABLISHED and SYN_SENT TCP sockets, with their peers' addresses.
 CONNECTIONS: Task[ConnectionsAnswer] = Task("connections")
@@ -183,6 +196,7 @@ FIRST_STEPS: dict[str, int] = {
             "resolve",
             "arp_sweep",
             "pmtu",
+            "capture",
             "connections",
             "resolv_conf",
             "hosts",

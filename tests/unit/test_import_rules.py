@@ -31,8 +31,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "diag.report",
         "diag.checks.registry",
     ),
+    "diag.capture": (
+        "diag.capture",
+        "diag.model",
+        "diag.engine",
+        "diag.probes",
+        "diag.report.redact",
+        "diag.report.text",
+    ),
     "diag.cli": (
         "diag.cli",
+        "diag.capture",
         "diag.run",
         "diag.engine",
         "diag.model",
