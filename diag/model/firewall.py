@@ -42,6 +42,11 @@ class Rule:
         return found.value if found else None
 
     @property
+    def goto(self) -> bool:
+        """`-g CHAIN`: the chain's end returns past this rule's chain, not to it."""
+        return self.option("-g", "--goto") is not None
+
+    @property
     def source(self) -> Option | None:
         return self.option("-s", "--source")
 
