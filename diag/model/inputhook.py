@@ -10,7 +10,9 @@ hook accepts when every chain does, and the first chain that denies (in priority
 is the one named. Chains of equal priority run in the order they were registered, which
 no dump shows: iptables' come first here, which changes only which denial is named, never
 whether the packet is denied. A verdict not modelled (a queue) ends the answer: what the
-chains after it would do no longer matters.
+chains after it would do no longer matters. The rules that hold for some clients only are
+those of the chain that ended the packet: an earlier chain's partial accept admits no one
+that a later chain drops.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ IPTABLES_PRIORITY = 0  # NF_IP_PRI_FILTER: filter INPUT of both iptables backend
 class InputEnd:
     """The hook's verdict: ACCEPT, DROP/REJECT, or None (not known); `where` names the
     chain that ended it as the evidence cites it, `partial` the rules met on the way that
-    accept or deny for some clients only. `firewall` is the iptables backend whose INPUT
-    denied, `table` the native table whose chain did (one of them, or neither)."""
+    accept or deny for some clients only in the chain that ended it. `firewall` is the
+    iptables backend whose INPUT denied, `table` the native table whose base chain `chain`
+    did (one of them, or neither)."""
 
     verdict: str | None
     deciding: str
@@ -38,6 +41,7 @@ class InputEnd:
     partial: list[ChainRule] = field(default_factory=list)
     firewall: HostFirewall | None = None
     table: NftTable | None = None
+    chain: str = "INPUT"  # the base chain that ended it (a native one's name, or INPUT)
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,17 @@ def _chains(firewall: HostFirewall) -> list[_Chain]:
 def input_path(firewall: HostFirewall, packet: Packet) -> InputEnd:
     """What the input hook does to `packet`: the first chain that denies it (or cannot be
     judged) ends it; when none does, every chain accepted it."""
-    partial: list[ChainRule] = []
     chains = _chains(firewall)
     for chain in chains:
         done = chain.walk(packet)
-        partial += done.partial
         if done.verdict is None or done.verdict in DENIES:
             return InputEnd(
-                done.verdict, done.deciding, chain.where, partial, chain.firewall, chain.table
+                done.verdict,
+                done.deciding,
+                chain.where,
+                done.partial,
+                chain.firewall,
+                chain.table,
+                chain.chain,
             )
-    return InputEnd("ACCEPT", "every chain of the input hook", chains[0].where, partial)
+    return InputEnd("ACCEPT", "every chain of the input hook", chains[0].where)
