@@ -20,8 +20,9 @@ Not modelled, so judged `some`: marks (`-m mark`, `-m connmark`), ipsets' conten
 `u32`/`bpf` matches. The verdicts ACCEPT, DROP and REJECT end the walk; RETURN leaves a
 user chain; LOG, NFLOG, MARK and other non-terminating targets go on; anything else
 (NFQUEUE, QUEUE, a target of a module not modelled) makes the answer unknown. Only the
-IPv4 rules of iptables-save: ip6tables and native nftables tables (firewalld's `inet
-firewalld`, nft scripts) are not read.
+IPv4 rules of iptables-save; ip6tables is not read. The walk itself (`follow`) takes any
+table's chains: diag/model/nftpath.py walks native nftables chains with it, and
+diag/model/inputhook.py puts both on the input hook.
 """
 
 from __future__ import annotations
