@@ -258,3 +258,15 @@ def test_a_native_forward_chain_that_drops_is_the_user_s_filter() -> None:
     chains["forward"] = dataclasses.replace(chains["forward"], policy="drop")
     dropping = dataclasses.replace(fw.native, tables=(dataclasses.replace(table, chains=chains),))
     assert found(dataclasses.replace(fw, native=dropping)) == []
+
+
+def test_the_engine_s_own_nftables_forward_chain_is_not_the_user_s_filter() -> None:
+    """Docker ≥ 29's `table ip docker-bridges` drops in forward what it does not publish:
+    that is the engine's rule set, as its DOCKER chains are, not a user's filter."""
+    fw = native("nftables-conf")
+    assert fw.native is not None
+    forward = nftables.NftChain("ip", "docker-bridges", "filter-FORWARD", "forward", 0, "drop")
+    engine = nftables.NftTable("ip", "docker-bridges", {forward.name: forward})
+    with_engine = dataclasses.replace(fw.native, tables=(*fw.native.tables, engine))
+    (finding,) = found(dataclasses.replace(fw, native=with_engine))
+    assert "table inet filter chain input" in finding.evidence["0.0.0.0:5432->5432/tcp"]
