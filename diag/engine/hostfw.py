@@ -1,4 +1,5 @@
-"""The host's firewall, as ddiag reads it on its own machine: iptables rules, parsed.
+"""The host's firewall, as ddiag reads it on its own machine: iptables rules and native
+nftables tables, parsed.
 
 Docker's bridge networks live on rules the engine writes into the host's netfilter tables:
 a MASQUERADE rule per network in nat POSTROUTING (the containers' way out) and its `DOCKER`
@@ -34,13 +35,15 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 
+from diag.model import nftables
 from diag.model.firewall import HostFirewall, parse
 
 SAVE_COMMANDS = ("iptables-save", "iptables-nft-save", "iptables-legacy-save")
 TIMEOUT_S = 5.0
 CAP_NET_ADMIN = 12  # bit in /proc/self/status CapEff
 LOCAL_ENGINE_URL = "http+docker://localhost"  # docker-py's base_url for a unix:// socket
-NFT_DOCKER_TABLE = "table ip docker-bridges"
+NFT_RULESET = ["nft", "-j", "list", "ruleset"]
+NFT_DOCKER_TABLE = ("ip", "docker-bridges")
 IN_IMAGE = "DDIAG_IN_IMAGE"  # set in the ddiag image (Dockerfile)
 
 Runner = Callable[[list[str]], str]
@@ -111,10 +114,12 @@ def read(run: Runner = _run) -> HostFirewall | None:
             dumps.append(parse(run([command]), command, interfaces))
         except Unreadable:
             continue
+    native = _native(run)
     chosen = next((d for d in dumps if d.docker_chains), None)
     if chosen is None:
-        chosen = replace(first, nft_docker_bridges=_nft_docker_bridges(run))
-    return replace(chosen, others=_others(chosen, dumps))
+        engine_table = native is not None and native.table(*NFT_DOCKER_TABLE) is not None
+        chosen = replace(first, nft_docker_bridges=engine_table)
+    return replace(chosen, others=_others(chosen, dumps), native=native)
 
 
 def _others(chosen: HostFirewall, dumps: list[HostFirewall]) -> tuple[HostFirewall, ...]:
@@ -129,10 +134,11 @@ def _others(chosen: HostFirewall, dumps: list[HostFirewall]) -> tuple[HostFirewa
     return tuple(kept)
 
 
-def _nft_docker_bridges(run: Runner) -> bool:
+def _native(run: Runner) -> nftables.NftRuleset | None:
+    """The host's native nftables tables; None without `nft`, or when it fails."""
     if shutil.which("nft") is None:
-        return False
+        return None
     try:
-        return NFT_DOCKER_TABLE in run(["nft", "list", "tables"]).splitlines()
-    except Unreadable:
-        return False
+        return nftables.parse(run(NFT_RULESET))
+    except (Unreadable, ValueError):
+        return None

@@ -20,15 +20,17 @@ Not modelled, so judged `some`: marks (`-m mark`, `-m connmark`), ipsets' conten
 `u32`/`bpf` matches. The verdicts ACCEPT, DROP and REJECT end the walk; RETURN leaves a
 user chain; LOG, NFLOG, MARK and other non-terminating targets go on; anything else
 (NFQUEUE, QUEUE, a target of a module not modelled) makes the answer unknown. Only the
-IPv4 rules of iptables-save: ip6tables and native nftables tables (firewalld's `inet
-firewalld`, nft scripts) are not read.
+IPv4 rules of iptables-save; ip6tables is not read. The walk itself (`follow`) takes any
+table's chains: diag/model/nftpath.py walks native nftables chains with it, and
+diag/model/inputhook.py puts both on the input hook.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
 from diag.model.firewall import HostFirewall, Rule
 
@@ -58,15 +60,41 @@ class Packet:
     source: str | None = None
 
 
+class ChainRule(Protocol):
+    """A rule as the walk needs it: an iptables `Rule` or an nftables `NftRule`."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def target(self) -> str | None: ...
+
+    @property
+    def goto(self) -> bool: ...
+
+
+R = TypeVar("R", bound=ChainRule)
+
+
+class Chains(Protocol[R]):
+    """The chains of one table, and how its rules' matches are judged."""
+
+    def rules_in(self, chain: str) -> Sequence[R]: ...
+
+    def is_chain(self, name: str) -> bool: ...
+
+    def judge(self, rule: R, packet: Packet) -> Match: ...
+
+
 @dataclass
-class Walk:
+class Walk(Generic[R]):
     """The end of a walk: `verdict` ACCEPT, DROP/REJECT (`deciding` says which rule, or the
     policy), or None when the answer cannot be known; `partial` lists the rules that
     accept or deny the packet for some clients only, in the order they were met."""
 
     verdict: str | None
     deciding: str
-    partial: list[Rule] = field(default_factory=list)
+    partial: list[R] = field(default_factory=list)
 
 
 def _ports(spec: str) -> list[tuple[int, int]]:
@@ -166,22 +194,46 @@ def _holds(spec: str, address: str) -> bool | None:
         return None
 
 
-def walk(firewall: HostFirewall, chain: str, packet: Packet, table: str = "filter") -> Walk:
+class _Table:
+    """One iptables table of `firewall` as the walk sees it."""
+
+    def __init__(self, firewall: HostFirewall, table: str) -> None:
+        self.firewall = firewall
+        self.table = table
+        self.chains = firewall.chains.get(table, frozenset())
+
+    def rules_in(self, chain: str) -> Sequence[Rule]:
+        return self.firewall.rules_of(self.table, chain)
+
+    def is_chain(self, name: str) -> bool:
+        return name in self.chains
+
+    def judge(self, rule: Rule, packet: Packet) -> Match:
+        return match(rule, packet)
+
+
+def walk(firewall: HostFirewall, chain: str, packet: Packet, table: str = "filter") -> Walk[Rule]:
     """What `chain` (a built-in one: its policy ends it) does to `packet`."""
-    partial: list[Rule] = []
-    verdict, deciding = _walk(firewall, table, chain, packet, partial, False, 0)
-    if verdict == "RETURN":
+    ended = follow(_Table(firewall, table), chain, packet)
+    if ended.verdict == "RETURN":
         policy = firewall.policy(table, chain) or "ACCEPT"
-        return Walk(policy, f"the {chain} policy ({policy})", partial)
+        return Walk(policy, f"the {chain} policy ({policy})", ended.partial)
+    return ended
+
+
+def follow(chains: Chains[R], chain: str, packet: Packet) -> Walk[R]:
+    """What `chain` of `chains` does to `packet`, its verdict "RETURN" when it ends without
+    one (the caller knows the policy). The same walk for iptables' chains and nftables'."""
+    partial: list[R] = []
+    verdict, deciding = _walk(chains, chain, packet, partial, False, 0)
     return Walk(verdict, deciding, partial)
 
 
 def _walk(
-    firewall: HostFirewall,
-    table: str,
+    chains: Chains[R],
     chain: str,
     packet: Packet,
-    partial: list[Rule],
+    partial: list[R],
     some: bool,
     depth: int,
 ) -> tuple[str | None, str]:
@@ -189,23 +241,21 @@ def _walk(
     `some`: the chain was entered for some clients only, so its verdicts are partial."""
     if depth > MAX_DEPTH:
         return None, "chains jump in a circle"
-    chains = firewall.chains.get(table, frozenset())
-    for rule in firewall.rules_of(table, chain):
+    for rule in chains.rules_in(chain):
         target = rule.target
         if target is None:
             continue
-        matched = match(rule, packet)
+        matched = chains.judge(rule, packet)
         if matched == "no":
             continue
         partly = some or matched == "some"
-        if target in chains:
-            verdict, deciding = _walk(firewall, table, target, packet, partial, partly, depth + 1)
-            goto = rule.option("-g", "--goto") is not None
+        if chains.is_chain(target):
+            verdict, deciding = _walk(chains, target, packet, partial, partly, depth + 1)
             if verdict is None:
                 return None, deciding
             if verdict != "RETURN" and not partly:
                 return verdict, deciding
-            if goto and not partly:
+            if rule.goto and not partly:
                 return "RETURN", deciding
             continue
         if target == "RETURN":

@@ -9,6 +9,8 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from diag.model.nftables import NftRuleset
+
 SOURCE_NAT = ("MASQUERADE", "SNAT")
 
 
@@ -42,6 +44,11 @@ class Rule:
         return found.value if found else None
 
     @property
+    def goto(self) -> bool:
+        """`-g CHAIN`: the chain's end returns past this rule's chain, not to it."""
+        return self.option("-g", "--goto") is not None
+
+    @property
     def source(self) -> Option | None:
         return self.option("-s", "--source")
 
@@ -68,6 +75,10 @@ class HostFirewall:
     # `iptables-legacy-save` when these are nf_tables', and the other way round. Packets pass
     # both backends' hooks, so a DROP there drops what these rules accept.
     others: tuple[HostFirewall, ...] = ()
+    # The host's native nftables tables (`nft -j list ruleset`, iptables-nft's own left
+    # out): firewalld's `inet firewalld`, an nftables.conf's `inet filter`. Their base
+    # chains sit on the same hooks as iptables' chains (diag.model.inputhook).
+    native: NftRuleset | None = None
     _reach: dict[tuple[str, str], frozenset[str]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )

@@ -1,12 +1,15 @@
 """port.exposed-despite-firewall, host.firewall-split and host.firewall-input, and edges
 to an address of the engine's host, against an engine whose host is a network namespace of
-this test's own (tests/integration/netns_engine.py): the rules and the addresses go into
-that namespace, never into this machine's firewall or interfaces.
+this test's own (tests/integration/netns_engine.py): the rules (iptables', and native
+nftables tables loaded with `nft`) and the addresses go into that namespace, never into
+this machine's firewall or interfaces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -293,3 +296,103 @@ def test_a_loopback_resolver_on_the_host_leaves_the_default_bridge_with_the_fall
         client.close()
     (finding,) = of(report, "dns.host-resolver-loopback")
     assert "ddiagt-hr-default" in finding["subjects"]
+
+
+needs_nft = pytest.mark.skipif(shutil.which("nft") is None, reason="no nft command")
+
+
+@contextlib.contextmanager
+def native_table(family: str, name: str, body: str) -> Iterator[None]:
+    """`table FAMILY NAME { BODY }` loaded with nft into NETNS (only there), deleted at the
+    end whatever happens."""
+    ruleset = f"table {family} {name} {{\n{body}\n}}\n"
+    subprocess.run(
+        ["ip", "netns", "exec", NETNS, "nft", "-f", "-"],
+        input=ruleset,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    try:
+        yield
+    finally:
+        in_netns("nft", "delete", "table", family, name, check=False)
+
+
+NFT_INPUT_DROP = """
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ct state established,related accept
+    iif "lo" accept
+    tcp dport 22 accept
+  }
+"""
+FIREWALLD_INPUT = """
+  chain filter_INPUT {
+    type filter hook input priority 10; policy accept;
+    ct state established,related accept
+    iifname "lo" accept
+    jump filter_INPUT_ZONES
+    reject with icmpx admin-prohibited
+  }
+  chain filter_INPUT_ZONES {
+    goto filter_IN_public
+  }
+  chain filter_IN_public {
+    tcp dport 22 ct state new,untracked accept
+  }
+"""
+
+
+@needs_nft
+def test_a_native_nft_input_chain_keeps_a_container_from_a_host_service(
+    engine: NetnsEngine,
+) -> None:
+    """host.firewall-input from an nftables.conf-style table (policy drop), beside the
+    engine's iptables-nft rules; the fix it gives, run in NETNS, lets the container in."""
+    client = engine.client()
+    gateway = _gateway(client)
+    bridge = "br-" + client.networks.get(NETWORK).id[:12]
+    client.containers.run(
+        BUSYBOX,
+        ["sleep", "600"],
+        name="ddiagt-hr-nft-client",
+        network=NETWORK,
+        environment={"API_URL": f"http://{gateway}:{HOST_SERVICE_PORT}/"},
+        detach=True,
+    )
+    client.close()
+    listener = _listen()
+    try:
+        with native_table("inet", "ddiagt_filter", NFT_INPUT_DROP):
+            report = diagnose(engine, "container", "ddiagt-hr-nft-client", "--timeout", "1")
+            (finding,) = of(report, "host.firewall-input")
+            fix = finding["fix"].split("`")[1]
+            assert fix == (
+                f'sudo nft insert rule inet ddiagt_filter input iifname "{bridge}" '
+                f"tcp dport {HOST_SERVICE_PORT} accept"
+            )
+            in_netns("sh", "-c", fix.removeprefix("sudo "))
+            fixed = diagnose(engine, "container", "ddiagt-hr-nft-client", "--timeout", "1")
+    finally:
+        listener.kill()
+        listener.wait()
+    assert "table inet ddiagt_filter chain input: its policy (drop)" in finding["summary"]
+    assert finding["evidence"]["firewall"].startswith("nft -j list ruleset (nft v")
+    assert of(fixed, "host.firewall-input") == []
+    [edge] = [e for e in fixed["edges"] if e["target"] == gateway]
+    assert (edge["status"], edge["check"]) == ("ok", None)
+
+
+@needs_nft
+def test_firewalld_s_nft_table_does_not_close_a_published_port(engine: NetnsEngine) -> None:
+    """port.exposed-despite-firewall from a firewalld-shaped `table inet firewalld` that
+    rejects the published port at the input hook: Docker's DNAT sends it past."""
+    with native_table("inet", "firewalld", FIREWALLD_INPUT):
+        (finding,) = of(diagnose(engine), "port.exposed-despite-firewall")
+    binding = f"0.0.0.0:{PUBLISHED}->8080/tcp"
+    assert finding["evidence"][binding].endswith(
+        f"input hook ends {PUBLISHED}/tcp at table inet firewalld chain filter_INPUT: "
+        "reject with icmpx admin-prohibited"
+    )
+    assert f"127.0.0.1:{PUBLISHED}:8080" in finding["fix"]

@@ -1,7 +1,8 @@
 """port.exposed-despite-firewall and the filter walk (diag/model/filterpath.py) on recorded
 iptables-save dumps (tests/data/iptables, see its README): ufw and the engine on one
 backend (`nft-docker-ufw`), ufw on the other (`legacy-ufw-forward-drop`), the engine alone
-(`nft-docker`), and hand-made INPUT chains in iptables-save's own format.
+(`nft-docker`), hand-made INPUT chains in iptables-save's own format, and native nftables
+tables beside the engine's rules (tests/data/nftables: firewalld's, an nftables.conf's).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import dataclasses
 
 import pytest
 
+from diag.model import nftables
 from diag.model.context import CheckContext, Target
 from diag.model.filterpath import Packet, match, walk
 from diag.model.findings import Finding
 from diag.model.firewall import HostFirewall, parse
 from diag.model.topology import Container, EngineInfo, PortBinding, Topology
 
-from .recorded import evaluate
+from .recorded import DATA, evaluate
 from .test_hostfw import APP, BRIDGES, DEFAULT, WEB, dump, firewall
 
 ID = "port.exposed-despite-firewall"
@@ -206,3 +208,65 @@ def test_silent_when_docker_user_filters_or_no_dnat_or_not_this_host() -> None:
     assert found(no_dnat) == []  # docker-proxy answers: INPUT sees it
     assert found(dataclasses.replace(no_dnat, nft_docker_bridges=True)) != []
     assert found(dataclasses.replace(fw, interfaces=frozenset({"eth0", "lo"}))) == []
+
+
+# --- native nftables tables (tests/data/nftables) beside the engine's iptables rules ---------
+
+
+def native(sample: str) -> HostFirewall:
+    text = (DATA / "nftables" / f"{sample}.json").read_text(encoding="utf-8")
+    return dataclasses.replace(firewall("nft-docker"), native=nftables.parse(text))
+
+
+def test_firewalld_s_nftables_reject_does_not_close_a_published_port() -> None:
+    """firewalld's filter_INPUT rejects 5432 from outside; its filter_FORWARD accepts what
+    was DNAT'ed (`ct status dnat accept`), so the port is open."""
+    (finding,) = found(native("firewalld"))
+    assert finding.evidence["0.0.0.0:5432->5432/tcp"] == (
+        "nft -j list ruleset (nft v1.0.6): input hook ends 5432/tcp at "
+        "table inet firewalld chain filter_INPUT: reject with icmpx admin-prohibited"
+    )
+    # docker0's zone accepts it: for some clients only (those arriving on docker0)
+    assert finding.evidence["accepted_only_by"] == [
+        "table inet firewalld chain filter_IN_docker: accept"
+    ]
+    assert "127.0.0.1:5432:5432" in finding.fix
+
+
+def test_an_nftables_conf_drop_policy_does_not_close_a_published_port() -> None:
+    (finding,) = found(native("nftables-conf"))
+    assert finding.evidence["0.0.0.0:5432->5432/tcp"].endswith(
+        "input hook ends 5432/tcp at table inet filter chain input: its policy (drop)"
+    )
+    assert finding.evidence["accepted_only_by"] == [
+        "table inet filter chain admin: tcp dport { 22, 5432 } accept"
+    ]
+
+
+def test_a_port_the_native_input_chain_accepts_is_not_reported() -> None:
+    web = published(WEB, ("0.0.0.0", "443", 8443, "tcp"))
+    assert found(native("nftables-conf"), web) == []
+
+
+def test_a_native_forward_chain_that_drops_is_the_user_s_filter() -> None:
+    """nftables.conf's forward chain with policy drop: the DNAT'ed connection is dropped
+    there (or meant to be filtered there), so the port is not judged open."""
+    fw = native("nftables-conf")
+    assert fw.native is not None
+    (table,) = fw.native.tables
+    chains = dict(table.chains)
+    chains["forward"] = dataclasses.replace(chains["forward"], policy="drop")
+    dropping = dataclasses.replace(fw.native, tables=(dataclasses.replace(table, chains=chains),))
+    assert found(dataclasses.replace(fw, native=dropping)) == []
+
+
+def test_the_engine_s_own_nftables_forward_chain_is_not_the_user_s_filter() -> None:
+    """Docker ≥ 29's `table ip docker-bridges` drops in forward what it does not publish:
+    that is the engine's rule set, as its DOCKER chains are, not a user's filter."""
+    fw = native("nftables-conf")
+    assert fw.native is not None
+    forward = nftables.NftChain("ip", "docker-bridges", "filter-FORWARD", "forward", 0, "drop")
+    engine = nftables.NftTable("ip", "docker-bridges", {forward.name: forward})
+    with_engine = dataclasses.replace(fw.native, tables=(*fw.native.tables, engine))
+    (finding,) = found(dataclasses.replace(fw, native=with_engine))
+    assert "table inet filter chain input" in finding.evidence["0.0.0.0:5432->5432/tcp"]

@@ -1,14 +1,19 @@
 """host.firewall-input on hand-built observations: web reaches a service on the Docker host
 at its network's gateway; the host listens on every address, and its INPUT chain (as
-iptables-save prints it) stops or admits what arrives from web's bridge."""
+iptables-save prints it) or a native nftables table (`nft -j list ruleset`,
+tests/data/nftables) stops or admits what arrives from web's bridge."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from diag.checks.registry import all_checks
+from diag.model import nftables
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
 from diag.model.firewall import parse
 
+from .recorded import DATA
 from .test_host_edges import (
     GATEWAY,
     NETWORK,
@@ -101,3 +106,64 @@ def test_a_host_listening_on_loopback_is_the_service_s_fault_not_the_firewall_s(
     _host_listening(ctx, f"127.0.0.1:{PORT}")
     (finding,) = _findings(ctx)
     assert finding.check == "host.service-loopback"
+
+
+# --- native nftables tables (tests/data/nftables), iptables' INPUT accepting everything ------
+
+OPEN_INPUT = """*filter
+:INPUT ACCEPT [0:0]
+COMMIT
+"""
+
+
+def _native(answer: dict, sample: str, bridge_in_docker_zone: bool = False) -> CheckContext:
+    ctx = _reaching_the_host(answer, OPEN_INPUT)
+    text = (DATA / "nftables" / f"{sample}.json").read_text(encoding="utf-8")
+    if bridge_in_docker_zone:  # `firewall-cmd --zone=docker --add-interface=BRIDGE`
+        text = text.replace('"right": "docker0"', f'"right": "{BRIDGE}"')
+    assert ctx.host_firewall is not None
+    ctx.host_firewall = dataclasses.replace(ctx.host_firewall, native=nftables.parse(text))
+    return ctx
+
+
+def test_firewalld_s_nftables_table_rejects_the_container() -> None:
+    (finding,) = _findings(_native(REFUSED, "firewalld"))
+    assert finding.check == "host.firewall-input"
+    assert finding.summary.startswith("the host's nftables table inet firewalld stops ")
+    assert finding.summary.endswith(
+        f"from {BRIDGE}: table inet firewalld chain filter_INPUT: "
+        "reject with icmpx admin-prohibited"
+    )
+    assert finding.evidence["firewall"].startswith(
+        f"nft -j list ruleset (nft v1.0.6): input hook, new tcp to port {PORT} from "
+    )
+    assert f"--zone=trusted --add-interface={BRIDGE}" in finding.fix
+
+
+def test_an_nftables_conf_drop_policy_drops_the_container() -> None:
+    (finding,) = _findings(_native(TIMEOUT, "nftables-conf"))
+    assert finding.check == "host.firewall-input"
+    assert finding.summary.endswith("table inet filter chain input: its policy (drop)")
+    assert (
+        f'`sudo nft insert rule inet filter input iifname "{BRIDGE}" tcp dport {PORT} accept`'
+        in finding.fix
+    )
+    assert "/etc/nftables.conf" in finding.fix
+
+
+def test_a_firewalld_zone_that_admits_the_bridge_leaves_the_timeout_to_port_filtered() -> None:
+    (finding,) = _findings(_native(TIMEOUT, "firewalld", bridge_in_docker_zone=True))
+    assert finding.check == "port.filtered"
+
+
+def test_the_other_iptables_backend_s_input_counts_too() -> None:
+    """Packets pass the hooks of both backends: a REJECT in legacy's INPUT, beside an
+    nf_tables INPUT that accepts, stops the container; the fix names iptables-legacy."""
+    ctx = _reaching_the_host(REFUSED, OPEN_INPUT)
+    assert ctx.host_firewall is not None
+    legacy = parse(REJECTING, "iptables-legacy-save")
+    ctx.host_firewall = dataclasses.replace(ctx.host_firewall, others=(legacy,))
+    (finding,) = _findings(ctx)
+    assert finding.check == "host.firewall-input"
+    assert finding.evidence["firewall"].startswith("iptables-legacy-save: INPUT, new tcp")
+    assert f"sudo iptables-legacy -I INPUT -i {BRIDGE} -p tcp --dport {PORT}" in finding.fix

@@ -8,6 +8,7 @@ in a scratch network namespace.
 from __future__ import annotations
 
 import dataclasses
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -185,7 +186,7 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 def fake_run(answers: dict[str, str | Exception], calls: list[str]) -> hostfw.Runner:
     def run(argv: list[str]) -> str:
         calls.append(" ".join(argv))
-        answer = answers[argv[0]]
+        answer = answers.get(argv[0], hostfw.Unreadable(f"`{argv[0]}` could not run"))
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -202,8 +203,13 @@ def test_read_judges_the_first_dump_with_docker_chains(installed: set[str]) -> N
     }
     fw = hostfw.read(fake_run(answers, calls))
     assert fw is not None and fw.command == "iptables-save" and fw.interfaces == BRIDGES
-    assert fw.backend == "nft" and fw.others == ()
-    assert calls == ["iptables-save", "iptables-nft-save", "iptables-legacy-save"]
+    assert fw.backend == "nft" and fw.others == () and fw.native is None  # nft failed
+    assert calls == [
+        "iptables-save",
+        "iptables-nft-save",
+        "iptables-legacy-save",
+        "nft -j list ruleset",
+    ]
 
 
 def test_read_keeps_what_the_other_backend_shows(installed: set[str]) -> None:
@@ -231,7 +237,13 @@ def test_read_falls_back_to_legacy(installed: set[str]) -> None:
     }
     fw = hostfw.read(fake_run(answers, calls))
     assert fw is not None and fw.command == "iptables-legacy-save"
-    assert calls == ["iptables-save", "iptables-nft-save", "iptables-legacy-save"]
+    assert calls[:3] == ["iptables-save", "iptables-nft-save", "iptables-legacy-save"]
+
+
+def _nft_tables(*tables: tuple[str, str]) -> str:
+    """`nft -j list ruleset` holding only these (family, name) tables, each empty."""
+    items = [{"table": {"family": family, "name": name, "handle": 1}} for family, name in tables]
+    return json.dumps({"nftables": [{"metainfo": {"version": "1.0.6"}}, *items]})
 
 
 def test_read_without_docker_chains_asks_nft_for_the_engines_table(installed: set[str]) -> None:
@@ -241,14 +253,31 @@ def test_read_without_docker_chains_asks_nft_for_the_engines_table(installed: se
         "iptables-save": bare,
         "iptables-nft-save": bare,
         "iptables-legacy-save": "",
-        "nft": "table ip nat\ntable ip docker-bridges\ntable ip6 docker-bridges\n",
+        "nft": _nft_tables(("ip", "nat"), ("ip", "docker-bridges"), ("ip6", "docker-bridges")),
     }
     fw = hostfw.read(fake_run(answers, calls))
     assert fw is not None and fw.command == "iptables-save" and fw.nft_docker_bridges
-    assert calls[-1] == "nft list tables"
-    answers["nft"] = "table ip nat\ntable ip filter\n"
+    assert calls[-1] == "nft -j list ruleset"
+    answers["nft"] = _nft_tables(("ip", "nat"), ("ip", "filter"))
     fw = hostfw.read(fake_run(answers, []))
     assert fw is not None and not fw.nft_docker_bridges
+
+
+def test_read_keeps_the_native_nftables_tables(installed: set[str]) -> None:
+    answers: dict[str, str | Exception] = {
+        "iptables-save": dump("nft-docker"),
+        "nft": (DATA / "nftables" / "firewalld.json").read_text(encoding="utf-8"),
+    }
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.native is not None
+    assert [t.label for t in fw.native.tables] == ["table inet firewalld"]
+    answers["nft"] = "Error: JSON support not compiled-in"
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.native is None
+    installed.discard("nft")
+    calls: list[str] = []
+    fw = hostfw.read(fake_run(answers, calls))
+    assert fw is not None and fw.native is None and "nft -j list ruleset" not in calls
 
 
 def test_read_failure_of_the_first_command_is_unreadable(installed: set[str]) -> None:
