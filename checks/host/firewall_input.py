@@ -16,15 +16,19 @@ and the host's input hook, walked as ddiag reads it (root, local engine: see
 `host.iptables`) for a new TCP connection arriving on the container's bridge from the
 container's address, ends in DROP or REJECT (diag/model/inputhook.py: iptables' INPUT of
 each backend and every native base chain on the hook, in priority order; an accept ends
-only its own chain; the rule, or the chain's policy, is named). What ddiag cannot model (a
-rule that holds for some packets only, IPv6) leaves the failure to `port.filtered` /
-`port.refused`.
+only its own chain; the rule, or the chain's policy, is named). A connect to an IPv6
+address (the IPv6 gateway of a network with IPv6 enabled, an IPv6 address of the host)
+is an IPv6 packet from the container's IPv6 address: it passes ip6tables' INPUT and the
+ip6 and inet tables instead, so the IPv6 rules are walked. What ddiag cannot model (a
+rule that holds for some packets only, IPv6 rules it could not read) leaves the failure to
+`port.filtered` / `port.refused`.
 
 Fix: admit the bridge in the firewall that owns the rule, e.g. for ufw
 `sudo ufw allow in on br-1a2b3c4d5e6f to any port 5432 proto tcp`, for firewalld (either
 backend) `sudo firewall-cmd --permanent --zone=trusted --add-interface=br-1a2b3c4d5e6f &&
 sudo firewall-cmd --reload`, with iptables
-`sudo iptables -I INPUT -i br-1a2b3c4d5e6f -p tcp --dport 5432 -j ACCEPT`, or in another
+`sudo iptables -I INPUT -i br-1a2b3c4d5e6f -p tcp --dport 5432 -j ACCEPT` (`ip6tables` for
+an IPv6 connect; ufw's, firewalld's and nft's commands serve both families), or in another
 nftables table `sudo nft insert rule inet filter input iifname "br-1a2b3c4d5e6f" tcp dport
 5432 accept` (and in the file that loads it, /etc/nftables.conf, to keep it).
 """
@@ -39,8 +43,10 @@ from diag.checks._edges import EdgeState, edge_evidence, edge_subjects, plan
 from diag.checks.host._side import holder, host_sockets
 from diag.checks.port._sockets import WILDCARDS, listening_texts
 from diag.model.context import CheckContext
+from diag.model.egress import egress_text
 from diag.model.filterpath import DENIES, Packet
 from diag.model.findings import Result
+from diag.model.firewall import family_of
 from diag.model.inputhook import InputEnd, input_path
 from diag.model.topology import Network
 
@@ -74,8 +80,11 @@ class Blocked:
     @property
     def stopper(self) -> str:
         """Which firewall stops it, for the summary."""
-        table = self.end.table
-        return "the host's INPUT chain" if table is None else f"the host's nftables {table.label}"
+        table, firewall = self.end.table, self.end.firewall
+        if table is not None:
+            return f"the host's nftables {table.label}"
+        v6 = firewall is not None and firewall.family == "ipv6"
+        return "the host's ip6tables INPUT chain" if v6 else "the host's INPUT chain"
 
 
 def _entry(ctx: CheckContext, state: EdgeState, address: str) -> Network | None:
@@ -103,13 +112,17 @@ def _blocked(state: EdgeState, ctx: CheckContext) -> Blocked | None:
         return None  # loopback only, or nothing: host.service-loopback, host.not-listening
     network = _entry(ctx, state, address)
     endpoint = state.netns.endpoint(network) if network is not None else None
-    if network is None or endpoint is None or not endpoint.ip:
+    family = family_of(address)
+    source = (endpoint.ipv6 if family == "ipv6" else endpoint.ip) if endpoint else ""
+    if network is None or not source:
         return None
-    packet = Packet("tcp", edge.port, in_interface=network.bridge_interface, source=endpoint.ip)
+    packet = Packet(
+        "tcp", edge.port, in_interface=network.bridge_interface, source=source, family=family
+    )
     ended = input_path(firewall, packet)
     if ended.verdict not in DENIES:
         return None
-    return Blocked(address, network, endpoint.ip, ended)
+    return Blocked(address, network, source, ended)
 
 
 def _fix(blocked: Blocked, port: int) -> str:
@@ -140,8 +153,7 @@ def _fix(blocked: Blocked, port: int) -> str:
             f"{end.chain}: `{nft}` (and add the rule to the file that loads that table, "
             "e.g. /etc/nftables.conf, to keep it)"
         )
-    other = end.firewall is not None and end.firewall.command != "iptables-save"
-    tool = end.firewall.tool if end.firewall is not None and other else "iptables"
+    tool = end.firewall.fix_tool if end.firewall is not None else "iptables"
     iptables = f"sudo {tool} -I INPUT -i {bridge} -p tcp --dport {port} -j ACCEPT"
     return f"Admit {bridge} (the network {name}) before that rule: `{iptables}`"
 
@@ -156,7 +168,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
         subjects=edge_subjects(state, edge.name, blocked.network.name),
         summary=(
             f"{blocked.stopper} stops {edge.source_label}'s connects to {edge.name} "
-            f"({blocked.address}:{port}) from {blocked.network.bridge_interface}: "
+            f"({egress_text((blocked.address, port))}) from {blocked.network.bridge_interface}: "
             f"{blocked.end.deciding}"
         ),
         evidence=edge_evidence(

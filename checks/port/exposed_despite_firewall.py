@@ -26,10 +26,22 @@ anybody. Silent when the input hook accepts the port, when DOCKER-USER (or a cha
 jumps to) or a native forward chain holds a DROP or REJECT that may apply to the DNAT'ed
 connection (the user filters there, and how is not judged: firewalld's `ct status dnat
 accept` admits it), or when a rule's target is not modelled (NFQUEUE, an nft queue). Not
-modelled: IPv6 (ip6tables and ip6 tables are not read; a port on `::` is not judged), and
-what a port on one chosen address (`192.0.2.7:5432:5432`) means. Severity warning: the
-port works, and a port published on purpose is open on purpose; the firewall only says
-it was meant to be closed.
+modelled: what a port on one chosen address (`192.0.2.7:5432:5432`) means. Severity
+warning: the port works, and a port published on purpose is open on purpose; the firewall
+only says it was meant to be closed.
+
+IPv6: on a host with IPv6 the engine also publishes on `::` (Engine 20.10 shows it as a
+binding of its own, `HostIp: "::"`), and whether a deny in the IPv6 input hook
+(ip6tables' INPUT, ip6 and inet tables) is bypassed depends on how that port is
+forwarded. With the engine's ip6tables rules (`"ip6tables": true`, opt-in on 20.10, the
+default from 27) and a container that holds an IPv6 address, a DNAT rule for the port in
+ip6tables' nat `DOCKER` chain (or the engine's `table ip6 docker-bridges`) sends the
+connection past INPUT, exactly as for IPv4. Without that rule (20.10 without ip6tables, an
+IPv4-only container) docker-proxy listens on `::` and answers the connection itself: it
+is addressed to the host, passes the IPv6 input hook, and a deny there is effective, so
+nothing is exposed over IPv6. So a `::` binding is judged only when the IPv6 rules were
+read and the DNAT rule of that very port is among them (named in the evidence); the IPv6
+rules' DOCKER-USER and native ip6/inet forward chains silence it as above.
 
 Fix: publish it where it is meant to be reached: `127.0.0.1:5432:5432` for this host only
 (other containers reach it over their network, by name, without a published port), or
@@ -46,12 +58,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from diag.checks._services import binding_text, port_spec, target_containers
-from diag.model import nftpath
+from diag.model import filterpath, nftpath
 from diag.model.context import CheckContext
 from diag.model.filterpath import DENIES, Packet, walk
 from diag.model.findings import Result, subjects
-from diag.model.firewall import HostFirewall
+from diag.model.firewall import Family, HostFirewall
 from diag.model.inputhook import input_path
+from diag.model.nftables import ENGINE_TABLES
 from diag.model.topology import Container, PortBinding
 
 ID = "port.exposed-despite-firewall"
@@ -59,15 +72,40 @@ SEVERITY = "warning"
 TITLE = "Published port open although the host's firewall denies it"
 NEEDS_HOST_FIREWALL = True  # the run reads the host's rules for this check (ctx.host_firewall)
 
-ALL_ADDRESSES = ("", "0.0.0.0")
+# A binding on every address of a family: "" (as asked, no address), 0.0.0.0, or `::`.
+ALL_ADDRESSES: dict[str, Family] = {"": "ipv4", "0.0.0.0": "ipv4", "::": "ipv6"}
 PROTOCOLS = ("tcp", "udp")
 EVIDENCE_RULES = 4
-ENGINE_NFT_TABLE = ("ip", "docker-bridges")  # the engine's own rules (its nftables backend)
+IPTABLES_DNAT = "nat PREROUTING → DOCKER (the engine's DNAT; filter FORWARD decides, not INPUT)"
 
 
-def _dnat(firewall: HostFirewall) -> bool:
-    """The engine forwards published ports by DNAT (not by docker-proxy, which INPUT sees)."""
-    return firewall.nft_docker_bridges or firewall.jumps_to("nat", "PREROUTING", "DOCKER")
+def _dnat(firewall: HostFirewall, binding: PortBinding) -> str | None:
+    """What forwards a new connection to the host port by DNAT (not by docker-proxy, which
+    the input hook sees), as the evidence names it; None when nothing does. IPv4: the
+    engine DNATs every port published on 0.0.0.0 once its nat `DOCKER` chain is hooked (or
+    its nftables table exists). IPv6: only ports whose own DNAT rule is there (see the
+    module's docstring)."""
+    if firewall.family == "ipv4":
+        if firewall.nft_docker_bridges:
+            return "table ip docker-bridges (the engine's nftables DNAT)"
+        return IPTABLES_DNAT if firewall.jumps_to("nat", "PREROUTING", "DOCKER") else None
+    packet = Packet(binding.proto, int(binding.host_port), family="ipv6")
+    engine = firewall.native.table(*ENGINE_TABLES["ipv6"]) if firewall.native else None
+    if firewall.nft_docker_bridges and engine is not None:
+        texts = [
+            r.text for r in engine.rules if r.target == "DNAT" and nftpath.match(r, packet) != "no"
+        ]
+    else:
+        chains = firewall.reachable("nat", "PREROUTING")
+        texts = [
+            r.text
+            for r in firewall.rules
+            if r.table == "nat"
+            and r.chain in chains
+            and r.target == "DNAT"
+            and filterpath.match(r, packet) != "no"
+        ]
+    return f"{firewall.read_with}: {texts[0]}" if texts else None
 
 
 def _here(firewall: HostFirewall, container: Container, ctx: CheckContext) -> bool:
@@ -83,12 +121,18 @@ def _here(firewall: HostFirewall, container: Container, ctx: CheckContext) -> bo
     return False
 
 
+def _forwarded(firewall: HostFirewall, binding: PortBinding) -> Packet:
+    """The DNAT'ed connection as FORWARD sees it: to the container's port."""
+    return Packet(
+        binding.proto, binding.container_port, int(binding.host_port), family=firewall.family
+    )
+
+
 def _docker_user_filters(firewall: HostFirewall, binding: PortBinding) -> bool:
     """DOCKER-USER may deny this port: the user filters there (how, this check leaves)."""
     if "DOCKER-USER" not in firewall.chains.get("filter", frozenset()):
         return False
-    packet = Packet(binding.proto, binding.container_port, int(binding.host_port))
-    done = walk(firewall, "DOCKER-USER", packet)
+    done = walk(firewall, "DOCKER-USER", _forwarded(firewall, binding))
     return (
         done.verdict is None
         or done.verdict in DENIES
@@ -97,13 +141,15 @@ def _docker_user_filters(firewall: HostFirewall, binding: PortBinding) -> bool:
 
 
 def _native_forward_filters(firewall: HostFirewall, binding: PortBinding) -> bool:
-    """A native nftables forward chain (not the engine's own table) may deny the DNAT'ed
-    connection: as with DOCKER-USER, the user filters there, and how is left alone."""
+    """A native nftables forward chain of the family (not the engine's own table) may deny
+    the DNAT'ed connection: as with DOCKER-USER, the user filters there, and how is left
+    alone."""
     if firewall.native is None:
         return False
-    packet = Packet(binding.proto, binding.container_port, int(binding.host_port))
-    for table, chain in firewall.native.base_chains("forward", nftpath.IPV4):
-        if (table.family, table.name) == ENGINE_NFT_TABLE:
+    packet = _forwarded(firewall, binding)
+    families = nftpath.FAMILIES[firewall.family]
+    for table, chain in firewall.native.base_chains("forward", families):
+        if (table.family, table.name) in ENGINE_TABLES.values():
             continue
         done = nftpath.walk(table, chain, packet)
         if (
@@ -118,7 +164,8 @@ def _native_forward_filters(firewall: HostFirewall, binding: PortBinding) -> boo
 def _denied(firewall: HostFirewall, binding: PortBinding) -> tuple[str, list[str]] | None:
     """What the input hook does to a new connection to the host port, when it denies it to
     anyone: (which chain ends it where, the rules that accept it for some clients only)."""
-    end = input_path(firewall, Packet(binding.proto, int(binding.host_port)))
+    packet = Packet(binding.proto, int(binding.host_port), family=firewall.family)
+    end = input_path(firewall, packet)
     if end.verdict not in DENIES:
         return None  # accepted, or a target not modelled: no judgement at all
     return (
@@ -127,21 +174,38 @@ def _denied(firewall: HostFirewall, binding: PortBinding) -> tuple[str, list[str
     )
 
 
-def _fix(container: Container, bound: list[PortBinding], firewall: HostFirewall) -> str:
-    tool = "iptables" if firewall.command == "iptables-save" else firewall.tool
+def _judged(firewall: HostFirewall, binding: PortBinding) -> tuple[HostFirewall, str] | None:
+    """The rules of the binding's family and what DNATs it, when the check judges it: on
+    every address of its family, tcp or udp, a port number, DNAT'ed, and not filtered by
+    the user where the DNAT'ed connection goes (DOCKER-USER, a native forward chain)."""
+    family = ALL_ADDRESSES.get(binding.host_ip)
+    own = firewall.for_family(family) if family is not None else None
+    if own is None or binding.proto not in PROTOCOLS or not binding.host_port.isdigit():
+        return None
+    dnat = _dnat(own, binding)
+    if dnat is None or _docker_user_filters(own, binding):
+        return None
+    return None if _native_forward_filters(own, binding) else (own, dnat)
+
+
+def _port_text(binding: PortBinding, firewall: HostFirewall) -> str:
+    over = " over IPv6" if firewall.family == "ipv6" else ""
+    return f"{binding.host_port}/{binding.proto}{over}"
+
+
+def _fix(container: Container, bound: list[tuple[PortBinding, HostFirewall]]) -> str:
     rules = "; ".join(
-        f"sudo {tool} -I DOCKER-USER -i eth0 -p {b.proto} -m conntrack --ctorigdstport "
+        f"sudo {fw.fix_tool} -I DOCKER-USER -i eth0 -p {b.proto} -m conntrack --ctorigdstport "
         f"{b.host_port} --ctdir ORIGINAL -j DROP"
-        for b in bound
+        for b, fw in bound
+    )
+    specs = dict.fromkeys(
+        port_spec("127.0.0.1", b.host_port, b.container_port, b.proto) for b, _ in bound
     )
     if container.service:
-        where = f"services: {container.service}: ports: " + ", ".join(
-            f'"{port_spec("127.0.0.1", b.host_port, b.container_port, b.proto)}"' for b in bound
-        )
+        where = f"services: {container.service}: ports: " + ", ".join(f'"{s}"' for s in specs)
     else:
-        where = f"recreate {container.name} with " + " ".join(
-            f"-p {port_spec('127.0.0.1', b.host_port, b.container_port, b.proto)}" for b in bound
-        )
+        where = f"recreate {container.name} with " + " ".join(f"-p {s}" for s in specs)
     return (
         f"Publish on this host's loopback only, or on one chosen address instead of 0.0.0.0: "
         f"{where}. Or keep it published and filter it in DOCKER-USER, which the engine "
@@ -153,46 +217,44 @@ def _fix(container: Container, bound: list[PortBinding], firewall: HostFirewall)
 
 def evaluate(ctx: CheckContext) -> Iterator[Result]:
     firewall = ctx.host_firewall
-    if firewall is None or not _dnat(firewall):
+    if firewall is None:
         return
     for container in target_containers(ctx):
         if not container.running or not _here(firewall, container, ctx):
             continue
-        bound: list[PortBinding] = []
+        bound: list[tuple[PortBinding, HostFirewall]] = []
         evidence: dict[str, object] = {}
         partial: list[str] = []
+        dnats: list[str] = []
         for binding in container.published:
-            if (
-                binding.host_ip not in ALL_ADDRESSES
-                or binding.proto not in PROTOCOLS
-                or not binding.host_port.isdigit()
-                or _docker_user_filters(firewall, binding)
-                or _native_forward_filters(firewall, binding)
-            ):
+            judged = _judged(firewall, binding)
+            if judged is None:
                 continue
-            denied = _denied(firewall, binding)
-            if denied is not None:
-                bound.append(binding)
-                evidence[binding_text(binding)] = denied[0]
-                partial += [rule for rule in denied[1] if rule not in partial]
+            own, dnat = judged
+            denied = _denied(own, binding)
+            if denied is None:
+                continue
+            bound.append((binding, own))
+            evidence[binding_text(binding)] = denied[0]
+            partial += [rule for rule in denied[1] if rule not in partial]
+            dnats += [dnat] if dnat not in dnats else []
         if not bound:
             continue
         label = container.service or container.name
-        texts = [binding_text(b) for b in bound]
+        texts = [binding_text(b) for b, _ in bound]
         yield Result(
             subjects=subjects(container.subjects),
             summary=(
                 f"{label} is published on {', '.join(texts)}, open to every network that "
                 "routes to the host, although the host's INPUT rules deny "
-                + ", ".join(f"{b.host_port}/{b.proto}" for b in bound)
+                + ", ".join(_port_text(b, fw) for b, fw in bound)
                 + ": the engine's DNAT sends the connections past INPUT"
             ),
             evidence={
                 **evidence,
                 **({"accepted_only_by": partial[:EVIDENCE_RULES]} if partial else {}),
-                "dnat": "nat PREROUTING → DOCKER (the engine's DNAT; filter FORWARD decides, "
-                "not INPUT)",
+                "dnat": "; ".join(dnats),
                 "docker_user": "denies none of these ports",
             },
-            fix=_fix(container, bound, firewall),
+            fix=_fix(container, bound),
         )

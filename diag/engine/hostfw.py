@@ -25,6 +25,11 @@ does, `nft list tables` tells whether the engine uses its nftables backend (Dock
 shows is kept beside it (`HostFirewall.others`): packets pass the hooks of both, so a
 firewall tool on the other backend (`host.firewall-split`) drops what Docker's rules
 accept.
+
+IPv6 has its own rules, in its own tables: `ip6tables-save` and its nft and legacy
+twins are read and chosen among exactly as above (the engine's nftables table being `table
+ip6 docker-bridges`), and kept as `HostFirewall.v6`. A host without ip6tables, or whose
+ip6tables fails, has unknown IPv6 rules (None), not an open IPv6 firewall.
 """
 
 from __future__ import annotations
@@ -37,13 +42,14 @@ from dataclasses import replace
 
 from diag.model import nftables
 from diag.model.firewall import HostFirewall, parse
+from diag.model.nftables import ENGINE_TABLES
 
 SAVE_COMMANDS = ("iptables-save", "iptables-nft-save", "iptables-legacy-save")
+SAVE6_COMMANDS = ("ip6tables-save", "ip6tables-nft-save", "ip6tables-legacy-save")
 TIMEOUT_S = 5.0
 CAP_NET_ADMIN = 12  # bit in /proc/self/status CapEff
 LOCAL_ENGINE_URL = "http+docker://localhost"  # docker-py's base_url for a unix:// socket
 NFT_RULESET = ["nft", "-j", "list", "ruleset"]
-NFT_DOCKER_TABLE = ("ip", "docker-bridges")
 IN_IMAGE = "DDIAG_IN_IMAGE"  # set in the ddiag image (Dockerfile)
 
 Runner = Callable[[list[str]], str]
@@ -102,23 +108,55 @@ def read(run: Runner = _run) -> HostFirewall | None:
 
     Raises `Unreadable` when the first command fails; the other backends are read too, and
     their failure (e.g. no legacy iptables module in the kernel) just means "not there".
+    The IPv6 rules are read the same way (`v6`); when their first command fails, or there
+    is no ip6tables, they are not known (None) and only IPv6 judgements are lost.
     """
-    commands = [name for name in SAVE_COMMANDS if shutil.which(name)]
+    commands = _installed(SAVE_COMMANDS)
     if not commands or not may_read() or os.environ.get(IN_IMAGE):
         return None
     interfaces = _interfaces()
-    first = parse(run([commands[0]]), commands[0], interfaces)
-    dumps = [first]
+    dumps = _dumps(run, commands, interfaces)
+    native = _native(run)
+    return replace(_judged(dumps, native), v6=_read_v6(run, interfaces, native))
+
+
+def _read_v6(
+    run: Runner, interfaces: frozenset[str], native: nftables.NftRuleset | None
+) -> HostFirewall | None:
+    """The IPv6 rules, chosen as the IPv4 ones are; None without ip6tables, or when its
+    first command fails."""
+    commands = _installed(SAVE6_COMMANDS)
+    if not commands:
+        return None
+    try:
+        return _judged(_dumps(run, commands, interfaces), native)
+    except Unreadable:
+        return None
+
+
+def _installed(commands: tuple[str, ...]) -> list[str]:
+    return [name for name in commands if shutil.which(name)]
+
+
+def _dumps(run: Runner, commands: list[str], interfaces: frozenset[str]) -> list[HostFirewall]:
+    """Every backend's dump: the first command must answer, the others may fail."""
+    dumps = [parse(run([commands[0]]), commands[0], interfaces)]
     for command in commands[1:]:
         try:
             dumps.append(parse(run([command]), command, interfaces))
         except Unreadable:
             continue
-    native = _native(run)
+    return dumps
+
+
+def _judged(dumps: list[HostFirewall], native: nftables.NftRuleset | None) -> HostFirewall:
+    """The dump the checks judge (the first with a Docker chain, else the first, marked
+    when the engine's nftables table of its family exists), the others beside it."""
     chosen = next((d for d in dumps if d.docker_chains), None)
     if chosen is None:
-        engine_table = native is not None and native.table(*NFT_DOCKER_TABLE) is not None
-        chosen = replace(first, nft_docker_bridges=engine_table)
+        first = dumps[0]
+        engine = native is not None and native.table(*ENGINE_TABLES[first.family]) is not None
+        chosen = replace(first, nft_docker_bridges=engine)
     return replace(chosen, others=_others(chosen, dumps), native=native)
 
 

@@ -19,9 +19,14 @@ are then judged against. A rule's matches are judged against it:
 Not modelled, so judged `some`: marks (`-m mark`, `-m connmark`), ipsets' contents, the
 `u32`/`bpf` matches. The verdicts ACCEPT, DROP and REJECT end the walk; RETURN leaves a
 user chain; LOG, NFLOG, MARK and other non-terminating targets go on; anything else
-(NFQUEUE, QUEUE, a target of a module not modelled) makes the answer unknown. Only the
-IPv4 rules of iptables-save; ip6tables is not read. The walk itself (`follow`) takes any
-table's chains: diag/model/nftpath.py walks native nftables chains with it, and
+(NFQUEUE, QUEUE, a target of a module not modelled) makes the answer unknown.
+
+The packet has a family, IPv4 or IPv6, and is judged against that family's rules only
+(iptables-save's or ip6tables-save's: `HostFirewall.for_family`). The matches read the
+same in both dumps (`-s` holds a prefix of the family, `::1` is IPv6's loopback,
+`-p ipv6-icmp` and ip6tables' own extension-header matches `-m rt`/`-m frag`/`-m hbh`
+are `no` and `some` as ICMP and unmodelled matches are). The walk itself (`follow`) takes
+any table's chains: diag/model/nftpath.py walks native nftables chains with it, and
 diag/model/inputhook.py puts both on the input hook.
 """
 
@@ -32,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Literal, Protocol, TypeVar
 
-from diag.model.firewall import HostFirewall, Rule
+from diag.model.firewall import Family, HostFirewall, Rule
 
 Match = Literal["yes", "no", "some"]
 ACCEPTS = frozenset({"ACCEPT"})
@@ -58,6 +63,9 @@ class Packet:
     # bridge and its address): `-i` and `-s` are then judged, not `some`.
     in_interface: str | None = None
     source: str | None = None
+    # Which rules it passes (ip6tables', nftables' ip6 and inet tables for IPv6): the
+    # family of the address it goes to (`family_of`).
+    family: Family = "ipv4"
 
 
 class ChainRule(Protocol):

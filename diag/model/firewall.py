@@ -1,6 +1,12 @@
 """The host's firewall as parsed iptables rules: what `host.iptables` (and every check that
 reasons about the host's filter path) reads. diag.engine.hostfw reads the rules on the host
 and explains why ddiag reads them itself; this module only holds and parses them, no I/O.
+
+One `HostFirewall` holds one address family's rules: iptables-save's (IPv4) or
+ip6tables-save's (IPv6), told apart by the command that printed them; the same parser
+reads both, as their dumps share one format. The IPv4 one, which every check is handed,
+keeps the IPv6 one beside it (`v6`): IPv4 and IPv6 packets pass disjoint rule sets, so a
+walk picks the family's rules first (`for_family`) and never mixes them.
 """
 
 from __future__ import annotations
@@ -8,10 +14,18 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from diag.model.nftables import NftRuleset
 
 SOURCE_NAT = ("MASQUERADE", "SNAT")
+Family = Literal["ipv4", "ipv6"]
+DEFAULT_SAVE = ("iptables-save", "ip6tables-save")  # the host's default backend, either family
+
+
+def family_of(address: str) -> Family:
+    """The family of an address as text (a colon is IPv6's alone)."""
+    return "ipv6" if ":" in address else "ipv4"
 
 
 @dataclass(frozen=True)
@@ -59,9 +73,10 @@ class Rule:
 
 @dataclass(frozen=True)
 class HostFirewall:
-    """The IPv4 rules of the host's netfilter, per table, as one backend shows them."""
+    """The rules of one family of the host's netfilter, per table, as one backend shows
+    them: IPv4's (iptables-save), or IPv6's when `command` is ip6tables'."""
 
-    command: str  # what was run, e.g. "iptables-legacy-save"
+    command: str  # what was run, e.g. "iptables-legacy-save", "ip6tables-save"
     version: str  # its dump's own header, e.g. "iptables-save v1.8.9 (nf_tables)"
     chains: Mapping[str, frozenset[str]]  # table → its chains (built-in and user-defined)
     rules: tuple[Rule, ...]
@@ -79,6 +94,9 @@ class HostFirewall:
     # out): firewalld's `inet firewalld`, an nftables.conf's `inet filter`. Their base
     # chains sit on the same hooks as iptables' chains (diag.model.inputhook).
     native: NftRuleset | None = None
+    # The host's IPv6 rules (ip6tables-save, chosen among its backends as these were, their
+    # own `others` beside them), on the IPv4 rules only; None when they were not read.
+    v6: HostFirewall | None = None
     _reach: dict[tuple[str, str], frozenset[str]] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -94,14 +112,30 @@ class HostFirewall:
     def backend(self) -> str:
         """ "nft" or "legacy": the dump's header says `(nf_tables)` for the first; a header
         without it is legacy's, unless the command itself names nft."""
-        if "(nf_tables)" in self.version or self.command == "iptables-nft-save":
+        if "(nf_tables)" in self.version or self.command.endswith("-nft-save"):
             return "nft"
         return "legacy"
 
     @property
+    def family(self) -> Family:
+        return "ipv6" if self.command.startswith("ip6tables") else "ipv4"
+
+    @property
     def tool(self) -> str:
-        """The command that changes this backend's rules (`iptables-legacy`, `iptables-nft`)."""
-        return f"iptables-{self.backend}"
+        """The command that changes this backend's rules (`iptables-legacy`, `ip6tables-nft`)."""
+        return f"{self.command.split('-')[0]}-{self.backend}"
+
+    @property
+    def fix_tool(self) -> str:
+        """The command a fix names: plain `iptables` (`ip6tables`) for the rules the host's
+        default command showed, which is what the engine's own calls use; else the backend's."""
+        if self.command in DEFAULT_SAVE:
+            return self.command.removesuffix("-save")
+        return self.tool
+
+    def for_family(self, family: Family) -> HostFirewall | None:
+        """This family's rules: these for IPv4, `v6` for IPv6 (None when not read)."""
+        return self if family == self.family else self.v6
 
     def policy(self, table: str, chain: str) -> str | None:
         return self.policies.get((table, chain))

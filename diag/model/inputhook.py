@@ -13,6 +13,10 @@ whether the packet is denied. A verdict not modelled (a queue) ends the answer: 
 chains after it would do no longer matters. The rules that hold for some clients only are
 those of the chain that ended the packet: an earlier chain's partial accept admits no one
 that a later chain drops.
+
+Which chains depends on the packet's family: iptables' INPUT (the IPv4 rules) and ip, inet
+tables for IPv4; ip6tables' INPUT (`HostFirewall.v6`) and ip6, inet tables for IPv6. When
+the IPv6 rules were not read, the hook's verdict for an IPv6 packet is not known.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ class _Chain:
 
 
 def _chains(firewall: HostFirewall) -> list[_Chain]:
+    """The input hook's chains for `firewall`'s family, in the order netfilter runs them."""
     chains = [
         _Chain(IPTABLES_PRIORITY, f"{fw.read_with}: INPUT", firewall=fw)
         for fw in (firewall, *firewall.others)
@@ -70,15 +75,18 @@ def _chains(firewall: HostFirewall) -> list[_Chain]:
     if native is not None:
         chains += [
             _Chain(chain.priority, f"{native.read_with}: input hook", table=table, chain=chain.name)
-            for table, chain in native.base_chains("input", nftpath.IPV4)
+            for table, chain in native.base_chains("input", nftpath.FAMILIES[firewall.family])
         ]
     return sorted(chains, key=lambda c: c.priority)  # stable: iptables' first on a tie
 
 
 def input_path(firewall: HostFirewall, packet: Packet) -> InputEnd:
-    """What the input hook does to `packet`: the first chain that denies it (or cannot be
-    judged) ends it; when none does, every chain accepted it."""
-    chains = _chains(firewall)
+    """What the input hook does to `packet` (its family's chains): the first chain that
+    denies it (or cannot be judged) ends it; when none does, every chain accepted it."""
+    own = firewall.for_family(packet.family)
+    if own is None:
+        return InputEnd(None, "the host's IPv6 rules were not read", "ip6tables-save")
+    chains = _chains(own)
     for chain in chains:
         done = chain.walk(packet)
         if done.verdict is None or done.verdict in DENIES:

@@ -36,6 +36,8 @@ VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "R
 UNMODELLED_ENDS = frozenset(
     {"queue", "vmap", "dnat", "snat", "masquerade", "redirect", "tproxy", "synproxy", "fwd"}
 )
+# The engine's own tables on its nftables backend (Docker >= 29), one per family it filters.
+ENGINE_TABLES = {"ipv4": ("ip", "docker-bridges"), "ipv6": ("ip6", "docker-bridges")}
 # Meta keys nft prints without `meta` (`iifname "lo"`, not `meta iifname "lo"`).
 BARE_META = frozenset({"iif", "iifname", "oif", "oifname", "iiftype", "oiftype"})
 

@@ -3,22 +3,27 @@ order, jump returns, goto does not, `return` in the base chain means its policy)
 table of diag.model.nftables, with nftables' matches judged as filterpath judges iptables'
 (yes, no, some) for the same `Packet`:
 
-- `meta l4proto`, `ip protocol`: the packet's protocol; `tcp dport`/`udp dport` (a port,
-  an anonymous set `{ 22, 80 }`, a range `1000-2000`) also say the protocol;
-- `iifname`/`iif` (`"br-*"` names every interface starting `br-`) and `ip saddr` (an
-  address, a prefix, a set of them) against the packet's interface and source when the
-  caller knows them; else `lo` and 127.0.0.0/8 hold for no outside client, others `some`;
+- `meta l4proto`, `ip protocol` (IPv4), `ip6 nexthdr` (IPv6): the packet's protocol;
+  `tcp dport`/`udp dport` (a port, an anonymous set `{ 22, 80 }`, a range `1000-2000`)
+  also say the protocol;
+- `iifname`/`iif` (`"br-*"` names every interface starting `br-`) and `ip saddr`/`ip6
+  saddr` (an address, a prefix, a set of them) against the packet's interface and source
+  when the caller knows them; else `lo` and loopback (127.0.0.0/8, ::1) hold for no
+  outside client, others `some`;
 - `ct state`: a new connection is `new`, never established, related, invalid or
   untracked; `ct status dnat`: holds for a packet Docker DNAT'ed (one with an
   `original_port`, as FORWARD sees a published port's), for no other;
-- `meta nfproto ipv4`, `fib daddr type local`: hold; any `ip6 ...` or `icmp ...` match
-  holds for none (an IPv4 TCP or UDP packet);
+- `meta nfproto ipv4`/`ipv6`: holds for a packet of that family; `fib daddr type local`
+  holds; a match on the other family's header (`ip ...` for an IPv6 packet, `ip6 ...`
+  for an IPv4 one: nft adds an implicit `meta nfproto` to it, so it fails whatever its
+  operator) and any `icmp`/`icmpv6 ...` match hold for none (a TCP or UDP packet);
 - anything else (named sets `@name`, marks, `ip daddr`, source ports, `xt` compat
   matches, maps) holds for `some`.
 
 Counters, logs and limits go on, as in filterpath; queue, verdict maps and NAT statements
-are verdicts not modelled: the answer is unknown where one holds for every client. Only
-IPv4: tables of family ip and inet are walked, ip6 (and arp, bridge, netdev) are not.
+are verdicts not modelled: the answer is unknown where one holds for every client. Which
+tables a packet passes depends on its family (`FAMILIES`): ip and inet for IPv4, ip6 and
+inet for IPv6 (an inet table sees both); arp, bridge and netdev tables are not walked.
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from diag.model.filterpath import Match, Packet, Walk, follow
+from diag.model.firewall import Family
 from diag.model.nftables import UNMODELLED_ENDS, VERDICTS, NftChain, NftRule, NftTable
 
-IPV4 = ("ip", "inet")
+# The table families whose chains a packet of each family passes.
+FAMILIES: dict[Family, tuple[str, ...]] = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17}
 PORT_PROTOCOLS = frozenset({"tcp", "udp", "sctp", "dccp", "udplite"})
-NOT_IPV4_TCP_UDP = frozenset({"ip6", "icmp", "icmpv6", "igmp", "arp", "esp", "ah"})
+NOT_TCP_UDP = frozenset({"icmp", "icmpv6", "igmp", "arp", "esp", "ah"})
+# A network header's payload protocol → (its family, the field naming the next protocol).
+HEADERS: dict[str, tuple[Family, str]] = {"ip": ("ipv4", "protocol"), "ip6": ("ipv6", "nexthdr")}
+LOOPBACK: dict[Family, str] = {"ipv4": "127.0.0.1", "ipv6": "::1"}
 NEW_STATES = frozenset({"new"})
 HOLDS_ALWAYS = frozenset({"counter", "log", "limit", "comment"})
 STOPS = frozenset({*VERDICTS, "jump", "goto", "continue", *UNMODELLED_ENDS})
@@ -113,18 +123,22 @@ def _match(m: dict[str, Any], packet: Packet) -> Match:
 
 
 def _payload(protocol: str, field: str, op: str, right: Any, packet: Packet) -> Match:
-    if protocol in NOT_IPV4_TCP_UDP:
-        return "no"  # its implicit `meta nfproto`/`l4proto` fails, whatever the op
+    if protocol in NOT_TCP_UDP:
+        return "no"  # its implicit `meta l4proto` fails, whatever the op
     if protocol in PORT_PROTOCOLS or protocol == "th":
         if protocol != "th" and protocol != packet.proto:
             return "no"  # `tcp dport != 22` still needs tcp
         if field == "dport":
             return _compare(op, right, lambda v: _port_holds(packet.port, v))
         return "some"
-    if protocol == "ip" and field == "protocol":
-        return _compare(op, right, lambda v: _is_proto(packet.proto, v))
-    if protocol == "ip" and field == "saddr":
-        return _source(op, right, packet)
+    if protocol in HEADERS:
+        family, next_protocol = HEADERS[protocol]
+        if family != packet.family:
+            return "no"  # its implicit `meta nfproto` fails, whatever the op
+        if field == next_protocol:
+            return _compare(op, right, lambda v: _is_proto(packet.proto, v))
+        if field == "saddr":
+            return _source(op, right, packet)
     return "some"
 
 
@@ -132,7 +146,7 @@ def _meta(key: str, op: str, right: Any, packet: Packet) -> Match:
     if key == "l4proto":
         return _compare(op, right, lambda v: _is_proto(packet.proto, v))
     if key == "nfproto":
-        return _compare(op, right, lambda v: v == "ipv4")
+        return _compare(op, right, lambda v: v == packet.family)
     if key in ("iifname", "iif"):
         named = packet.in_interface
         if named is not None:
@@ -151,14 +165,15 @@ def _ct(key: str, op: str, right: Any, packet: Packet) -> Match:
 
 
 def _source(op: str, right: Any, packet: Packet) -> Match:
-    """`ip saddr`: judged against the packet's source when known; else, as filterpath
-    judges `-s`, loopback holds for no outside client, a negated one for any."""
+    """`ip saddr`/`ip6 saddr`: judged against the packet's source when known; else, as
+    filterpath judges `-s`, loopback holds for no outside client, a negated one for any."""
     source = packet.source
     if source is not None:
         return _compare(op, right, lambda v: _address_holds(source, v))
     if op == "!=":
         return "yes"
-    return _compare(op, right, lambda v: False if _address_holds("127.0.0.1", v) else None)
+    loopback = LOOPBACK[packet.family]
+    return _compare(op, right, lambda v: False if _address_holds(loopback, v) else None)
 
 
 def _compare(op: str, right: Any, test: Test) -> Match:

@@ -20,6 +20,7 @@ from .recorded import DATA
 from .test_hostfw import BRIDGES, dump
 
 COMPOSE_BRIDGE = "br-e697f6cb912b"
+IPV4 = nftpath.FAMILIES["ipv4"]
 
 
 def ruleset(name: str) -> NftRuleset:
@@ -27,7 +28,7 @@ def ruleset(name: str) -> NftRuleset:
 
 
 def walked(name: str, packet: Packet, hook: str = "input") -> nftpath.Walk[NftRule]:
-    ((table, chain),) = ruleset(name).base_chains(hook, nftpath.IPV4)
+    ((table, chain),) = ruleset(name).base_chains(hook, IPV4)
     return nftpath.walk(table, chain, packet)
 
 
@@ -38,9 +39,9 @@ def test_parse_keeps_the_native_tables_and_leaves_iptables_nft_s_to_iptables_sav
     found = ruleset("firewalld")
     assert [t.label for t in found.tables] == ["table inet firewalld"]
     assert found.read_with == "nft -j list ruleset (nft v1.0.6)"
-    ((table, chain),) = found.base_chains("input", nftpath.IPV4)
+    ((table, chain),) = found.base_chains("input", IPV4)
     assert (chain.name, chain.priority, chain.policy) == ("filter_INPUT", 10, "accept")
-    assert [c.name for _, c in found.base_chains("forward", nftpath.IPV4)] == ["filter_FORWARD"]
+    assert [c.name for _, c in found.base_chains("forward", IPV4)] == ["filter_FORWARD"]
     assert table.rules_of("filter_INPUT")[-1].body == "reject with icmpx admin-prohibited"
     assert table.rules_of("filter_INPUT")[0].body == "ct state established,related accept"
 
