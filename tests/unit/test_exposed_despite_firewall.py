@@ -1,13 +1,15 @@
 """port.exposed-despite-firewall and the filter walk (diag/model/filterpath.py) on recorded
 iptables-save dumps (tests/data/iptables, see its README): ufw and the engine on one
 backend (`nft-docker-ufw`), ufw on the other (`legacy-ufw-forward-drop`), the engine alone
-(`nft-docker`), hand-made INPUT chains in iptables-save's own format, and native nftables
-tables beside the engine's rules (tests/data/nftables: firewalld's, an nftables.conf's).
+(`nft-docker`), hand-made INPUT chains in iptables-save's own format, native nftables
+tables beside the engine's rules (tests/data/nftables: firewalld's, an nftables.conf's),
+and the IPv6 rules of an engine with ip6tables beside ufw's (`ip6-docker-ufw`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -270,3 +272,118 @@ def test_the_engine_s_own_nftables_forward_chain_is_not_the_user_s_filter() -> N
     with_engine = dataclasses.replace(fw.native, tables=(*fw.native.tables, engine))
     (finding,) = found(dataclasses.replace(fw, native=with_engine))
     assert "table inet filter chain input" in finding.evidence["0.0.0.0:5432->5432/tcp"]
+
+
+# --- IPv6: a port published on `::` (ip6tables-save, `ip6-docker-ufw`) ----------------------
+
+V6 = parse(dump("ip6-docker-ufw"), "ip6tables-save", BRIDGES)
+V6_BINDING = "[::]:5432->5432/tcp"
+APP_BRIDGE = APP.bridge_interface
+
+
+def with_v6(v6: HostFirewall | None, base: str = "nft-docker") -> HostFirewall:
+    return dataclasses.replace(firewall(base), v6=v6)
+
+
+def test_ip6tables_dnat_sends_the_ipv6_connection_past_ufw_s_ipv6_deny() -> None:
+    """The engine DNATs 5432 in ip6tables' nat DOCKER chain: ufw6's INPUT policy DROP
+    never sees it, so the port is open over IPv6 (IPv4's INPUT accepts it: no v4 claim)."""
+    (finding,) = found(with_v6(V6))
+    assert finding.summary == (
+        f"web is published on {V6_BINDING}, open to every network that routes to the host, "
+        "although the host's INPUT rules deny 5432/tcp over IPv6: the engine's DNAT sends "
+        "the connections past INPUT"
+    )
+    assert finding.evidence[V6_BINDING] == (
+        "ip6tables-save v1.8.9 (nf_tables): INPUT ends 5432/tcp at the INPUT policy (DROP)"
+    )
+    assert finding.evidence["dnat"] == (
+        "ip6tables-save v1.8.9 (nf_tables): -A DOCKER ! -i br-e697f6cb912b -p tcp -m tcp "
+        "--dport 5432 -j DNAT --to-destination [fd00:db8:1::2]:5432"
+    )
+    assert finding.evidence["accepted_only_by"] == [
+        "-A ufw6-user-input -s fd00:db8:ffff::/48 -p tcp -m tcp --dport 5432 -j ACCEPT"
+    ]
+    assert "sudo ip6tables -I DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 5432" in (
+        finding.fix
+    )
+
+
+def test_both_families_denied_make_one_finding() -> None:
+    (finding,) = found(with_v6(V6, base="nft-docker-ufw"))
+    assert "deny 5432/tcp, 5432/tcp over IPv6:" in finding.summary
+    assert set(finding.evidence) >= {"0.0.0.0:5432->5432/tcp", V6_BINDING}
+    assert "sudo iptables -I DOCKER-USER" in finding.fix
+    assert "sudo ip6tables -I DOCKER-USER" in finding.fix
+    assert finding.fix.count('"127.0.0.1:5432:5432"') == 1
+
+
+def test_without_the_port_s_ipv6_dnat_docker_proxy_answers_through_input() -> None:
+    """Engine 20.10 without `ip6tables` (no nat rules at all), or a port the IPv6 DOCKER
+    chain does not DNAT (an IPv4-only container): docker-proxy listens on `::`, the
+    connection is the host's own, and ufw6's deny closes it: nothing is exposed."""
+    no_nat = dataclasses.replace(V6, rules=tuple(r for r in V6.rules if r.table != "nat"))
+    assert found(with_v6(no_nat)) == []
+    other_port = published(WEB, ("::", "6379", 6379, "tcp"))
+    assert found(with_v6(V6), other_port) == []
+
+
+def test_silent_when_the_ipv6_docker_user_filters_or_the_ipv6_rules_were_not_read() -> None:
+    text = dump("ip6-docker-ufw").replace(
+        "-A DOCKER-USER -j RETURN",
+        "-A DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 5432 --ctdir ORIGINAL -j DROP\n"
+        "-A DOCKER-USER -j RETURN",
+    )
+    assert found(with_v6(parse(text, "ip6tables-save", BRIDGES))) == []
+    assert found(with_v6(None)) == []
+
+
+def _engine_ip6_table(port: int) -> nftables.NftTable:
+    """The engine's `table ip6 docker-bridges` (Docker >= 29, nftables backend), holding
+    `iifname != "br-e697f6cb912b" tcp dport PORT counter dnat to [fd00:db8:1::2]:5432`."""
+    where = {"family": "ip6", "table": "docker-bridges"}
+    not_the_bridge = {"op": "!=", "left": {"meta": {"key": "iifname"}}, "right": APP_BRIDGE}
+    dport = {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": port}
+    expr = [
+        {"match": not_the_bridge},
+        {"match": dport},
+        {"counter": None},
+        {"dnat": {"addr": "fd00:db8:1::2", "port": 5432}},
+    ]
+    items = [
+        {"table": {"family": "ip6", "name": "docker-bridges"}},
+        {"chain": {**where, "name": "nat-prerouting-and-output"}},
+        {"rule": {**where, "chain": "nat-prerouting-and-output", "expr": expr}},
+    ]
+    (table,) = nftables.parse(json.dumps({"nftables": items})).tables
+    return table
+
+
+@pytest.mark.parametrize(("dnated_port", "exposed"), [(5432, True), (6379, False)])
+def test_the_engine_s_nftables_ipv6_dnat_and_an_inet_input_chain(
+    dnated_port: int, exposed: bool
+) -> None:
+    """The engine on its nftables backend (no ip6tables rules at all): its `table ip6
+    docker-bridges` DNATs the port, and nftables.conf's `table inet filter` drops it for
+    IPv6 (its admin jump holds for IPv4 sources only)."""
+    conf = native("nftables-conf").native
+    assert conf is not None
+    ruleset = dataclasses.replace(conf, tables=(*conf.tables, _engine_ip6_table(dnated_port)))
+    empty = parse("", "ip6tables-save", BRIDGES)
+    v6 = dataclasses.replace(empty, nft_docker_bridges=True, native=ruleset)
+    fw = dataclasses.replace(firewall("nft-docker"), v6=v6)
+    only_v6 = published(WEB, ("::", "5432", 5432, "tcp"))
+    findings = found(fw, only_v6)
+    assert bool(findings) == exposed
+    if exposed:
+        assert (
+            findings[0]
+            .evidence[V6_BINDING]
+            .endswith(
+                "input hook ends 5432/tcp at table inet filter chain input: its policy (drop)"
+            )
+        )
+        assert (
+            "dnat" in findings[0].evidence["dnat"]
+            and "accepted_only_by" not in findings[0].evidence
+        )

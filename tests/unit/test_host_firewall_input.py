@@ -1,7 +1,8 @@
 """host.firewall-input on hand-built observations: web reaches a service on the Docker host
 at its network's gateway; the host listens on every address, and its INPUT chain (as
-iptables-save prints it) or a native nftables table (`nft -j list ruleset`,
-tests/data/nftables) stops or admits what arrives from web's bridge."""
+iptables-save prints it, or ip6tables-save for the IPv6 gateway) or a native nftables
+table (`nft -j list ruleset`, tests/data/nftables) stops or admits what arrives from web's
+bridge."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from diag.model import nftables
 from diag.model.context import CheckContext
 from diag.model.findings import Finding
 from diag.model.firewall import parse
+from diag.model.topology import Subnet
 
 from .recorded import DATA
 from .test_host_edges import (
@@ -20,10 +22,12 @@ from .test_host_edges import (
     PORT,
     REFUSED,
     UPLINK,
+    WEB_IP,
     _ctx,
     _host_listening,
     _observe,
 )
+from .test_net_engine_checks import _compose_ctx, _container, _topology
 
 BRIDGE = NETWORK.bridge_interface
 TIMEOUT = {"status": "timeout", "elapsed_ms": 2001}
@@ -167,3 +171,56 @@ def test_the_other_iptables_backend_s_input_counts_too() -> None:
     assert finding.check == "host.firewall-input"
     assert finding.evidence["firewall"].startswith("iptables-legacy-save: INPUT, new tcp")
     assert f"sudo iptables-legacy -I INPUT -i {BRIDGE} -p tcp --dport {PORT}" in finding.fix
+
+
+# --- IPv6: a connect to the network's IPv6 gateway passes the IPv6 rules --------------------
+
+GATEWAY6, WEB6 = "fd00:db8:1::1", "fd00:db8:1::2"
+NETWORK6 = dataclasses.replace(
+    NETWORK, enable_ipv6=True, subnets=(*NETWORK.subnets, Subnet("fd00:db8:1::/64", GATEWAY6))
+)
+UFW6 = UFW.replace("iptables-save", "ip6tables-save").replace("ufw-", "ufw6-")
+
+
+def _over_ipv6(answer: dict, v6: str | None, v4: str = ADMITTING) -> CheckContext:
+    """web (10.213.227.2 and fd00:db8:1::2) calls the host at [fd00:db8:1::1]; the host
+    listens on `::`; its IPv4 rules are `v4` (admitting the bridge by default), its IPv6
+    rules `v6` (None: not read)."""
+    env = {"API_URL": f"http://[{GATEWAY6}]:{PORT}/"}
+    web = _container("web", (NETWORK6, WEB_IP), env=env)
+    web = dataclasses.replace(
+        web, endpoints=tuple(dataclasses.replace(e, ipv6=WEB6) for e in web.endpoints)
+    )
+    ctx = _compose_ctx(_topology((NETWORK6,), web), {"web": {"environment": env}})
+    _observe(ctx, GATEWAY6, (), {GATEWAY6: answer})
+    _host_listening(ctx, f":::{PORT}")
+    rules = parse(v6, "ip6tables-save") if v6 is not None else None
+    ctx.host_firewall = dataclasses.replace(parse(v4), v6=rules)
+    return ctx
+
+
+def test_ufw_s_ipv6_default_deny_drops_the_container_at_the_ipv6_gateway() -> None:
+    (finding,) = _findings(_over_ipv6(TIMEOUT, UFW6))
+    assert finding.check == "host.firewall-input"
+    assert finding.summary.startswith("the host's ip6tables INPUT chain stops ")
+    assert finding.summary.endswith(f"([{GATEWAY6}]:{PORT}) from {BRIDGE}: the INPUT policy (DROP)")
+    assert finding.evidence["firewall"] == (
+        f"ip6tables-save v1.8.9 (nf_tables): INPUT, new tcp to port {PORT} from {WEB6} on "
+        f"{BRIDGE} ends at the INPUT policy (DROP)"
+    )
+    assert f"sudo ufw allow in on {BRIDGE} to any port {PORT} proto tcp" in finding.fix
+
+
+def test_a_plain_ipv6_reject_is_fixed_with_ip6tables() -> None:
+    (finding,) = _findings(_over_ipv6(REFUSED, REJECTING))
+    assert finding.check == "host.firewall-input"
+    assert f"sudo ip6tables -I INPUT -i {BRIDGE} -p tcp --dport {PORT} -j ACCEPT" in finding.fix
+
+
+def test_the_ipv6_connect_is_judged_by_the_ipv6_rules_only() -> None:
+    """IPv4 rules that drop everything do not stop an IPv6 connect; IPv6 rules that admit
+    web's IPv6 source (not its IPv4 one) do; unread IPv6 rules judge nothing."""
+    assert _findings(_over_ipv6(TIMEOUT, ADMITTING, v4=UFW))[0].check == "port.filtered"
+    from_web = "*filter\n:INPUT DROP [0:0]\n-A INPUT -s fd00:db8:1::/64 -j ACCEPT\nCOMMIT\n"
+    assert _findings(_over_ipv6(TIMEOUT, from_web))[0].check == "port.filtered"
+    assert _findings(_over_ipv6(TIMEOUT, None, v4=UFW))[0].check == "port.filtered"

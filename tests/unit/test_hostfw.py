@@ -138,6 +138,23 @@ def test_parse_legacy_dump_has_the_same_rules() -> None:
     assert nft.policy("filter", "DOCKER") is None  # a user chain has no policy
 
 
+def test_parse_ip6tables_dump_is_the_ipv6_family() -> None:
+    """ip6tables-save's dump, in iptables-save's format: one parser, the family told by
+    the command; the tools a fix names are ip6tables'."""
+    v6 = firewall("ip6-docker-ufw", "ip6tables-save")
+    assert v6.family == "ipv6" and v6.backend == "nft"
+    assert v6.read_with == "ip6tables-save v1.8.9 (nf_tables)"
+    assert (v6.tool, v6.fix_tool) == ("ip6tables-nft", "ip6tables")
+    assert v6.jumps_to("nat", "PREROUTING", "DOCKER") and v6.policy("filter", "INPUT") == "DROP"
+    legacy_dump = dump("ip6-docker-ufw").replace(" (nf_tables)", "")  # legacy's header
+    legacy = parse(legacy_dump, "ip6tables-legacy-save", BRIDGES)
+    assert (legacy.tool, legacy.fix_tool) == ("ip6tables-legacy", "ip6tables-legacy")
+    v4 = dataclasses.replace(firewall("nft-docker"), v6=v6)
+    assert v4.family == "ipv4" and v4.fix_tool == "iptables"
+    assert v4.for_family("ipv4") is v4 and v4.for_family("ipv6") is v6
+    assert firewall("nft-docker").for_family("ipv6") is None  # not read
+
+
 def test_parse_accidents() -> None:
     missing = firewall("nft-missing-masquerade")
     assert not any(r.source and r.source.value == "10.213.143.0/24" for r in missing.source_nat())
@@ -278,6 +295,58 @@ def test_read_keeps_the_native_nftables_tables(installed: set[str]) -> None:
     calls: list[str] = []
     fw = hostfw.read(fake_run(answers, calls))
     assert fw is not None and fw.native is None and "nft -j list ruleset" not in calls
+
+
+def test_read_chooses_the_ipv6_dump_as_the_ipv4_one(installed: set[str]) -> None:
+    """ip6tables-save and its twins are read after the IPv4 side and nft, chosen among
+    the same way (the first with a Docker chain), and kept as `v6` with the native tables."""
+    installed.update(hostfw.SAVE6_COMMANDS)
+    calls: list[str] = []
+    answers: dict[str, str | Exception] = {
+        "iptables-save": dump("nft-docker"),
+        "nft": (DATA / "nftables" / "nftables-conf.json").read_text(encoding="utf-8"),
+        "ip6tables-save": "",  # the default backend shows no IPv6 table
+        "ip6tables-nft-save": "",
+        "ip6tables-legacy-save": dump("ip6-docker-ufw"),
+    }
+    fw = hostfw.read(fake_run(answers, calls))
+    assert fw is not None and fw.v6 is not None
+    assert calls[-3:] == ["ip6tables-save", "ip6tables-nft-save", "ip6tables-legacy-save"]
+    assert fw.v6.command == "ip6tables-legacy-save" and fw.v6.family == "ipv6"
+    assert fw.v6.native is fw.native and fw.v6.interfaces == BRIDGES
+    assert fw.v6.others == () and fw.v6.v6 is None  # the nft backend shows no IPv6 table
+
+
+def test_read_without_ip6tables_keeps_the_ipv4_rules(installed: set[str]) -> None:
+    """No ip6tables, or a failing one: the IPv6 rules are unknown (None), not open, and
+    the IPv4 rules are read all the same."""
+    answers: dict[str, str | Exception] = {"iptables-save": dump("nft-docker")}
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.command == "iptables-save" and fw.v6 is None
+    installed.update(hostfw.SAVE6_COMMANDS)
+    answers["ip6tables-save"] = hostfw.Unreadable("no ip6_tables module")
+    answers["ip6tables-legacy-save"] = dump("ip6-docker-ufw")
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.v6 is None
+
+
+def test_read_ipv6_engine_table_on_the_nftables_backend(installed: set[str]) -> None:
+    """Without Docker chains in ip6tables, `table ip6 docker-bridges` says the engine
+    keeps its IPv6 rules in nftables; `table ip docker-bridges` alone says so for IPv4."""
+    installed.update(hostfw.SAVE6_COMMANDS)
+    bare = dump("nft-no-docker-chains")
+    answers: dict[str, str | Exception] = {
+        "iptables-save": bare,
+        "ip6tables-save": "",
+        "nft": _nft_tables(("ip", "docker-bridges"), ("ip6", "docker-bridges")),
+    }
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.v6 is not None
+    assert fw.nft_docker_bridges and fw.v6.nft_docker_bridges
+    answers["nft"] = _nft_tables(("ip", "docker-bridges"))
+    fw = hostfw.read(fake_run(answers, []))
+    assert fw is not None and fw.v6 is not None
+    assert fw.nft_docker_bridges and not fw.v6.nft_docker_bridges
 
 
 def test_read_failure_of_the_first_command_is_unreadable(installed: set[str]) -> None:

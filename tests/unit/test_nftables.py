@@ -211,6 +211,57 @@ def test_match_judges_like_filterpath(op: str, left: object, right: object, expe
     assert nftpath.match(rule, Packet("tcp", 5432)) == expected
 
 
+SADDR6 = _payload("ip6", "saddr")
+NFPROTO = {"meta": {"key": "nfproto"}}
+ULA_PREFIX = {"prefix": {"addr": "fd00:db8:1::", "len": 64}}
+
+
+@pytest.mark.parametrize(
+    ("op", "left", "right", "source", "expected"),
+    [
+        ("==", _payload("ip6", "nexthdr"), "tcp", None, "yes"),
+        ("==", _payload("ip6", "nexthdr"), "udp", None, "no"),
+        ("==", _payload("ip", "protocol"), "tcp", None, "no"),  # an IPv4 header: not this one
+        ("!=", SADDR, "10.0.0.0/8", None, "no"),  # `ip saddr !=` still needs IPv4
+        ("==", SADDR6, "::1", None, "no"),
+        ("!=", SADDR6, "::1", None, "yes"),
+        ("==", SADDR6, ULA_PREFIX, None, "some"),
+        ("==", SADDR6, ULA_PREFIX, "fd00:db8:1::2", "yes"),
+        ("==", SADDR6, ULA_PREFIX, "fd00:db8:2::2", "no"),
+        ("==", NFPROTO, "ipv6", None, "yes"),
+        ("==", NFPROTO, "ipv4", None, "no"),
+        ("==", {"meta": {"key": "l4proto"}}, 6, None, "yes"),
+        ("==", _payload("icmpv6", "type"), "echo-request", None, "no"),
+        ("==", TCP_DPORT, 5432, None, "yes"),
+    ],
+)
+def test_match_an_ipv6_packet(
+    op: str, left: object, right: object, source: str | None, expected: str
+) -> None:
+    """An IPv6 packet fails every `ip ...` match (nft's implicit `meta nfproto ipv4`) and
+    is judged by `ip6 ...`, `meta nfproto ipv6` and the family-free matches."""
+    match = {"match": {"op": op, "left": left, "right": right}}
+    rule = NftRule("inet", "t", "c", (match, {"accept": None}), "")
+    assert nftpath.match(rule, Packet("tcp", 5432, source=source, family="ipv6")) == expected
+
+
+def test_an_inet_table_judges_ipv6_packets_by_their_own_matches() -> None:
+    """nftables.conf's `ip saddr { 10.0.0.0/8, 192.0.2.7 } jump admin` admits 5432 from
+    some IPv4 clients; for IPv6 it holds for none, so the policy drops 5432 for every IPv6
+    client, while the family-free `tcp dport { 80, 443 }` accepts both families."""
+    v6 = Packet("tcp", 5432, family="ipv6")
+    done = walked("nftables-conf", v6)
+    assert (done.verdict, done.partial) == ("DROP", [])
+    assert walked("nftables-conf", Packet("tcp", 443, family="ipv6")).verdict == "ACCEPT"
+    # firewalld's `ip6 daddr fe80::/64 udp dport 546 accept`: some IPv6 clients only
+    dhcp = walked("firewalld", Packet("udp", 546, family="ipv6"))
+    assert dhcp.verdict == "REJECT"
+    assert [r.body for r in dhcp.partial] == [  # docker0's zone, and the DHCPv6 rule
+        "accept",
+        "ip6 daddr fe80::/64 udp dport 546 ct state new,untracked accept",
+    ]
+
+
 def test_a_queue_for_every_client_makes_the_answer_unknown() -> None:
     (table,) = ruleset("nftables-conf").tables
     queued = NftRule("inet", "filter", "input", ({"queue": {"num": 1}},), "queue num 1")
@@ -256,3 +307,37 @@ def test_without_native_tables_the_hook_is_iptables_input() -> None:
     fw = parse_iptables(dump("nft-docker-ufw"), "iptables-save", BRIDGES)
     end = input_path(fw, Packet("tcp", 5432))
     assert (end.verdict, end.deciding) == ("DROP", "the INPUT policy (DROP)")
+
+
+def _dropping(family: str, port: int) -> dict[str, object]:
+    """A native `table FAMILY only` whose input chain drops tcp `port`, as nft's JSON."""
+    table = {"family": family, "table": "only"}
+    dport = {"payload": {"protocol": "tcp", "field": "dport"}}
+    expr = [{"match": {"op": "==", "left": dport, "right": port}}, {"drop": None}]
+    return {"chain": {**table, "name": "input", "type": "filter", "hook": "input", "prio": 0}}, {
+        "rule": {**table, "chain": "input", "expr": expr}
+    }
+
+
+def test_the_hook_of_an_ipv6_packet_is_ip6tables_and_the_ip6_and_inet_tables() -> None:
+    """An IPv6 packet passes ip6tables' INPUT (`v6`), `table ip6` and `table inet` chains,
+    never iptables' INPUT nor `table ip`; unread IPv6 rules leave its verdict unknown."""
+    items: list[object] = [{"table": {"family": f, "name": "only"}} for f in ("ip", "ip6")]
+    for family, port in (("ip", 22), ("ip6", 23)):
+        items += _dropping(family, port)
+    native = parse(json.dumps({"nftables": items}))
+    v4 = dataclasses.replace(
+        parse_iptables(dump("nft-docker"), "iptables-save", BRIDGES), native=native
+    )
+    assert input_path(v4, Packet("tcp", 23, family="ipv6")).verdict is None  # v6 not read
+    v6 = parse_iptables("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", "ip6tables-save", BRIDGES)
+    fw = dataclasses.replace(v4, v6=dataclasses.replace(v6, native=native))
+    assert input_path(fw, Packet("tcp", 22)).verdict == "DROP"
+    assert input_path(fw, Packet("tcp", 22, family="ipv6")).verdict == "ACCEPT"
+    end = input_path(fw, Packet("tcp", 23, family="ipv6"))
+    assert end.verdict == "DROP" and end.table is not None and end.table.family == "ip6"
+    assert input_path(fw, Packet("tcp", 23)).verdict == "ACCEPT"
+    ufw6 = dataclasses.replace(fw, v6=parse_iptables(dump("ip6-docker-ufw"), "ip6tables-save"))
+    end = input_path(ufw6, Packet("tcp", 5432, family="ipv6"))
+    assert (end.verdict, end.where) == ("DROP", "ip6tables-save v1.8.9 (nf_tables): INPUT")
+    assert end.firewall is not None and end.firewall.family == "ipv6"
