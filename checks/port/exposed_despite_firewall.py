@@ -193,12 +193,19 @@ def _port_text(binding: PortBinding, firewall: HostFirewall) -> str:
     return f"{binding.host_port}/{binding.proto}{over}"
 
 
+def _user_chain(firewall: HostFirewall) -> str:
+    """Where the user's own rule goes: DOCKER-USER, or the top of FORWARD where the engine
+    made none (Engine 20.10 makes none in ip6tables)."""
+    return "DOCKER-USER" if "DOCKER-USER" in firewall.chains.get("filter", ()) else "FORWARD"
+
+
 def _fix(container: Container, bound: list[tuple[PortBinding, HostFirewall]]) -> str:
     rules = "; ".join(
-        f"sudo {fw.fix_tool} -I DOCKER-USER -i eth0 -p {b.proto} -m conntrack --ctorigdstport "
-        f"{b.host_port} --ctdir ORIGINAL -j DROP"
+        f"sudo {fw.fix_tool} -I {_user_chain(fw)} -i eth0 -p {b.proto} -m conntrack "
+        f"--ctorigdstport {b.host_port} --ctdir ORIGINAL -j DROP"
         for b, fw in bound
     )
+    no_user_chain = any(_user_chain(fw) == "FORWARD" for _, fw in bound)
     specs = dict.fromkeys(
         port_spec("127.0.0.1", b.host_port, b.container_port, b.proto) for b, _ in bound
     )
@@ -211,7 +218,14 @@ def _fix(container: Container, bound: list[tuple[PortBinding, HostFirewall]]) ->
         f"{where}. Or keep it published and filter it in DOCKER-USER, which the engine "
         f"leaves alone: {rules} (eth0: the interface other networks come in by, "
         "`ip route show default`; put `-j RETURN` rules for allowed sources before it, and "
-        "keep the rules across reboots, e.g. in /etc/ufw/after.rules)."
+        "keep the rules across reboots, e.g. in /etc/ufw/after.rules"
+        + (
+            "; where the engine made no DOCKER-USER chain the rule goes at the top of "
+            "FORWARD, and must be inserted again after the engine restarts"
+            if no_user_chain
+            else ""
+        )
+        + ")."
     )
 
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ NETNS = "ddiagt-hostrules"
 BASE = Path("/tmp/ddiagt-hostrules-engine")
 BUSYBOX = "ddiag-test/busybox:latest"
 OWN = "10.213.126"  # the engine's default bridge (.1/25) and its pool (.128/25), in NETNS only
+# With `ipv6`: the default bridge's IPv6 subnet (a ULA prefix), in NETNS only.
+OWN6 = "fd00:db8:7e::/64"
 # `ip netns exec NETNS` binds the files of /etc/netns/NETNS over /etc's: the engine's host
 # (and ddiag run there) reads this /etc/hosts, with a dotted name only it defines.
 NETNS_ETC = Path("/etc/netns") / NETNS
@@ -71,17 +74,29 @@ def _cgroup_mounts() -> str:
     return "\n".join(lines) + "\n"
 
 
-def in_netns(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def in_netns(
+    *argv: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ip", "netns", "exec", NETNS, *argv], capture_output=True, text=True, check=check
+        ["ip", "netns", "exec", NETNS, *argv],
+        capture_output=True,
+        text=True,
+        check=check,
+        input=stdin,
     )
 
 
+@dataclass
 class NetnsEngine(engine2.SecondEngine):
-    """A dockerd whose host network namespace is NETNS (with iptables: its rules go there)."""
+    """A dockerd whose host network namespace is NETNS (with iptables: its rules go there).
+    `ipv6`: dual-stack, and the engine writes ip6tables rules too (Engine 20.10 has them
+    only as an experimental feature: `--experimental --ip6tables`)."""
+
+    ipv6: bool = False
 
     def _network_argv(self) -> list[str]:
         """Docker's own networking, iptables included: in NETNS, its rules go there."""
+        dual_stack = ["--ipv6", "--fixed-cidr-v6", OWN6, "--experimental", "--ip6tables"]
         return [
             "--bip",
             f"{OWN}.1/25",
@@ -89,6 +104,7 @@ class NetnsEngine(engine2.SecondEngine):
             f"base={OWN}.128/25,size=28",
             "--cgroup-parent",
             f"/{NETNS}",
+            *(dual_stack if self.ipv6 else []),
         ]
 
     def start(self) -> None:
@@ -143,10 +159,11 @@ class NetnsEngine(engine2.SecondEngine):
 
 
 @contextlib.contextmanager
-def started() -> Iterator[NetnsEngine]:
-    """The engine, up with the local test images, and torn down whatever happens; the
-    test is skipped where an engine cannot run in a namespace (no root, no tools)."""
-    made = NetnsEngine(base=BASE)
+def started(ipv6: bool = False) -> Iterator[NetnsEngine]:
+    """The engine (dual-stack with `ipv6`), up with the local test images, and torn down
+    whatever happens; the test is skipped where an engine cannot run in a namespace (no
+    root, no tools)."""
+    made = NetnsEngine(base=BASE, ipv6=ipv6)
     made.teardown()
     try:
         made.start()

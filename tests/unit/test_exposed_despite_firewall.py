@@ -304,9 +304,11 @@ def test_ip6tables_dnat_sends_the_ipv6_connection_past_ufw_s_ipv6_deny() -> None
     assert finding.evidence["accepted_only_by"] == [
         "-A ufw6-user-input -s fd00:db8:ffff::/48 -p tcp -m tcp --dport 5432 -j ACCEPT"
     ]
-    assert "sudo ip6tables -I DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 5432" in (
+    # Engine 20.10 makes no DOCKER-USER in ip6tables: the rule goes at the top of FORWARD
+    assert "sudo ip6tables -I FORWARD -i eth0 -p tcp -m conntrack --ctorigdstport 5432" in (
         finding.fix
     )
+    assert "inserted again after the engine restarts" in finding.fix
 
 
 def test_both_families_denied_make_one_finding() -> None:
@@ -314,7 +316,7 @@ def test_both_families_denied_make_one_finding() -> None:
     assert "deny 5432/tcp, 5432/tcp over IPv6:" in finding.summary
     assert set(finding.evidence) >= {"0.0.0.0:5432->5432/tcp", V6_BINDING}
     assert "sudo iptables -I DOCKER-USER" in finding.fix
-    assert "sudo ip6tables -I DOCKER-USER" in finding.fix
+    assert "sudo ip6tables -I FORWARD" in finding.fix
     assert finding.fix.count('"127.0.0.1:5432:5432"') == 1
 
 
@@ -329,12 +331,29 @@ def test_without_the_port_s_ipv6_dnat_docker_proxy_answers_through_input() -> No
 
 
 def test_silent_when_the_ipv6_docker_user_filters_or_the_ipv6_rules_were_not_read() -> None:
-    text = dump("ip6-docker-ufw").replace(
+    """A DOCKER-USER chain in ip6tables (newer engines make one) that drops the port is
+    the user's filter; its fix names DOCKER-USER again when the chain exists."""
+    docker_user = (
+        dump("ip6-docker-ufw")
+        .replace(
+            ":DOCKER-ISOLATION-STAGE-1 - [0:0]\n",
+            ":DOCKER-ISOLATION-STAGE-1 - [0:0]\n:DOCKER-USER - [0:0]\n",
+        )
+        .replace(
+            "-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n",
+            "-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION-STAGE-1\n"
+            "-A DOCKER-USER -j RETURN\n",
+        )
+    )
+    (finding,) = found(with_v6(parse(docker_user, "ip6tables-save", BRIDGES)))
+    assert "sudo ip6tables -I DOCKER-USER -i eth0" in finding.fix
+    assert "restarts" not in finding.fix
+    dropping = docker_user.replace(
         "-A DOCKER-USER -j RETURN",
         "-A DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 5432 --ctdir ORIGINAL -j DROP\n"
         "-A DOCKER-USER -j RETURN",
     )
-    assert found(with_v6(parse(text, "ip6tables-save", BRIDGES))) == []
+    assert found(with_v6(parse(dropping, "ip6tables-save", BRIDGES))) == []
     assert found(with_v6(None)) == []
 
 
