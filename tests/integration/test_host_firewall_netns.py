@@ -1,8 +1,9 @@
 """port.exposed-despite-firewall, host.firewall-split and host.firewall-input, and edges
 to an address of the engine's host, against an engine whose host is a network namespace of
-this test's own (tests/integration/netns_engine.py): the rules (iptables', and native
-nftables tables loaded with `nft`) and the addresses go into that namespace, never into
-this machine's firewall or interfaces.
+this test's own (tests/integration/netns_engine.py): the rules (iptables' and ip6tables',
+and native nftables tables loaded with `nft`) and the addresses go into that namespace,
+never into this machine's firewall or interfaces. The engine is dual-stack and writes
+ip6tables rules (`ipv6=True`); NETWORK6 has a ULA prefix, in the namespace only.
 """
 
 from __future__ import annotations
@@ -17,27 +18,38 @@ from typing import Any
 
 import docker
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
 from tests.integration import netns_engine
 from tests.integration.netns_engine import BUSYBOX, NETNS, NetnsEngine, in_netns, started
 
 NETWORK = "ddiagt-hr-app"
 PUBLISHED = 18401
+NETWORK6, SUBNET6, GATEWAY6 = "ddiagt-hr-app6", "fd00:db8:7f::/64", "fd00:db8:7f::1"
+PUBLISHED6 = 18403
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[NetnsEngine]:
-    with started() as made:
+    with started(ipv6=True) as made:
         client = made.client()
         client.networks.create(NETWORK, driver="bridge")
-        client.containers.run(
-            BUSYBOX,
-            ["httpd", "-f", "-p", "8080"],
-            name="ddiagt-hr-web",
-            network=NETWORK,
-            ports={"8080/tcp": PUBLISHED},
-            detach=True,
+        pool = IPAMPool(subnet=SUBNET6, gateway=GATEWAY6)
+        client.networks.create(
+            NETWORK6, driver="bridge", enable_ipv6=True, ipam=IPAMConfig(pool_configs=[pool])
         )
+        for name, network, port in (
+            ("ddiagt-hr-web", NETWORK, PUBLISHED),
+            ("ddiagt-hr-web6", NETWORK6, PUBLISHED6),
+        ):
+            client.containers.run(
+                BUSYBOX,
+                ["httpd", "-f", "-p", "8080"],
+                name=name,
+                network=network,
+                ports={"8080/tcp": port},
+                detach=True,
+            )
         client.close()
         yield made
 
@@ -95,9 +107,10 @@ UPLINK = "10.213.127.10"  # NETNS's own "uplink": a veth pair with both ends in 
 
 def _listen(address: str = "0.0.0.0") -> subprocess.Popen[bytes]:
     """A host service in NETNS on `address`:HOST_SERVICE_PORT, until killed."""
+    family = "socket.AF_INET6" if ":" in address else "socket.AF_INET"
     program = (
         "import socket, time\n"
-        "server = socket.socket()\n"
+        f"server = socket.socket({family})\n"
         "server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         f"server.bind(({address!r}, {HOST_SERVICE_PORT}))\n"
         "server.listen(16)\n"
@@ -396,3 +409,96 @@ def test_firewalld_s_nft_table_does_not_close_a_published_port(engine: NetnsEngi
         "reject with icmpx admin-prohibited"
     )
     assert f"127.0.0.1:{PUBLISHED}:8080" in finding["fix"]
+
+
+@contextlib.contextmanager
+def ipv6_input_drop() -> Iterator[None]:
+    """NETNS's ip6tables INPUT (only there): policy DROP, ssh and ICMPv6 allowed, as
+    every working IPv6 firewall does (ufw6, firewalld): without neighbour discovery no
+    container even finds its IPv6 gateway's link address. Undone at the end."""
+    allowed = [
+        ["INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT"],
+        ["INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+    ]
+    for rule in allowed:
+        in_netns("ip6tables", "-A", *rule)
+    in_netns("ip6tables", "-P", "INPUT", "DROP")
+    try:
+        yield
+    finally:
+        in_netns("ip6tables", "-P", "INPUT", "ACCEPT")
+        for rule in allowed:
+            in_netns("ip6tables", "-D", *rule, check=False)
+
+
+def test_an_ipv6_input_deny_is_bypassed_only_where_the_engine_dnats_ipv6(
+    engine: NetnsEngine,
+) -> None:
+    """Both containers are published on `::`. The engine's ip6tables DNAT rule for
+    ddiagt-hr-web6 (an IPv6 address on NETWORK6) sends its port past INPUT: exposed over
+    IPv6. ddiagt-hr-web (IPv4 only) has no IPv6 DNAT: docker-proxy answers on `::`
+    through INPUT, where the deny holds, so nothing is exposed."""
+    with ipv6_input_drop():
+        dual = diagnose(engine, "network", NETWORK6)
+        v4_only = diagnose(engine)
+    (finding,) = of(dual, "port.exposed-despite-firewall")
+    assert finding["subjects"] == ["ddiagt-hr-web6"]
+    binding = f"[::]:{PUBLISHED6}->8080/tcp"
+    assert set(finding["evidence"]) >= {binding, "dnat"}
+    assert f"0.0.0.0:{PUBLISHED6}->8080/tcp" not in finding["evidence"]
+    assert finding["evidence"][binding].startswith("ip6tables-save v")
+    assert finding["evidence"][binding].endswith(
+        f"INPUT ends {PUBLISHED6}/tcp at the INPUT policy (DROP)"
+    )
+    assert (
+        f"--dport {PUBLISHED6} -j DNAT --to-destination [fd00:db8:7f::"
+        in (finding["evidence"]["dnat"])
+    )
+    assert (
+        f"sudo ip6tables -I FORWARD -i eth0 -p tcp -m conntrack --ctorigdstport {PUBLISHED6}"
+        in (finding["fix"])
+    )
+    assert of(v4_only, "port.exposed-despite-firewall") == []
+
+
+def test_an_ipv6_input_deny_keeps_a_container_from_a_host_service_at_the_ipv6_gateway(
+    engine: NetnsEngine,
+) -> None:
+    """host.firewall-input over IPv6: a host service on `::`, NETNS's ip6tables INPUT
+    policy DROP, and the container's connect to NETWORK6's IPv6 gateway times out; the
+    ip6tables fix it gives, run in NETNS, lets the container in."""
+    client = engine.client()
+    bridge = "br-" + client.networks.get(NETWORK6).id[:12]
+    client.containers.run(
+        BUSYBOX,
+        ["sleep", "600"],
+        name="ddiagt-hr-client6",
+        network=NETWORK6,
+        environment={"API_URL": f"http://[{GATEWAY6}]:{HOST_SERVICE_PORT}/"},
+        detach=True,
+    )
+    client.close()
+    listener = _listen("::")
+    try:
+        with ipv6_input_drop():
+            report = diagnose(engine, "container", "ddiagt-hr-client6", "--timeout", "1")
+            (finding,) = of(report, "host.firewall-input")
+            fix = finding["fix"].split("`")[1]
+            assert fix == (
+                f"sudo ip6tables -I INPUT -i {bridge} -p tcp --dport {HOST_SERVICE_PORT} -j ACCEPT"
+            )
+            in_netns(*fix.removeprefix("sudo ").split())
+            try:
+                fixed = diagnose(engine, "container", "ddiagt-hr-client6", "--timeout", "1")
+            finally:
+                in_netns(*fix.removeprefix("sudo ").replace(" -I ", " -D ").split(), check=False)
+    finally:
+        listener.kill()
+        listener.wait()
+    assert finding["summary"].startswith("the host's ip6tables INPUT chain stops ")
+    assert (
+        f"([{GATEWAY6}]:{HOST_SERVICE_PORT}) from {bridge}: the INPUT policy (DROP)"
+        in (finding["summary"])
+    )
+    [edge] = [e for e in fixed["edges"] if e["target"] == GATEWAY6]
+    assert (edge["status"], edge["check"]) == ("ok", None)
