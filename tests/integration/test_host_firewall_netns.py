@@ -133,20 +133,32 @@ def _gateway(client: docker.DockerClient) -> str:
     return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
+def _host_client(engine: NetnsEngine, name: str, network: str, address: str) -> str:
+    """A container `name` on `network` whose API_URL calls a host service at `address`
+    (removed with the engine); the bridge of `network`."""
+    host = f"[{address}]" if ":" in address else address
+    client = engine.client()
+    try:
+        client.containers.run(
+            BUSYBOX,
+            ["sleep", "600"],
+            name=name,
+            network=network,
+            environment={"API_URL": f"http://{host}:{HOST_SERVICE_PORT}/"},
+            detach=True,
+        )
+        return "br-" + client.networks.get(network).id[:12]
+    finally:
+        client.close()
+
+
 def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEngine) -> None:
     """host.firewall-input: a service on NETNS's own address space, listening on every
     address, and NETNS's INPUT policy DROP: the container's connect to the gateway times out."""
     client = engine.client()
     gateway = _gateway(client)
-    client.containers.run(
-        BUSYBOX,
-        ["sleep", "600"],
-        name="ddiagt-hr-client",
-        network=NETWORK,
-        environment={"API_URL": f"http://{gateway}:{HOST_SERVICE_PORT}/"},
-        detach=True,
-    )
     client.close()
+    _host_client(engine, "ddiagt-hr-client", NETWORK, gateway)
     listener = _listen()
     in_netns("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
     in_netns("iptables", "-P", "INPUT", "DROP")
@@ -365,16 +377,8 @@ def test_a_native_nft_input_chain_keeps_a_container_from_a_host_service(
     engine's iptables-nft rules; the fix it gives, run in NETNS, lets the container in."""
     client = engine.client()
     gateway = _gateway(client)
-    bridge = "br-" + client.networks.get(NETWORK).id[:12]
-    client.containers.run(
-        BUSYBOX,
-        ["sleep", "600"],
-        name="ddiagt-hr-nft-client",
-        network=NETWORK,
-        environment={"API_URL": f"http://{gateway}:{HOST_SERVICE_PORT}/"},
-        detach=True,
-    )
     client.close()
+    bridge = _host_client(engine, "ddiagt-hr-nft-client", NETWORK, gateway)
     listener = _listen()
     try:
         with native_table("inet", "ddiagt_filter", NFT_INPUT_DROP):
@@ -467,17 +471,7 @@ def test_an_ipv6_input_deny_keeps_a_container_from_a_host_service_at_the_ipv6_ga
     """host.firewall-input over IPv6: a host service on `::`, NETNS's ip6tables INPUT
     policy DROP, and the container's connect to NETWORK6's IPv6 gateway times out; the
     ip6tables fix it gives, run in NETNS, lets the container in."""
-    client = engine.client()
-    bridge = "br-" + client.networks.get(NETWORK6).id[:12]
-    client.containers.run(
-        BUSYBOX,
-        ["sleep", "600"],
-        name="ddiagt-hr-client6",
-        network=NETWORK6,
-        environment={"API_URL": f"http://[{GATEWAY6}]:{HOST_SERVICE_PORT}/"},
-        detach=True,
-    )
-    client.close()
+    bridge = _host_client(engine, "ddiagt-hr-client6", NETWORK6, GATEWAY6)
     listener = _listen("::")
     try:
         with ipv6_input_drop():
