@@ -51,6 +51,9 @@ the address of one interface (`10.0.0.5:5432:5432`). Or filter in the engine's
 --ctdir ORIGINAL -j DROP` (eth0: the interface other networks come in by, `ip route show
 default`), preceded by `-j RETURN` rules for the sources that may connect; keep them across
 reboots (ufw: in /etc/ufw/after.rules). With ufw, the `ufw-docker` helper does this.
+For a port exposed over IPv6 the rule is ip6tables'; Engine 20.10 makes no DOCKER-USER
+chain there, so the rule goes at the top of FORWARD and must be inserted again after the
+engine restarts.
 """
 
 from __future__ import annotations
