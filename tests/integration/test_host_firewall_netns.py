@@ -3,54 +3,52 @@ to an address of the engine's host, against an engine whose host is a network na
 this test's own (tests/integration/netns_engine.py): the rules (iptables' and ip6tables',
 and native nftables tables loaded with `nft`) and the addresses go into that namespace,
 never into this machine's firewall or interfaces. The engine is dual-stack and writes
-ip6tables rules (`ipv6=True`); NETWORK6 has a ULA prefix, in the namespace only.
+ip6tables rules (`ipv6=True`). The containers are the stack compose-fixtures/host-boundary,
+brought up on that engine once for the module; NETWORK6 has a ULA prefix, in the namespace
+only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-from docker.types import IPAMConfig, IPAMPool
 
 from tests.integration import netns_engine
-from tests.integration.netns_engine import BUSYBOX, NETNS, NetnsEngine, in_netns, started
+from tests.integration.netns_engine import NETNS, NetnsEngine, in_netns, started
 
+# As compose-fixtures/host-boundary/compose.yaml writes them (networks, ports, addresses).
 NETWORK = "ddiagt-hr-app"
 PUBLISHED = 18401
-NETWORK6, SUBNET6, GATEWAY6 = "ddiagt-hr-app6", "fd00:db8:7f::/64", "fd00:db8:7f::1"
+NETWORK6, GATEWAY6 = "ddiagt-hr-app6", "fd00:db8:7f::1"
 PUBLISHED6 = 18403
+
+
+FIXTURE = Path(__file__).parents[2] / "compose-fixtures" / "host-boundary" / "compose.yaml"
 
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[NetnsEngine]:
+    """The netns engine with the host-boundary stack up (removed with the engine)."""
     with started(ipv6=True) as made:
-        client = made.client()
-        client.networks.create(NETWORK, driver="bridge")
-        pool = IPAMPool(subnet=SUBNET6, gateway=GATEWAY6)
-        client.networks.create(
-            NETWORK6, driver="bridge", enable_ipv6=True, ipam=IPAMConfig(pool_configs=[pool])
+        up = subprocess.run(
+            ["docker", "compose", "-p", "ddiagt-hr", "-f", str(FIXTURE), "up", "-d"],
+            env={**os.environ, "DOCKER_HOST": made.host},
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
-        for name, network, port in (
-            ("ddiagt-hr-web", NETWORK, PUBLISHED),
-            ("ddiagt-hr-web6", NETWORK6, PUBLISHED6),
-        ):
-            client.containers.run(
-                BUSYBOX,
-                ["httpd", "-f", "-p", "8080"],
-                name=name,
-                network=network,
-                ports={"8080/tcp": port},
-                detach=True,
-            )
-        client.close()
+        assert up.returncode == 0, up.stderr
         yield made
 
 
@@ -80,7 +78,7 @@ def test_input_drop_policy_does_not_close_a_published_port(engine: NetnsEngine) 
     finally:
         in_netns("iptables", "-P", "INPUT", "ACCEPT")
         in_netns("iptables", "-D", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
-    assert finding["subjects"] == ["ddiagt-hr-web"]
+    assert finding["subjects"] == ["web", "ddiagt-hr-web"]
     binding = f"0.0.0.0:{PUBLISHED}->8080/tcp"
     assert finding["evidence"][binding].endswith(
         f"INPUT ends {PUBLISHED}/tcp at the INPUT policy (DROP)"
@@ -133,20 +131,10 @@ def _gateway(client: docker.DockerClient) -> str:
     return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
 
-def _host_client(engine: NetnsEngine, name: str, network: str, address: str) -> str:
-    """A container `name` on `network` whose API_URL calls a host service at `address`
-    (removed with the engine); the bridge of `network`."""
-    host = f"[{address}]" if ":" in address else address
+def _bridge(engine: NetnsEngine, network: str) -> str:
+    """The bridge interface of `network` on the engine."""
     client = engine.client()
     try:
-        client.containers.run(
-            BUSYBOX,
-            ["sleep", "600"],
-            name=name,
-            network=network,
-            environment={"API_URL": f"http://{host}:{HOST_SERVICE_PORT}/"},
-            detach=True,
-        )
         return "br-" + client.networks.get(network).id[:12]
     finally:
         client.close()
@@ -158,7 +146,6 @@ def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEn
     client = engine.client()
     gateway = _gateway(client)
     client.close()
-    _host_client(engine, "ddiagt-hr-client", NETWORK, gateway)
     listener = _listen()
     in_netns("iptables", "-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
     in_netns("iptables", "-P", "INPUT", "DROP")
@@ -180,28 +167,14 @@ def test_input_drop_policy_keeps_a_container_from_a_host_service(engine: NetnsEn
 def uplink_client(engine: NetnsEngine) -> Iterator[str]:
     """A container that calls a host service at NETNS's uplink address (not a gateway):
     the address goes on a veth pair whose both ends stay in NETNS (this kernel has no dummy
-    links), so nothing can leave through it; pair and container go at the end."""
+    links), so nothing can leave through it; the pair goes at the end."""
     in_netns("ip", "link", "add", "ddiagt-up0", "type", "veth", "peer", "name", "ddiagt-up1")
     in_netns("ip", "addr", "add", f"{UPLINK}/24", "dev", "ddiagt-up0")
     for end in ("ddiagt-up0", "ddiagt-up1"):
         in_netns("ip", "link", "set", end, "up")
-    client = engine.client()
-    container = client.containers.run(
-        BUSYBOX,
-        ["sleep", "600"],
-        name="ddiagt-hr-uplink-client",
-        network=NETWORK,
-        environment={
-            "DB_URL": f"postgres://app@{UPLINK}:{HOST_SERVICE_PORT}/app",
-            "LEGACY_API": f"http://{netns_engine.HOST_ONLY_NAME}:8080/",
-        },
-        detach=True,
-    )
     try:
-        yield container.name
+        yield "ddiagt-hr-uplink-client"
     finally:
-        container.remove(force=True)
-        client.close()
         in_netns("ip", "link", "del", "ddiagt-up0", check=False)
 
 
@@ -248,23 +221,13 @@ def test_host_gateway_is_the_default_bridges_gateway(engine: NetnsEngine, on_doc
     container's own network's gateway is refused, and the fix points the name there."""
     client = engine.client()
     gateway = _gateway(client)
-    container = client.containers.run(
-        BUSYBOX,
-        ["sleep", "600"],
-        name="ddiagt-hr-hostgw-client",
-        network=NETWORK,
-        extra_hosts={"host.docker.internal": "host-gateway"},
-        environment={"API_URL": f"http://host.docker.internal:{HOST_SERVICE_PORT}/"},
-        detach=True,
-    )
+    client.close()
     listener = _listen(f"{netns_engine.OWN}.1" if on_docker0 else gateway)
     try:
-        report = diagnose(engine, "container", str(container.name), "--timeout", "2")
+        report = diagnose(engine, "container", "ddiagt-hr-hostgw-client", "--timeout", "2")
     finally:
         listener.kill()
         listener.wait()
-        container.remove(force=True)
-        client.close()
     [edge] = [e for e in report["edges"] if e["target"] == "host.docker.internal"]
     if on_docker0:
         assert (edge["status"], edge["check"]) == ("ok", None)
@@ -310,15 +273,7 @@ def test_a_loopback_resolver_on_the_host_leaves_the_default_bridge_with_the_fall
 ) -> None:
     """dns.host-resolver-loopback from files alone: NETNS's resolv.conf lists 127.0.0.1
     only (netns_engine.RESOLV_CONF), and the engine hands the default bridge 8.8.8.8."""
-    client = engine.client()
-    container = client.containers.run(
-        BUSYBOX, ["sleep", "600"], name="ddiagt-hr-default", network="bridge", detach=True
-    )
-    try:
-        report = diagnose(engine, "network", "bridge")
-    finally:
-        container.remove(force=True)
-        client.close()
+    report = diagnose(engine, "network", "bridge")
     (finding,) = of(report, "dns.host-resolver-loopback")
     assert "ddiagt-hr-default" in finding["subjects"]
 
@@ -378,11 +333,11 @@ def test_a_native_nft_input_chain_keeps_a_container_from_a_host_service(
     client = engine.client()
     gateway = _gateway(client)
     client.close()
-    bridge = _host_client(engine, "ddiagt-hr-nft-client", NETWORK, gateway)
+    bridge = _bridge(engine, NETWORK)
     listener = _listen()
     try:
         with native_table("inet", "ddiagt_filter", NFT_INPUT_DROP):
-            report = diagnose(engine, "container", "ddiagt-hr-nft-client", "--timeout", "1")
+            report = diagnose(engine, "container", "ddiagt-hr-client", "--timeout", "1")
             (finding,) = of(report, "host.firewall-input")
             fix = finding["fix"].split("`")[1]
             assert fix == (
@@ -390,7 +345,7 @@ def test_a_native_nft_input_chain_keeps_a_container_from_a_host_service(
                 f"tcp dport {HOST_SERVICE_PORT} accept"
             )
             in_netns("sh", "-c", fix.removeprefix("sudo "))
-            fixed = diagnose(engine, "container", "ddiagt-hr-nft-client", "--timeout", "1")
+            fixed = diagnose(engine, "container", "ddiagt-hr-client", "--timeout", "1")
     finally:
         listener.kill()
         listener.wait()
@@ -446,7 +401,7 @@ def test_an_ipv6_input_deny_is_bypassed_only_where_the_engine_dnats_ipv6(
         dual = diagnose(engine, "network", NETWORK6)
         v4_only = diagnose(engine)
     (finding,) = of(dual, "port.exposed-despite-firewall")
-    assert finding["subjects"] == ["ddiagt-hr-web6"]
+    assert finding["subjects"] == ["web6", "ddiagt-hr-web6"]
     binding = f"[::]:{PUBLISHED6}->8080/tcp"
     assert set(finding["evidence"]) >= {binding, "dnat"}
     assert f"0.0.0.0:{PUBLISHED6}->8080/tcp" not in finding["evidence"]
@@ -471,7 +426,7 @@ def test_an_ipv6_input_deny_keeps_a_container_from_a_host_service_at_the_ipv6_ga
     """host.firewall-input over IPv6: a host service on `::`, NETNS's ip6tables INPUT
     policy DROP, and the container's connect to NETWORK6's IPv6 gateway times out; the
     ip6tables fix it gives, run in NETNS, lets the container in."""
-    bridge = _host_client(engine, "ddiagt-hr-client6", NETWORK6, GATEWAY6)
+    bridge = _bridge(engine, NETWORK6)
     listener = _listen("::")
     try:
         with ipv6_input_drop():
