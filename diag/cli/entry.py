@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from diag import trace
 from diag.engine.endpoint import EngineChoice, resolve_endpoint
 from diag.errors import DiagError
 
@@ -50,6 +51,14 @@ def skip_unused_transports(argv: Sequence[str] | None = None) -> None:
 
 def main() -> None:
     skip_unused_transports()
-    from diag.cli.app import main as cli_main  # after the decision: it imports docker-py
+    # after the decision: they import docker-py
+    from diag.run import prelaunch
 
-    cli_main()
+    prelaunch.launch(sys.argv[1:], engine_in_argv(sys.argv[1:]))
+    try:
+        from diag.cli.app import main as cli_main
+
+        trace.since_start("interpreter and imports")
+        cli_main()
+    finally:
+        prelaunch.discard()
