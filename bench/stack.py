@@ -136,10 +136,11 @@ class Stack:
     services: tuple[Service, ...]
     subnets: dict[str, str] = field(default_factory=dict)
     healthy: bool = False
+    prefix: str = PROJECT_PREFIX  # another one keeps two benchmarks on one engine apart
 
     @property
     def project(self) -> str:
-        return f"{PROJECT_PREFIX}{'healthy-' if self.healthy else ''}n{self.n}"
+        return f"{self.prefix}{'healthy-' if self.healthy else ''}n{self.n}"
 
     @property
     def networks(self) -> list[str]:
@@ -221,7 +222,9 @@ def _subnets(slot: int) -> dict[str, str]:
     return {key: f"10.213.{first + i}.0/24" for i, key in enumerate(NETWORK_KEYS)}
 
 
-def generate(n: int, seed: int = 8, slot: int = 0, healthy: bool = False) -> Stack:
+def generate(
+    n: int, seed: int = 8, slot: int = 0, healthy: bool = False, prefix: str = PROJECT_PREFIX
+) -> Stack:
     """The stack of N containers for SEED, on subnet slot SLOT (0..6). Deterministic: the same
     arguments give the same stack, byte for byte, on any machine and Python >= 3.10.
     `healthy` (issue 19): the same services, networks and references, but no endpoint times
@@ -287,6 +290,7 @@ def generate(n: int, seed: int = 8, slot: int = 0, healthy: bool = False) -> Sta
         services=tuple(services),
         subnets=_subnets(slot),
         healthy=healthy,
+        prefix=prefix,
     )
 
 

@@ -1,11 +1,13 @@
-"""The shared probe, asked for before the rest of ddiag is imported (issue 19).
+"""The shared probe and the guessed anchors, asked for before the rest of ddiag is imported
+(issue 19).
 
 A container start is the largest fixed cost of a healthy run (0.3-0.5 s of the engine's
 work), and importing the CLI, parsing its options and resolving the settings took as
-long again before `Diagnosis._start_early()` could ask for the probe. So `ddiag network`,
-`compose` and `container` ask for it first, with only the engine client and the probe
+long again before `Diagnosis._start_early()` could ask for the probes. So `ddiag network`,
+`compose` and `container` ask for them first, with only the engine client and the probe
 session imported, from what the command line and the environment say, and the engine
-starts it while the rest of ddiag is imported.
+starts them while the rest of ddiag is imported: the shared probe, and the anchors of the
+networks the arguments name (`_networks`, the guess of diag.engine.early).
 
 The settings are not known yet, so this is a guess, treated like the early start's:
 the diagnosis adopts the session only if it still `suits()` the settings it resolves
@@ -33,6 +35,7 @@ import docker
 
 from diag import trace
 from diag.engine.client import connect
+from diag.engine.early import Guess, container_networks, named_networks, project_networks
 from diag.engine.endpoint import EngineChoice
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
@@ -86,6 +89,19 @@ def _guess(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[str, str] |
         return None
 
 
+def _networks(argv: Sequence[str], environ: Mapping[str, str]) -> Guess:
+    """The networks whose anchors the command will want (diag.engine.early), from its
+    arguments as they stand: every word not starting with `-` is taken for a name, an
+    option's value too, which at worst costs an engine call that finds nothing."""
+    words = [arg for arg in argv[1:] if not arg.startswith("-")]
+    if argv[0] == "network":
+        return named_networks(words)
+    if argv[0] == "container":
+        return container_networks(words[0]) if words else lambda api: []
+    project = option(argv, "--project-name") or option(argv, "-p")
+    return project_networks(project or environ.get("COMPOSE_PROJECT_NAME"))
+
+
 def _terminated(signum: int, frame: object) -> None:
     sys.exit(EXIT_TERMINATED)
 
@@ -109,6 +125,7 @@ def launch(
         session = ProbeSession(client, image, timeout=0.0, memory=memory)
         _launched = Launched(engine, client, session)
         session.prestart()
+        session.prestart_anchors(_networks(argv, environ)(client.api))
 
 
 def client_for(engine: EngineChoice) -> docker.DockerClient | None:
