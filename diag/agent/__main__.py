@@ -32,19 +32,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import BATCH_ENV, BATCH_MARK, EXIT_OLD_PYTHON
 from .tasks import Result, run_task
 from .view import HOST_PID, OWN, View, ViewError, open_host_view, open_view
 
 MIN_PYTHON = (3, 10)
-BATCH_ENV = "DDIAG_BATCH"
-BATCH_MARK = "DDIAG "
-EXIT_OLD_PYTHON = 3
 # Tasks (sockets) at once: ddiag starts its probes with 4096 open files. A first round at
 # N = 50 is ~600 tasks; with a smaller cap the tail waited for earlier tasks' timeouts,
 # and a run cost two timeouts instead of one.
 MAX_IN_FLIGHT = 2048
 PACKET_THREADS = 64  # of the probe's 128 pids (diag.probes.probe)
-STEP_GROUP = 32  # tasks started between two turns of the event loop (see Agent.serve)
+STEP_GROUP = 8  # tasks started between two turns of the event loop (see Agent.serve)
 MEMORY_PEAK_FILES = (
     "/sys/fs/cgroup/memory.peak",  # cgroup v2, Linux >= 5.19
     "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",  # cgroup v1

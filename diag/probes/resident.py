@@ -22,7 +22,7 @@ import docker.errors
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from diag import trace
-from diag.agent.__main__ import EXIT_OLD_PYTHON
+from diag.agent import EXIT_OLD_PYTHON
 from diag.engine.errors import ENGINE_ERRORS
 
 ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
