@@ -108,16 +108,16 @@ def healthy(measurements: list[dict[str, Any]]) -> dict[str, Any]:
     probe start (medians of the same run), and the verdict on each target."""
     summary = summarize([m for m in measurements if m.get("healthy")])
     per_n: dict[str, dict[str, float | None]] = {}
-    rows = []
-    for n, methods in sorted(summary.items(), key=lambda kv: int(kv[0])):
+    for n, methods in summary.items():
         start = methods.get("probe_start", {}).get("wall_s")
         per_n[n] = {
             f"{method}_vs_probe_start": _ratio(methods.get(method, {}).get("wall_s"), start)
             for method in DDIAG_METHODS
         }
-        limit = HEALTHY_LIMITS.get(int(n))
-        for method in DDIAG_METHODS if limit else ():
-            value = per_n[n][f"{method}_vs_probe_start"]
+    rows = []
+    for n, limit in HEALTHY_LIMITS.items():  # every target, "n/a" where N was not measured
+        for method in DDIAG_METHODS:
+            value = per_n.get(str(n), {}).get(f"{method}_vs_probe_start")
             rows.append(
                 {
                     "target": f"healthy: {LABELS[method]} <= {limit:g} x one probe start "
