@@ -242,7 +242,8 @@ def render(results: dict[str, Any]) -> str:
 
 ```sh
 bash bench/run.sh            # generate the stacks, measure, write bench/results/latest.json,
-                             # docs/bench.png and this file (about 40 min on 2 cores)
+                             # docs/bench.png, docs/bench-healthy.png and this file
+                             # (N = 10, 50, 200 and healthy 50, 200: about 45 min on 2 cores)
 bash bench/run.sh --sizes 10,50 --repeat 3   # options go to `python -m bench.run`
 python -m bench.run --smoke  # what CI runs: N = 10 once, no timing claims
 ```
@@ -283,15 +284,18 @@ afterwards.
 
 ## Where a timeout-bound run's time goes
 
-A `ddiag compose` run at N = 50 (traced on the benchmark host with the three stacks up):
-about 0.4 s of Python start and imports; then, at once, the shared probe and one *bridges
-anchor* start (two container starts: one anchor serves all four bridge networks,
-`diag/probes/bridges.py`) while the engine is read (inspects in bulk over its socket,
-`diag/engine/bulk_read.py`) and `docker compose config` runs; the probe's first batch goes out as
-soon as it is up, listening sockets first (a sock_diag dump, 0.2 ms per container where
-`/proc/net/tcp` took 9 ms), so the peers' connects to every listening port follow within a
-few hundred milliseconds; then one timeout; then about 0.4 s for the engine to remove the
-two probes. Each step is in the commits of issue 8; the ratios below are what is left.
+A `ddiag compose` run at N = 50 (traced for issue 8 on the benchmark host with the three
+stacks up): about 0.4 s of Python start and imports; then, at once, the shared probe and
+one *bridges anchor* start (two container starts: one anchor serves all four bridge
+networks, `diag/probes/bridges.py`) while the engine is read (inspects in bulk over its
+socket, `diag/engine/bulk_read.py`) and `docker compose config` runs; the probe's first
+batch goes out as soon as it is up, listening sockets first (a sock_diag dump, 0.2 ms per
+container where `/proc/net/tcp` took 9 ms), so the peers' connects to every listening port
+follow within a few hundred milliseconds; then one timeout; then about 0.4 s for the engine
+to remove the two probes. Each step is in the commits of issue 8; the ratios below are what
+is left. Since issue 19 the probes are asked for before the imports
+(`diag/run/prelaunch.py`) and the packet tasks go first in a batch; the healthy section
+below shows a run phase by phase, from its own trace.
 
 ## Machine
 

@@ -6,11 +6,14 @@ probe session, the runner) is here, so that it can be driven and tested without 
 or a console.
 
 Two orderings matter. Bad input (an option, ddiag.toml, an --egress, DDIAG_PROBE_MEMORY)
-is refused when the `Diagnosis` is made, before the engine is asked anything: a typo
-costs no probe. And container starts are a run's largest fixed cost, so the shared probe
-and the anchors of the networks the target names start right after connecting, while the
-engine is read and the compose file resolved (diag.engine.early); the runner is handed
-that session if it still suits the settings, which the compose file's x-ddiag may change.
+is refused when the `Diagnosis` is made, before it asks the engine anything: a typo costs
+no observation (the console script may already have asked for the shared probe on a
+guess, diag.run.prelaunch; a run refused here removes it at once, unused). And container
+starts are a run's largest fixed cost, so the shared probe and the anchors of the networks
+the target names start right after connecting, while the engine is read and the compose
+file resolved (diag.engine.early), if diag.run.prelaunch has not asked for them already;
+the runner is handed that session if it still suits the settings, which the compose
+file's x-ddiag may change.
 
 A `Diagnosis` may run more than once (`--wait`, diag.run.waiting). Every run reads the
 engine again and starts its own probes: between runs containers start, restart and change
