@@ -14,7 +14,8 @@ the diagnosis adopts the session only if it still `suits()` the settings it reso
 (image, mode, memory), and closes it otherwise. Nothing is launched where the guess is
 likely wrong or would show nothing: another probe mode, a settings file (ddiag.toml or
 --config, which may name another image), an image that is not local (pulling shows
-progress, later), --help.
+progress, later), --help; nor on an engine reached other than by its local socket (one
+that does not answer would be waited for twice: here, and by the diagnosis).
 
 The probe is removed however the command ends: adopted, the diagnosis removes it with
 its others; not adopted (a bad option, Ctrl-C while importing), `discard()` closes it,
@@ -36,7 +37,7 @@ import docker
 from diag import trace
 from diag.engine.client import connect
 from diag.engine.early import Guess, container_networks, named_networks, project_networks
-from diag.engine.endpoint import EngineChoice
+from diag.engine.endpoint import EngineChoice, resolve_endpoint
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
@@ -117,6 +118,9 @@ def launch(
     image, memory = guess
     with trace.span("probe asked for before the imports"):
         try:
+            host = resolve_endpoint(environ, engine).host  # None: the local socket
+            if host and not host.startswith("unix://"):
+                return  # a remote engine that does not answer would be waited for twice
             client = connect(engine)
             client.api.inspect_image(image)
         except (DiagError, *ENGINE_ERRORS):  # said, if it matters, by the diagnosis

@@ -121,4 +121,8 @@ def test_nothing_is_launched_without_a_guess(
     monkeypatch.setattr(prelaunch, "connect", no_engine)
     prelaunch.launch(["checks"], EngineChoice(), {})
     prelaunch.launch(["network", "n", "--probe-mode", "isolated"], EngineChoice(), {})
+    # an engine that is not on the local socket: one that does not answer would be waited
+    # for twice (here, then by the diagnosis)
+    prelaunch.launch(["network", "n"], EngineChoice(host="tcp://10.213.255.1:2375"), {})
+    prelaunch.launch(["network", "n"], EngineChoice(), {"DOCKER_HOST": "ssh://u@h"})
     assert prelaunch._launched is None
