@@ -146,10 +146,11 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
 
 
 def _packet_threads() -> None:
-    """Threads enough for every packet task at once (DF pings run on one each, an ARP sweep
-    binds on one): asyncio's default pool has 5 on a one-CPU probe, and a sweep queued
-    behind four pings' rounds started only when they ended (issue 19). Threads are made
-    when needed, and PACKET_THREADS stays well under the probe's pids limit."""
+    """Threads enough for every DF ping task at once (each runs its rounds on one thread):
+    asyncio's default pool has 5 on a one-CPU probe, and what queued behind five pings'
+    rounds started only when they ended (seen with an ARP sweep's bind, issue 19; a sixth
+    network's pings would wait out the first five's). Threads are made when needed, and
+    PACKET_THREADS stays well under the probe's pids limit."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=PACKET_THREADS, thread_name_prefix="packets")
     )
