@@ -499,15 +499,17 @@ class ProbeSession:
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             known = set(self._created)
-        try:
-            labelled = self.api.containers(
-                all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
-            )
-            known |= {summary["Id"] for summary in labelled}
-        except ENGINE_ERRORS:
-            pass
+        # The probes recorded are removed at once; the engine is asked meanwhile for any
+        # other of this run's (created, but not yet recorded), which follow.
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS) as removing:
             removing.map(self._remove, known)
+            try:
+                labelled = self.api.containers(
+                    all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
+                )
+            except ENGINE_ERRORS:
+                labelled = []
+            removing.map(self._remove, {summary["Id"] for summary in labelled} - known)
 
     def _remove(self, probe_id: str) -> None:
         # gone already, or the engine is: then the next run's reaper takes it
