@@ -14,11 +14,44 @@ from typing import Any
 
 METHODS = ("ddiag_compose", "ddiag_network", "baseline", "floor")
 DDIAG_METHODS = ("ddiag_compose", "ddiag_network")
+# On a healthy stack (issue 19) nothing waits for a timeout: ddiag is measured against one
+# probe start alone.
+HEALTHY_METHODS = ("ddiag_compose", "ddiag_network", "probe_start")
 LABELS = {
     "ddiag_compose": "ddiag compose",
     "ddiag_network": "ddiag network",
     "baseline": "baseline (runbook)",
     "floor": "floor",
+    "probe_start": "one probe start",
+}
+# Issue 19's targets: ddiag on a healthy stack, in probe starts.
+HEALTHY_LIMITS = {50: 4.0, 200: 6.0}
+# Where a traced run's time goes (diag.trace's spans, by name; tasks by kind), in the order
+# a run meets them. The packet tasks listen for silence: their own phase.
+PHASES = (
+    "interpreter and imports",
+    "engine reads",
+    "probe start",
+    "agent start",
+    "tasks",
+    "windows waiting for silence",
+    "report",
+    "probe removal",
+)
+SILENCE_KINDS = ("arp_sweep", "pmtu")
+SPAN_PHASES = {
+    "interpreter and imports": "interpreter and imports",
+    "probe asked for before the imports": "engine reads",
+    "engine connect": "engine reads",
+    "reaper": "engine reads",
+    "engine read": "engine reads",
+    "target prepared (compose: docker compose config)": "engine reads",
+    "target made": "engine reads",
+    "probe start": "probe start",
+    "agent start": "agent start",
+    "checks evaluated, report made": "report",
+    "report rendered": "report",
+    "probe removal": "probe removal",
 }
 # Issue 8's targets.
 TARGET_N = 50
@@ -35,6 +68,66 @@ def load(path: Path) -> dict[str, Any]:
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def phases(trace: dict[str, Any]) -> dict[str, list[list[float]]]:
+    """A `--trace` document as PHASES: each phase's spans merged into the intervals during
+    which at least one of them ran (seconds since the ddiag process started)."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for span in trace.get("spans", []):
+        if span["name"] == "task":
+            phase = "windows waiting for silence" if span.get("kind") in SILENCE_KINDS else "tasks"
+        else:
+            phase = SPAN_PHASES.get(span["name"], "")
+        if phase:
+            spans.setdefault(phase, []).append((span["start_s"], span["end_s"]))
+    merged: dict[str, list[list[float]]] = {}
+    for phase in PHASES:
+        for start, end in sorted(spans.get(phase, [])):
+            runs = merged.setdefault(phase, [])
+            if runs and start <= runs[-1][1]:
+                runs[-1][1] = max(runs[-1][1], end)
+            else:
+                runs.append([round(start, 4), round(end, 4)])
+    return merged
+
+
+def median_run(measurements: list[dict[str, Any]], n: int, method: str) -> dict[str, Any] | None:
+    """The healthy run of (N, method) whose wall time is the median (the lower middle one of
+    an even count): the run whose trace BENCHMARKS.md shows."""
+    runs = sorted(
+        (m for m in measurements if m.get("healthy") and m["ok"] and m["n"] == n
+         and m["method"] == method and m.get("trace_phases")),
+        key=lambda m: m["wall_s"],
+    )  # fmt: skip
+    return runs[(len(runs) - 1) // 2] if runs else None
+
+
+def healthy(measurements: list[dict[str, Any]]) -> dict[str, Any]:
+    """Issue 19's figures: per N, the medians of the healthy runs and ddiag's ratio to one
+    probe start (medians of the same run), and the verdict on each target."""
+    summary = summarize([m for m in measurements if m.get("healthy")])
+    per_n: dict[str, dict[str, float | None]] = {}
+    for n, methods in summary.items():
+        start = methods.get("probe_start", {}).get("wall_s")
+        per_n[n] = {
+            f"{method}_vs_probe_start": _ratio(methods.get(method, {}).get("wall_s"), start)
+            for method in DDIAG_METHODS
+        }
+    rows = []
+    for n, limit in HEALTHY_LIMITS.items():  # every target, "n/a" where N was not measured
+        for method in DDIAG_METHODS:
+            value = per_n.get(str(n), {}).get(f"{method}_vs_probe_start")
+            rows.append(
+                {
+                    "target": f"healthy: {LABELS[method]} <= {limit:g} x one probe start "
+                    f"at N = {n}",
+                    "value": value,
+                    "limit": limit,
+                    "verdict": _verdict(value, limit),
+                }
+            )
+    return {"summary": summary, "ratios": per_n, "targets": rows}
 
 
 def summarize(measurements: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -180,9 +273,15 @@ def targets(summary: dict[str, dict[str, dict[str, Any]]], ratio: dict[str, Any]
 def analyse(results: dict[str, Any]) -> dict[str, Any]:
     """Summary, ratios and targets of a results document (what run.py stores under
     `analysis`, and what plot.py and report.py recompute from the measurements)."""
-    summary = summarize(results["measurements"])
+    timeout_bound = [m for m in results["measurements"] if not m.get("healthy")]
+    summary = summarize(timeout_bound)
     ratio = ratios(summary)
-    return {"summary": summary, "ratios": ratio, "targets": targets(summary, ratio)}
+    return {
+        "summary": summary,
+        "ratios": ratio,
+        "targets": targets(summary, ratio),
+        "healthy": healthy(results["measurements"]),
+    }
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -247,6 +346,37 @@ def table_rows(analysis: dict[str, Any]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def healthy_rows(analysis: dict[str, Any]) -> list[list[str]]:
+    """The healthy stacks' table (issue 19), one row per N."""
+    found = analysis["healthy"]
+    rows = []
+    for n, methods in sorted(found["summary"].items(), key=lambda kv: int(kv[0])):
+        ratio = found["ratios"][n]
+        rows.append(
+            [
+                n,
+                fmt_seconds(methods.get("ddiag_compose", {}).get("wall_s")),
+                fmt_seconds(methods.get("ddiag_network", {}).get("wall_s")),
+                fmt_seconds(methods.get("probe_start", {}).get("wall_s")),
+                fmt_ratio(ratio.get("ddiag_compose_vs_probe_start")),
+                fmt_ratio(ratio.get("ddiag_network_vs_probe_start")),
+                str(max((methods.get(m, {}).get("runs") or 0 for m in HEALTHY_METHODS), default=0)),
+            ]
+        )
+    return rows
+
+
+HEALTHY_HEADER = [
+    "N",
+    "compose",
+    "network",
+    "one probe start",
+    "compose/probe start",
+    "network/probe start",
+    "runs",
+]
 
 
 TABLE_HEADER = [

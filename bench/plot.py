@@ -1,6 +1,7 @@
-"""Draw wall time against N from a results JSON: docs/bench.png (issue 8's plot).
+"""Draw wall time against N from a results JSON: docs/bench.png (issue 8's plot), and where a
+healthy run's time goes: docs/bench-healthy.png (issue 19).
 
-    python -m bench.plot [RESULTS.json] [-o docs/bench.png]
+    python -m bench.plot [RESULTS.json] [-o docs/bench.png] [--phases-output PNG]
 
 The Agg backend draws without a display (CI, ssh). Lines: `ddiag compose`, the baseline
 (the runbook way) and the floor, as issue 8 asks, plus `ddiag network` dashed. Bars show
@@ -25,6 +26,7 @@ from bench import analysis
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_PNG = ROOT / "docs" / "bench.png"
+DEFAULT_PHASES_PNG = ROOT / "docs" / "bench-healthy.png"
 STYLE = {
     "ddiag_compose": {"color": "#1f77b4", "linestyle": "-", "marker": "o"},
     "ddiag_network": {"color": "#1f77b4", "linestyle": "--", "marker": "s"},
@@ -83,17 +85,96 @@ def plot(results: dict[str, Any], out: Path) -> Path:
     return out
 
 
+def phases_shown(results: dict[str, Any]) -> tuple[int, dict[str, dict[str, Any]]] | None:
+    """The healthy size whose traces BENCHMARKS.md shows (N = 50 if measured, else the
+    smallest), and the median run of each ddiag command there; None without traces."""
+    sizes = sorted({m["n"] for m in results["measurements"] if m.get("healthy")})
+    if not sizes:
+        return None
+    n = analysis.TARGET_N if analysis.TARGET_N in sizes else sizes[0]
+    runs = {
+        method: run
+        for method in analysis.DDIAG_METHODS
+        if (run := analysis.median_run(results["measurements"], n, method)) is not None
+    }
+    return (n, runs) if runs else None
+
+
+def plot_phases(results: dict[str, Any], out: Path) -> Path | None:
+    """Where a healthy run's time goes (issue 19): for the median run of each ddiag command
+    at the size `phases_shown` picks, one bar per phase over the seconds since ddiag
+    started, from the run's own --trace; the run's end as the harness timed it, and one
+    probe start (median) and the target's multiple of it as vertical lines."""
+    shown = phases_shown(results)
+    if shown is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, runs = shown
+    start = analysis.healthy(results["measurements"])["summary"][str(n)]
+    one = start.get("probe_start", {}).get("wall_s")
+    limit = analysis.HEALTHY_LIMITS.get(n)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(8, 1.2 + 1.9 * len(runs)), dpi=120)
+    axes = axes if len(runs) > 1 else [axes]
+    for ax, (method, run) in zip(axes, runs.items(), strict=True):
+        rows = [p for p in analysis.PHASES if p in run["trace_phases"]]
+        for y, phase in enumerate(rows):
+            spans = [(a, b - a) for a, b in run["trace_phases"][phase]]
+            ax.broken_barh(spans, (y - 0.35, 0.7), color=PHASE_COLORS[phase])
+        ax.axvline(run["wall_s"], color="black", linewidth=1)
+        ax.text(run["wall_s"], len(rows) - 0.4, " exit", fontsize=8, va="top")
+        if one:
+            ax.axvline(one, color="#7f7f7f", linestyle=":", linewidth=1)
+            if limit:
+                ax.axvline(limit * one, color="#d62728", linestyle="--", linewidth=1)
+        ax.set_yticks(range(len(rows)), rows, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(
+            f"{analysis.LABELS[method]}, healthy N = {n}: median run, {run['wall_s']:.2f} s",
+            fontsize=9,
+        )
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_xlim(0, max(run["wall_s"], (limit or 0) * (one or 0)) * 1.05)
+    axes[-1].set_xlabel(
+        "seconds since ddiag started (dotted: one probe start, median"
+        + (f"; dashed: {limit:g} x that, the target)" if limit else ")")
+    )
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+PHASE_COLORS = {
+    "interpreter and imports": "#9467bd",
+    "engine reads": "#8c564b",
+    "probe start": "#1f77b4",
+    "agent start": "#17becf",
+    "tasks": "#2ca02c",
+    "windows waiting for silence": "#bcbd22",
+    "report": "#ff7f0e",
+    "probe removal": "#7f7f7f",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
     parser.add_argument("results", nargs="?", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_PNG)
+    parser.add_argument("--phases-output", type=Path, default=DEFAULT_PHASES_PNG)
     args = parser.parse_args(argv)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         print("bench.plot needs matplotlib: pip install -e '.[bench]'", file=sys.stderr)
         return 2
-    print(plot(analysis.load(args.results), args.output))
+    results = analysis.load(args.results)
+    print(plot(results, args.output))
+    print(plot_phases(results, args.phases_output) or "no healthy runs traced: no phases plot")
     return 0
 
 

@@ -19,11 +19,13 @@ if __package__ in (None, ""):  # `python bench/report.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import analysis
+from bench.plot import phases_shown
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_OUT = ROOT / "BENCHMARKS.md"
 PLOT = "docs/bench.png"
+PHASES_PLOT = "docs/bench-healthy.png"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -111,6 +113,104 @@ def _findings(results: dict[str, Any]) -> str:
     return _table(header, rows)
 
 
+def _healthy_findings(results: dict[str, Any]) -> str:
+    """Per healthy N and command: failing edges and errors (a healthy stack has none), and
+    whether the findings stayed the same across repetitions."""
+    rows = []
+    by_key: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for m in results["measurements"]:
+        if m.get("healthy") and m["ok"] and m["method"] in analysis.DDIAG_METHODS:
+            by_key.setdefault((m["n"], m["method"]), []).append(m)
+    for (n, method), runs in sorted(by_key.items()):
+        failing = max(
+            len((r.get("planted") or {}).get("unexpected_failing_edges") or [])
+            + ((r.get("planted") or {}).get("other_errors_count") or 0)
+            for r in runs
+        )
+        counts = ", ".join(f"{k} {v}" for k, v in (runs[0].get("findings_by_check") or {}).items())
+        stable = all(r.get("findings_same_as_first") in (True, None) for r in runs)
+        rows.append(
+            [
+                str(n),
+                analysis.LABELS[method],
+                str(failing),
+                counts or "none",
+                "yes" if stable else "**no**",
+            ]
+        )
+    header = [
+        "N",
+        "method",
+        "failing edges and errors (worst repetition)",
+        "findings (first repetition)",
+        "same in every repetition",
+    ]
+    return _table(header, rows)
+
+
+def _phases(results: dict[str, Any]) -> str:
+    """Where the median healthy run's time went, phase by phase, from its own trace."""
+    shown = phases_shown(results)
+    if shown is None:
+        return "No healthy run was traced."
+    n, runs = shown
+    rows = []
+    for phase in analysis.PHASES:
+        cells = [phase]
+        for method in runs:
+            spans = runs[method]["trace_phases"].get(phase, [])
+            if not spans:
+                cells.append("—")
+                continue
+            busy = sum(b - a for a, b in spans)
+            cells.append(f"{spans[0][0]:.2f} → {spans[-1][1]:.2f} s ({busy:.2f} s)")
+        rows.append(cells)
+    rows.append(
+        ["exit (as the harness timed it)", *(f"{r['wall_s']:.2f} s" for r in runs.values())]
+    )
+    header = ["phase", *(f"{analysis.LABELS[m]} (median run)" for m in runs)]
+    return f"Healthy N = {n}, from the `--trace` of the median run of each command:\n\n" + _table(
+        header, rows
+    )
+
+
+def _healthy(results: dict[str, Any], an: dict[str, Any]) -> str:
+    """The section of issue 19: healthy stacks against one probe start."""
+    if not an["healthy"]["summary"]:
+        return "No healthy stack was measured in this run."
+    targets = _table(
+        ["target (issue 19)", "measured", "verdict"],
+        [[t["target"], analysis.fmt_value(t), t["verdict"]] for t in an["healthy"]["targets"]],
+    )
+    return f"""Most runs are of healthy stacks (every CI check that passes, every `--wait` retry),
+where nothing has to wait for a timeout. Each healthy stack is the stack of the same N and seed
+with no endpoint that times out (`generate(..., healthy=True)`): the same services,
+networks and references. ddiag is timed as above, and against **one probe start**, `docker
+run --rm IMAGE python3 -c pass` on one of the stack's networks, in the same shuffled
+repetitions.
+
+{_table(analysis.HEALTHY_HEADER, analysis.healthy_rows(an))}
+
+{targets}
+
+{_healthy_findings(results)}
+
+### Where a healthy run's time goes
+
+Every ddiag run of the benchmark writes `--trace FILE` (README, "Where the time goes"), and
+`bench/analysis.py` sorts its spans into phases: the interpreter and the imports; the
+engine reads (connecting, the reaper, the engine read, `docker compose config`); the probe
+starts (the shared probe and the bridges anchor, asked for before the imports); the
+agent's start (from the start request to its first line); the tasks; the windows that wait
+for silence (the ARP sweep's grace and the DF pings' rounds); the report; and the probes'
+removal, which the run waits for before it exits. A phase's figures: when it began and
+ended, and in brackets how long at least one of its spans ran.
+
+{_phases(results)}
+
+![Where a healthy run's time goes, phase by phase]({PHASES_PLOT})"""
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole BENCHMARKS.md for RESULTS."""
     an = analysis.analyse(results)
@@ -142,7 +242,8 @@ def render(results: dict[str, Any]) -> str:
 
 ```sh
 bash bench/run.sh            # generate the stacks, measure, write bench/results/latest.json,
-                             # docs/bench.png and this file (about 40 min on 2 cores)
+                             # docs/bench.png, docs/bench-healthy.png and this file
+                             # (N = 10, 50, 200 and healthy 50, 200: about 45 min on 2 cores)
 bash bench/run.sh --sizes 10,50 --repeat 3   # options go to `python -m bench.run`
 python -m bench.run --smoke  # what CI runs: N = 10 once, no timing claims
 ```
@@ -181,17 +282,20 @@ each probe's peak memory is what ddiag itself reports (`run.probe_memory_peak_by
 Before timing, every container has printed that its ports listen; the stacks are removed
 afterwards.
 
-## Where a run's time goes
+## Where a timeout-bound run's time goes
 
-A `ddiag compose` run at N = 50 (traced on the benchmark host with the three stacks up):
-about 0.4 s of Python start and imports; then, at once, the shared probe and one *bridges
-anchor* start (two container starts: one anchor serves all four bridge networks,
-`diag/probes/bridges.py`) while the engine is read (inspects in bulk over its socket,
-`diag/engine/bulk_read.py`) and `docker compose config` runs; the probe's first batch goes out as
-soon as it is up, listening sockets first (a sock_diag dump, 0.2 ms per container where
-`/proc/net/tcp` took 9 ms), so the peers' connects to every listening port follow within a
-few hundred milliseconds; then one timeout; then about 0.4 s for the engine to remove the
-two probes. Each step is in the commits of issue 8; the ratios below are what is left.
+A `ddiag compose` run at N = 50 (traced for issue 8 on the benchmark host with the three
+stacks up): about 0.4 s of Python start and imports; then, at once, the shared probe and
+one *bridges anchor* start (two container starts: one anchor serves all four bridge
+networks, `diag/probes/bridges.py`) while the engine is read (inspects in bulk over its
+socket, `diag/engine/bulk_read.py`) and `docker compose config` runs; the probe's first
+batch goes out as soon as it is up, listening sockets first (a sock_diag dump, 0.2 ms per
+container where `/proc/net/tcp` took 9 ms), so the peers' connects to every listening port
+follow within a few hundred milliseconds; then one timeout; then about 0.4 s for the engine
+to remove the two probes. Each step is in the commits of issue 8; the ratios below are what
+is left. Since issue 19 the probes are asked for before the imports
+(`diag/run/prelaunch.py`) and the packet tasks go first in a batch; the healthy section
+below shows a run phase by phase, from its own trace.
 
 ## Machine
 
@@ -227,6 +331,10 @@ report, for `ddiag network` in its `port.filtered` findings, for the baseline in
 outcomes).
 
 {_findings(results)}
+
+## Healthy stacks
+
+{_healthy(results, an)}
 """
 
 

@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -54,12 +54,13 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import analysis
-from bench.stack import MAX_SLOT, READY_MARK, Stack, generate
+from bench.stack import MAX_SLOT, PROJECT_PREFIX, READY_MARK, Stack, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_IMAGE = "ddiag-test/python3:bookworm"
 RUN_LABEL = "ddiagbench.run"
+ALL_METHODS = tuple(dict.fromkeys(analysis.METHODS + analysis.HEALTHY_METHODS))
 BRING_UP_TIMEOUT_S = 900
 COMMAND_TIMEOUT_S = 1800  # one measured command; generous: baseline at N = 200 is minutes
 
@@ -126,6 +127,8 @@ class Measurement:
     findings_same_as_first: bool | None = None
     planted: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    healthy: bool = False  # a stack where nothing times out (issue 19)
+    trace_phases: dict[str, list[list[float]]] = field(default_factory=dict)  # ddiag --trace
 
 
 def _vm_hwm(pid: int, stop: threading.Event, peak: list[int]) -> None:
@@ -391,8 +394,13 @@ class Runner:
         self.image = image
         self.timeout = timeout
         self.run_id = run_id
-        self.first_findings: dict[tuple[int, str], list[str]] = {}
+        self.first_findings: dict[tuple[int, str, bool], list[str]] = {}
         self.env = dict(os.environ, DDIAG_PROBE_IMAGE=image, DDIAG_PULL="never", NO_COLOR="1")
+        # --trace (issue 19); a ddiag from before it (--ddiag, to compare) is timed without
+        help_text = subprocess.run(
+            [*ddiag, "network", "--help"], capture_output=True, text=True, env=self.env
+        ).stdout
+        self.traces = "--trace" in help_text
 
     def ddiag_run(self, deployed: Deployed, method: str, rep: int) -> Measurement:
         stack = deployed.stack
@@ -400,8 +408,11 @@ class Runner:
             args = ["compose", "-p", stack.project, "-f", str(deployed.file)]
         else:
             args = ["network", *stack.networks]
-        argv = [*self.ddiag, *args, "--format", "json", "--timeout", f"{self.timeout:g}"]
-        result = timed(argv, self.env)
+        with tempfile.TemporaryDirectory(prefix="ddiagbench-trace-") as traces:
+            trace = Path(traces) / "trace.json"
+            argv = [*self.ddiag, *args, "--format", "json", "--timeout", f"{self.timeout:g}"]
+            result = timed([*argv, "--trace", str(trace)] if self.traces else argv, self.env)
+            phases = analysis.phases(json.loads(trace.read_text())) if trace.exists() else {}
         m = Measurement(
             n=stack.n,
             method=method,
@@ -411,6 +422,8 @@ class Runner:
             exit_code=result.exit_code,
             rss_tree_kib=result.rss_tree_kib,
             rss_self_kib=result.rss_self_kib,
+            healthy=stack.healthy,
+            trace_phases=phases,
         )
         if result.exit_code not in (0, 1):
             m.error = f"exit {result.exit_code}: {result.stderr.strip()[-1500:]}"
@@ -430,7 +443,7 @@ class Runner:
         m.ddiag_duration_s = doc.get("duration_s")
         m.findings_by_check = _count(doc["findings"])
         signature = _findings(doc)
-        first = self.first_findings.setdefault((stack.n, method), signature)
+        first = self.first_findings.setdefault((stack.n, method, stack.healthy), signature)
         m.findings_same_as_first = signature == first
         if method == "ddiag_compose":
             m.planted = _planted_compose(stack, doc)
@@ -476,27 +489,30 @@ class Runner:
             error="; ".join(errors)[:2000] or None,
         )
 
-    def floor(self, deployed: Deployed, rep: int) -> Measurement:
-        """One probe start plus one timeout. Measured once per (N, repetition) although it
-        does not depend on N: the same drift that touches the others touches it. The probe
-        joins one of the stack's networks, as ddiag's probes do (an endpoint and a veth are
-        part of a probe's start), and never the default bridge, which a host may lack."""
-        n = deployed.stack.n
+    def floor(self, deployed: Deployed, rep: int, method: str = "floor") -> Measurement:
+        """One probe start, plus one timeout on a stack where something times out (`floor`;
+        on a healthy stack, `probe_start`, nothing waits for one). Measured once per
+        (stack, repetition) although it does not depend on N: the same drift that touches
+        the others touches it. The probe joins one of the stack's networks, as ddiag's
+        probes do (an endpoint and a veth are part of a probe's start), and never the
+        default bridge, which a host may lack."""
+        stack = deployed.stack
         argv = [
             "docker", "run", "--rm", "--pull", "never",
             "--label", f"{RUN_LABEL}={self.run_id}",
-            "--network", deployed.stack.networks[0],
+            "--network", stack.networks[0],
             self.image, "python3", "-c", "pass",
         ]  # fmt: skip
         result = timed(argv)
         return Measurement(
-            n=n,
-            method="floor",
+            n=stack.n,
+            method=method,
             rep=rep,
             ok=result.exit_code == 0,
-            wall_s=result.wall_s + self.timeout,
+            wall_s=result.wall_s + (0 if stack.healthy else self.timeout),
             exit_code=result.exit_code,
             error=None if result.exit_code == 0 else result.stderr[-500:],
+            healthy=stack.healthy,
         )
 
     def measure(self, deployed: Deployed, method: str, rep: int) -> Measurement:
@@ -504,7 +520,7 @@ class Runner:
             return self.ddiag_run(deployed, method, rep)
         if method == "baseline":
             return self.baseline(deployed, rep)
-        return self.floor(deployed, rep)
+        return self.floor(deployed, rep, method)
 
 
 # ---- machine, results, table ------------------------------------------------------------
@@ -555,16 +571,24 @@ def print_table(result: dict[str, Any], smoke: bool) -> None:
         if i == 0:
             print("  ".join("-" * w for w in widths))
     print()
+    healthy = [analysis.HEALTHY_HEADER, *analysis.healthy_rows(an)]
+    if len(healthy) > 1:
+        widths = [max(len(str(r[i])) for r in healthy) for i in range(len(healthy[0]))]
+        print("healthy stacks (issue 19):")
+        for row in healthy:
+            print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
+        print()
     if smoke:
         print("smoke run: one repetition at N = 10, no timing claims")
     else:
-        for row in an["targets"]:
+        for row in an["targets"] + an["healthy"]["targets"]:
             print(f"  [{row['verdict']:>6}] {row['target']}: {analysis.fmt_value(row)}")
     print()
-    for n, stack in result["stacks"].items():
+    stacks = [("", result["stacks"]), ("healthy ", result["healthy_stacks"])]
+    for kind, n, stack in ((k, n, s) for k, found in stacks for n, s in found.items()):
         up = stack.get("bring_up_s")
         print(
-            f"  N = {n}: bring-up {f'{up:.1f} s' if up else 'not completed'}, "
+            f"  {kind}N = {n}: bring-up {f'{up:.1f} s' if up else 'not completed'}, "
             f"{stack['references']} references, {len(stack['filtered_endpoints'])} filtered "
             f"endpoints ({stack['filtered_references']} references)"
         )
@@ -626,6 +650,17 @@ def _ddiag_command(given: str | None) -> list[str]:
     return [found] if found else [sys.executable, "-m", "diag"]
 
 
+def _described(deployed: Iterable[Deployed]) -> dict[str, Any]:
+    return {str(d.stack.n): {**d.stack.describe(), "bring_up_s": d.bring_up_s} for d in deployed}
+
+
+def _methods(stack: Stack, args: argparse.Namespace) -> list[str]:
+    """The methods asked for that apply to STACK: on a healthy one, ddiag and one probe
+    start (no baseline: nothing waits for a timeout, so the runbook's cost is its starts)."""
+    kind = analysis.HEALTHY_METHODS if stack.healthy else analysis.METHODS
+    return [method for method in kind if method in args.methods]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.run",
@@ -645,9 +680,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="also fail when the findings do not match the planted timeouts",
     )
     parser.add_argument(
+        "--healthy-sizes",
+        default="50,200",
+        help="sizes N of healthy stacks, where nothing times out (issue 19; default 50,200; "
+        "'' for none)",
+    )
+    parser.add_argument(
         "--methods",
-        default=",".join(analysis.METHODS),
-        help="subset of " + ",".join(analysis.METHODS),
+        default=",".join(ALL_METHODS),
+        help="subset of " + ",".join(ALL_METHODS) + " (each stack runs those of its kind)",
     )
     parser.add_argument("--probe-image", default=os.environ.get("DDIAG_PROBE_IMAGE", DEFAULT_IMAGE))
     parser.add_argument("--ddiag", help="the ddiag executable (default: the venv's)")
@@ -658,6 +699,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--reports", type=Path, help="also save every ddiag JSON report in this directory"
     )
     parser.add_argument(
+        "--prefix",
+        default=PROJECT_PREFIX,
+        help=f"compose project name prefix (default {PROJECT_PREFIX}): another one, and other "
+        "--slot-offset, keep two benchmarks on one engine apart",
+    )
+    parser.add_argument(
         "--slot-offset",
         type=int,
         default=0,
@@ -665,15 +712,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.smoke:
-        args.sizes, args.repeat = "10", 1
+        args.sizes, args.healthy_sizes, args.repeat = "10", "10", 1
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    args.healthy_sizes = [int(s) for s in str(args.healthy_sizes).split(",") if s.strip()]
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(args.methods) - set(analysis.METHODS)
+    unknown = set(args.methods) - set(ALL_METHODS)
     if unknown:
         parser.error(f"unknown methods: {sorted(unknown)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    if args.slot_offset + len(args.sizes) - 1 > MAX_SLOT or args.slot_offset < 0:
+    stacks = len(args.sizes) + len(args.healthy_sizes)
+    if args.slot_offset + stacks - 1 > MAX_SLOT or args.slot_offset < 0:
         parser.error(f"subnet slots {args.slot_offset}.. exceed 0..{MAX_SLOT}")
     if args.output is None:
         args.output = RESULTS / ("smoke.json" if args.smoke else "latest.json")
@@ -709,22 +758,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted = False
     with sigterm_as_exception():
         try:
-            for slot, n in enumerate(args.sizes, start=args.slot_offset):
-                stack = generate(n, seed=args.seed, slot=slot)
+            kinds = [(n, False) for n in args.sizes] + [(n, True) for n in args.healthy_sizes]
+            for slot, (n, healthy) in enumerate(kinds, start=args.slot_offset):
+                stack = generate(n, args.seed, slot, healthy, args.prefix)
                 d = Deployed(stack, stack.write(workdir / stack.project))
                 deployed.append(d)
                 print(f"bringing up {stack.project} ({n} containers) ...", flush=True)
                 bring_up(d)
                 print(f"  ready in {d.bring_up_s:.1f} s", flush=True)
             for rep in range(args.repeat):
-                order = [(d, method) for d in deployed for method in args.methods]
+                order = [(d, method) for d in deployed for method in _methods(d.stack, args)]
                 random.Random(f"{args.seed}:{rep}").shuffle(order)
                 for d, method in order:
                     m = runner.measure(d, method, rep)
                     measurements.append(m)
                     mark = _note(m) if m.ok else f"FAILED: {m.error}"
+                    kind = "healthy" if m.healthy else ""
                     print(
-                        f"rep {rep + 1}/{args.repeat}  N={d.stack.n:<4} {method:<14} "
+                        f"rep {rep + 1}/{args.repeat}  N={d.stack.n:<4} {kind:<7} {method:<14} "
                         f"{m.wall_s:7.2f} s  {mark}",
                         flush=True,
                     )
@@ -765,6 +816,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "smoke": args.smoke,
         "settings": {
             "sizes": args.sizes,
+            "healthy_sizes": args.healthy_sizes,
             "repeat": args.repeat,
             "timeout_s": args.timeout,
             "seed": args.seed,
@@ -773,9 +825,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "ddiag": runner.ddiag,
         },
         "machine": machine(),
-        "stacks": {
-            str(d.stack.n): {**d.stack.describe(), "bring_up_s": d.bring_up_s} for d in deployed
-        },
+        "stacks": _described(d for d in deployed if not d.stack.healthy),
+        "healthy_stacks": _described(d for d in deployed if d.stack.healthy),
         "measurements": [asdict(m) for m in measurements],
         "problems": problems,
         "warnings": warnings,

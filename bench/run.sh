@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerate everything of issue 8 with one command: measure (bench/results/latest.json),
-# plot (docs/bench.png), report (BENCHMARKS.md). Arguments go to `python -m bench.run`,
+# Regenerate everything of issues 8 and 19 with one command: measure
+# (bench/results/latest.json), plot (docs/bench.png, docs/bench-healthy.png), report
+# (BENCHMARKS.md). Arguments go to `python -m bench.run`,
 # e.g. `bash bench/run.sh --sizes 10,50 --repeat 3`. The plot and the report are written
 # even when a run had problems (BENCHMARKS.md lists them); the exit code is the harness's.
 # With --smoke (CI) only the harness runs: a smoke run makes no timing claim to publish.

@@ -41,6 +41,7 @@ ID = "net.duplicate-ip"
 SEVERITY = "error"
 TITLE = "An IP address is claimed twice on a network"
 SWEPT_DRIVERS = {"bridge", "macvlan", "ipvlan", "overlay"}  # an L2 segment ARP can sweep
+EXPECTED_DRIVERS = {"bridge", "overlay"}  # every answer the engine's: see _expected
 
 
 def ipv4_subnets(network: Network) -> list[str]:
@@ -57,7 +58,27 @@ def _swept(ctx: CheckContext) -> list[tuple[Network, str]]:
 
 
 def plan(ctx: CheckContext) -> list[Planned]:
-    return [(ctx.peer_placement(network), arp_sweep(subnet)) for network, subnet in _swept(ctx)]
+    return [
+        (ctx.peer_placement(network), arp_sweep(subnet, _expected(ctx, network, subnet)))
+        for network, subnet in _swept(ctx)
+    ]
+
+
+def _expected(ctx: CheckContext, network: Network, subnet: str) -> tuple[str, ...]:
+    """Who should answer the sweep of `subnet` within milliseconds: the endpoints and the
+    gateway, where the kernel answers for every address (a bridge, an overlay's proxy ARP),
+    so that the sweep need not wait out its window (diag.agent.packets). On macvlan and
+    ipvlan the LAN's own machines answer too, unknown to the engine: nothing is expected,
+    and the sweep listens for its whole window."""
+    if network.driver not in EXPECTED_DRIVERS:
+        return ()
+    inside = ipaddress.IPv4Network(subnet, strict=False)
+    by_ip, _ = _engine_view(ctx, network)
+    return tuple(
+        ip
+        for ip in [*by_ip, *gateways(network)]
+        if ":" not in ip and ipaddress.IPv4Address(ip) in inside
+    )
 
 
 def _engine_view(

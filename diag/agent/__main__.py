@@ -29,19 +29,20 @@ import platform
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import BATCH_ENV, BATCH_MARK, EXIT_OLD_PYTHON
 from .tasks import Result, run_task
 from .view import HOST_PID, OWN, View, ViewError, open_host_view, open_view
 
 MIN_PYTHON = (3, 10)
-BATCH_ENV = "DDIAG_BATCH"
-BATCH_MARK = "DDIAG "
-EXIT_OLD_PYTHON = 3
 # Tasks (sockets) at once: ddiag starts its probes with 4096 open files. A first round at
 # N = 50 is ~600 tasks; with a smaller cap the tail waited for earlier tasks' timeouts,
 # and a run cost two timeouts instead of one.
 MAX_IN_FLIGHT = 2048
+PACKET_THREADS = 64  # of the probe's 128 pids (diag.probes.probe)
+STEP_GROUP = 8  # tasks started between two turns of the event loop (see Agent.serve)
 MEMORY_PEAK_FILES = (
     "/sys/fs/cgroup/memory.peak",  # cgroup v2, Linux >= 5.19
     "/sys/fs/cgroup/memory/memory.max_usage_in_bytes",  # cgroup v1
@@ -124,8 +125,17 @@ class Agent:
             emit({"k": task.get("k"), "r": await run_task(task, timeout, view)}, self.mark)
 
     async def serve(self, number: int, request: dict[str, Any]) -> None:
+        """Start the request's tasks in order, letting the loop run every STEP_GROUP of them:
+        the answers of the first (listening sockets, from which ddiag plans its next
+        connects) then leave while later ones are still being started, not after the
+        first step of every task of the batch (a quarter of a second at N = 50)."""
         timeout = float(request.get("timeout", 2.0))
-        await asyncio.gather(*(self.answer(task, timeout) for task in request["tasks"]))
+        started = []
+        for index, task in enumerate(request["tasks"], start=1):
+            started.append(asyncio.ensure_future(self.answer(task, timeout)))
+            if index % STEP_GROUP == 0:
+                await asyncio.sleep(0)
+        await asyncio.gather(*started)
         emit({"done": number, "memory_peak_bytes": memory_peak_bytes()}, self.mark)
 
 
@@ -135,9 +145,21 @@ def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
     loop.call_soon_threadsafe(lines.put_nowait, None)
 
 
+def _packet_threads() -> None:
+    """Threads enough for every DF ping task at once (each runs its rounds on one thread):
+    asyncio's default pool has 5 on a one-CPU probe, and what queued behind five pings'
+    rounds started only when they ended (seen with an ARP sweep's bind, issue 19; a sixth
+    network's pings would wait out the first five's). Threads are made when needed, and
+    PACKET_THREADS stays well under the probe's pids limit."""
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=PACKET_THREADS, thread_name_prefix="packets")
+    )
+
+
 async def main_loop() -> None:
     # dnspython is imported by the first DNS task, not here: ddiag's first batch is already
     # waiting on stdin, and its listening reads and connects need no DNS (0.1 s earlier).
+    _packet_threads()
     agent = Agent()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -159,6 +181,7 @@ async def main_loop() -> None:
 async def serve_batch(request: dict[str, Any]) -> None:
     """Answer `request`, then wait for SIGTERM (as PID 1 the default would ignore it, and
     every removal of the probe's service would wait out its stop grace period)."""
+    _packet_threads()
     stopped = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
     emit({"ready": platform.python_version()}, BATCH_MARK)

@@ -8,10 +8,12 @@ make it 1: "could not check" must not pass a CI job as "checked and fine").
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NoReturn
 
 import typer
 
+from diag import trace
 from diag.cli import console
 from diag.cli.console import EXIT_ERROR, EXIT_FINDINGS, fail, stderr
 from diag.cli.interrupts import probes_removed_on_exit
@@ -35,21 +37,33 @@ def diagnose_and_exit(target: TargetSpec, options: CommonOptions) -> NoReturn:
     tell = console.silent if options.quiet else console.note
     with probes_removed_on_exit(announce=True), console.progress(options.quiet) as progress:
         outcome = until_ready(diagnosis, options.waiting(), progress, tell)
-    rendered = FORMATS[fmt](
-        outcome.doc,
-        RenderOptions(
-            color=console.use_color(fmt, output, options.no_color),
-            width=console.width(output),
-            fail_on=outcome.settings.fail_on,
-        ),
-    )
-    try:
-        console.write(rendered, output)
-    except DiagError as exc:
-        fail(str(exc))
+    with trace.span("report rendered"):
+        rendered = FORMATS[fmt](
+            outcome.doc,
+            RenderOptions(
+                color=console.use_color(fmt, output, options.no_color),
+                width=console.width(output),
+                fail_on=outcome.settings.fail_on,
+            ),
+        )
+        try:
+            console.write(rendered, output)
+        except DiagError as exc:
+            fail(str(exc))
+    if options.trace is not None:
+        write_trace(options.trace)
     code = EXIT_FINDINGS if outcome.failed() else 0
     incomplete = outcome.incompleteness()
     if incomplete:
         console.warn(incomplete)
         code = code or EXIT_ERROR
     raise typer.Exit(code)
+
+
+def write_trace(path: Path) -> None:
+    """--trace FILE: where the run's time went (diag.trace); a file that cannot be written
+    is said on stderr, and costs the run nothing else (the report is already out)."""
+    try:
+        trace.write(path)
+    except OSError as exc:
+        console.warn(f"the trace could not be written to {path}: {exc.strerror or exc}")

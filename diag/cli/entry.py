@@ -15,9 +15,11 @@ import os
 import sys
 from collections.abc import Sequence
 
+from diag import trace
 from diag.engine.endpoint import EngineChoice, resolve_endpoint
 from diag.errors import DiagError
 
+EXIT_INTERRUPTED = 130  # as diag.cli.interrupts, which this module must not import yet
 ENGINE_OPTIONS = {"-H": "host", "--host": "host", "-c": "context", "--context": "context"}
 
 
@@ -49,7 +51,18 @@ def skip_unused_transports(argv: Sequence[str] | None = None) -> None:
 
 
 def main() -> None:
-    skip_unused_transports()
-    from diag.cli.app import main as cli_main  # after the decision: it imports docker-py
+    try:
+        skip_unused_transports()
+        # after the decision: they import docker-py
+        from diag.run import prelaunch
 
-    cli_main()
+        try:
+            prelaunch.launch(sys.argv[1:], engine_in_argv(sys.argv[1:]))
+            from diag.cli.app import main as cli_main
+
+            trace.since_start("interpreter and imports")
+            cli_main()
+        finally:
+            prelaunch.discard()
+    except KeyboardInterrupt:  # Ctrl-C before the command's own handling (diag.cli.interrupts)
+        sys.exit(EXIT_INTERRUPTED)

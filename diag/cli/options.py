@@ -182,6 +182,17 @@ ContextOpt = Annotated[
 QuietOpt = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress messages: only the report and errors.")
 ]
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace",
+        envvar="DDIAG_TRACE",
+        metavar="FILE",
+        help="Write where the run's time went (interpreter and imports, engine reads, probe "
+        "starts, tasks, report, probe removal) to FILE as JSON.",
+        show_default=False,
+    ),
+]
 
 
 def pull_allowed(policy: Pull) -> bool:
@@ -214,6 +225,7 @@ class CommonOptions:
     wait_interval: WaitIntervalOpt = DEFAULT_INTERVAL_S
     host: HostOpt = None
     context: ContextOpt = None
+    trace: TraceOpt = None
 
     def request(self, target: TargetSpec) -> Request:
         """What the diagnosis is asked (diag.run.diagnosis); the rest (format, output,

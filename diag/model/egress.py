@@ -3,8 +3,8 @@
 Both are command-line options only, not settings of `ddiag.toml` or `x-ddiag`: a file that
 comes with a repository is not the user's consent to send packets off the machine, so the
 person who runs ddiag names every outside address on the command line. Parsing happens
-before the engine is asked, and every mistake is a usage error (exit 2) that shows the
-expected form (diag.errors.DiagError).
+before the diagnosis asks the engine anything, and every mistake is a usage error (exit 2)
+that shows the expected form (diag.errors.DiagError).
 """
 
 from __future__ import annotations

@@ -156,9 +156,11 @@ def sysctl(name: str) -> Task[SysctlAnswer]:
     return Task("sysctl", target=name)
 
 
-def arp_sweep(cidr: str) -> Task[ArpSweepAnswer]:
-    """Who answers ARP for each address of `cidr` on the viewed namespace's interface in it."""
-    return Task("arp_sweep", target=cidr)
+def arp_sweep(cidr: str, expected: tuple[str, ...] = ()) -> Task[ArpSweepAnswer]:
+    """Who answers ARP for each address of `cidr` on the viewed namespace's interface in it.
+    `expected`: the addresses that should answer at once (the engine's); once they have,
+    the sweep listens only for late claimers (diag.agent.packets), not its whole window."""
+    return Task("arp_sweep", target=cidr, addresses=tuple(sorted(set(expected))))
 
 
 def pmtu(addresses: tuple[str, ...], sizes: tuple[int, ...]) -> Task[PmtuAnswer]:
@@ -183,19 +185,22 @@ Planned = tuple[Placement, "Task[Any]"]
 
 # The order in which a probe takes up a batch's tasks (a sort key by kind). The agent
 # starts each task in the order received and runs it up to its first wait; reading files
-# never waits, so reads sent first would delay every timer behind them. Listening sockets
-# come first (the connects that most runs wait longest for are planned from them), then
-# what may wait out a timeout (connects, reaches, DNS, packets), then the other reads.
+# never waits, so reads sent first would delay every timer behind them. The packet tasks
+# come first: they cost a few sends and then listen for silence (an ARP sweep's grace, DF
+# pings' rounds), which on a healthy network is the longest wait of a run, so it runs while
+# the rest of the batch is worked through (issue 19). Then listening sockets (the connects
+# that most runs wait longest for are planned from them), then what may wait out a timeout
+# (connects, reaches, DNS), then the other reads.
 FIRST_STEPS: dict[str, int] = {
     kind: rank
     for rank, kind in enumerate(
         (
+            "arp_sweep",
+            "pmtu",
             "listening",
             "connect",
             "reach",
             "resolve",
-            "arp_sweep",
-            "pmtu",
             "capture",
             "connections",
             "resolv_conf",

@@ -21,7 +21,8 @@ import docker
 import docker.errors
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
-from diag.agent.__main__ import EXIT_OLD_PYTHON
+from diag import trace
+from diag.agent import EXIT_OLD_PYTHON
 from diag.engine.errors import ENGINE_ERRORS
 
 ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
@@ -53,6 +54,7 @@ class Resident:
         self.id = container_id
         self.where = where
         self.pid = 0
+        self.started_at = 0.0  # trace.now() when the engine was asked to start it
         self._socket: Any = None
         self._write_lock = threading.Lock()
         self.stderr: list[str] = []
@@ -67,6 +69,7 @@ class Resident:
             raw.settimeout(None)  # the client's read timeout would cut a quiet agent off
 
     def start(self) -> None:
+        self.started_at = trace.now()
         self.api.start(self.id)
         self.pid = int((self.api.inspect_container(self.id).get("State") or {}).get("Pid") or 0)
 
@@ -84,6 +87,8 @@ class Resident:
                 except ValueError:
                     continue  # not a protocol line
                 if isinstance(answer, dict):
+                    if "ready" in answer:  # the agent's first line
+                        trace.add("agent start", self.started_at, trace.now(), probe=self.where)
                     on_answer(answer)
         except OSError:
             pass  # the container was removed under us: said below

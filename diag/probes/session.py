@@ -23,6 +23,7 @@ can always tell when it has everything.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import docker
 import docker.errors
 
+from diag import trace
 from diag.agent.view import HOST_PID
 from diag.engine.errors import ENGINE_ERRORS
 from diag.errors import DiagError
@@ -56,6 +58,14 @@ SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/P
 # userns-remap, authorization plugins); other start failures (a memory limit too small
 # to start in) would fail isolated probes just the same, so they are not a reason to switch.
 REFUSAL_HINTS = ("not permitted", "permission", "namespace", "capabilit", "privilege", "userns")
+
+
+def probe_memory(value: str | None) -> str:
+    """DDIAG_PROBE_MEMORY (None: not set): the probes' memory limit, as docker takes it."""
+    memory = (value or "").strip().lower() or DEFAULT_MEMORY
+    if not re.fullmatch(r"[0-9]+[bkmg]?", memory):
+        raise DiagError(f"DDIAG_PROBE_MEMORY takes a size such as 64m or 1g, not {memory!r}.")
+    return memory
 
 
 def _refused(message: str) -> bool:
@@ -130,6 +140,7 @@ class ProbeSession:
         self._residents: dict[str, Future[Resident]] = {}
         self._created: set[str] = set()
         self._pending: dict[int, tuple[Planned, Sink]] = {}
+        self._sent_at: dict[int, float] = {}  # task key -> trace.now() when it was sent
         self._by_resident: dict[str, set[int]] = {}
         self._ended: dict[str, tuple[str, bool]] = {}  # resident key -> (why, image unusable)
         self._next_key = 0
@@ -237,6 +248,10 @@ class ProbeSession:
         return config
 
     def _start(self, key: str, placement: Placement) -> Resident:
+        with trace.span("probe start", probe=key.split(":")[0]):
+            return self._started(key, placement)
+
+    def _started(self, key: str, placement: Placement) -> Resident:
         where = "the shared probe" if key == "shared" else placement.describe()
         if key == bridges.KEY:
             where = "on networks " + ", ".join(n.name for n in self._bridges.values())
@@ -396,6 +411,7 @@ class ProbeSession:
             for route, pair in sorted(batch, key=lambda item: FIRST_STEPS[item[1][1].kind]):
                 self._next_key += 1
                 self._pending[self._next_key] = (pair, sink)
+                self._sent_at[self._next_key] = trace.now()
                 self._by_resident.setdefault(key, set()).add(self._next_key)
                 wire = {"k": self._next_key, "pid": route.pid, "container": route.container}
                 wire |= pair[1].to_wire()
@@ -420,6 +436,9 @@ class ProbeSession:
     def _take(self, key: int) -> tuple[Planned, Sink] | None:
         with self._lock:
             found = self._pending.pop(key, None)
+            sent = self._sent_at.pop(key, None)
+            if found is not None and sent is not None:
+                trace.add("task", sent, trace.now(), kind=found[0][1].kind)
             for keys in self._by_resident.values():
                 keys.discard(key)
             return found
@@ -472,19 +491,25 @@ class ProbeSession:
 
     def close(self) -> None:
         """Remove every probe of this run, including one created but not yet recorded."""
+        with trace.span("probe removal"):
+            self._close()
+
+    def _close(self) -> None:
         self._swarm.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             known = set(self._created)
-        try:
-            labelled = self.api.containers(
-                all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
-            )
-            known |= {summary["Id"] for summary in labelled}
-        except ENGINE_ERRORS:
-            pass
+        # The probes recorded are removed at once; the engine is asked meanwhile for any
+        # other of this run's (created, but not yet recorded), which follow.
         with ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS) as removing:
             removing.map(self._remove, known)
+            try:
+                labelled = self.api.containers(
+                    all=True, filters={"label": f"{RUN_LABEL}={self.run_id}"}
+                )
+            except ENGINE_ERRORS:
+                labelled = []
+            removing.map(self._remove, {summary["Id"] for summary in labelled} - known)
 
     def _remove(self, probe_id: str) -> None:
         # gone already, or the engine is: then the next run's reaper takes it

@@ -39,8 +39,7 @@ import docker
 import docker.errors
 from docker.utils import parse_bytes
 
-from diag.agent import AGENT_PACKAGE
-from diag.agent.__main__ import BATCH_ENV, BATCH_MARK
+from diag.agent import AGENT_PACKAGE, BATCH_ENV, BATCH_MARK
 from diag.engine.errors import ENGINE_ERRORS
 from diag.model.tasks import Placement, Planned, Task
 from diag.probes.bundle import CHUNK, agent_zip

@@ -6,11 +6,14 @@ probe session, the runner) is here, so that it can be driven and tested without 
 or a console.
 
 Two orderings matter. Bad input (an option, ddiag.toml, an --egress, DDIAG_PROBE_MEMORY)
-is refused when the `Diagnosis` is made, before the engine is asked anything: a typo
-costs no probe. And container starts are a run's largest fixed cost, so the shared probe
-and the anchors of the networks the target names start right after connecting, while the
-engine is read and the compose file resolved (diag.engine.early); the runner is handed
-that session if it still suits the settings, which the compose file's x-ddiag may change.
+is refused when the `Diagnosis` is made, before it asks the engine anything: a typo costs
+no observation (the console script may already have asked for the shared probe on a
+guess, diag.run.prelaunch; a run refused here removes it at once, unused). And container
+starts are a run's largest fixed cost, so the shared probe and the anchors of the networks
+the target names start right after connecting, while the engine is read and the compose
+file resolved (diag.engine.early), if diag.run.prelaunch has not asked for them already;
+the runner is handed that session if it still suits the settings, which the compose
+file's x-ddiag may change.
 
 A `Diagnosis` may run more than once (`--wait`, diag.run.waiting). Every run reads the
 engine again and starts its own probes: between runs containers start, restart and change
@@ -22,7 +25,6 @@ pass over orphaned probes, the probe image check (and pull), and the target's pr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,18 +34,19 @@ from typing import Any, cast
 
 import docker
 
+from diag import trace
 from diag.checks.registry import Check
 from diag.engine.client import connect, read_topology
 from diag.engine.endpoint import EngineChoice
 from diag.engine.errors import ENGINE_ERRORS
-from diag.errors import DiagError
 from diag.model.context import Target
 from diag.model.egress import parse_egress, parse_egress_dns
 from diag.model.findings import failing
 from diag.model.topology import Topology
 from diag.probes.probe import ensure_image, remove_probes
-from diag.probes.session import DEFAULT_MEMORY, ProbeMode, ProbeSession
+from diag.probes.session import ProbeMode, ProbeSession, probe_memory
 from diag.report.model import Report, ReportDoc
+from diag.run import prelaunch
 from diag.run.config import Settings, Sources, command_line_layer, select_checks
 from diag.run.runner import Progress, RunOptions, diagnose
 from diag.run.target_spec import MakeTarget, TargetSpec
@@ -116,14 +119,6 @@ class Outcome:
         return ""
 
 
-def probe_memory(value: str | None) -> str:
-    """DDIAG_PROBE_MEMORY (None: not set): the probes' memory limit, as docker takes it."""
-    memory = (value or "").strip().lower() or DEFAULT_MEMORY
-    if not re.fullmatch(r"[0-9]+[bkmg]?", memory):
-        raise DiagError(f"DDIAG_PROBE_MEMORY takes a size such as 64m or 1g, not {memory!r}.")
-    return memory
-
-
 def _silent(message: str) -> None:
     """Progress nobody watches."""
 
@@ -166,7 +161,8 @@ class Diagnosis:
         report (diag.cli.interrupts: exit 2). This run's probes are removed however it ends:
         Ctrl-C too, and SIGTERM once the caller makes it an exception (diag.cli.interrupts)."""
         client = self._connected()
-        early = self._start_early(client)  # ours to close until it is handed to the runner
+        with trace.span("early probes asked for"):
+            early = self._start_early(client)  # ours to close until it is handed to the runner
         try:
             topology, target = self._read(client)
             settings, checks = self._with_compose_settings(target)
@@ -193,8 +189,10 @@ class Diagnosis:
     def _connected(self) -> docker.DockerClient:
         """The engine, connected (and cleared of orphaned probes) by the first run."""
         if self._client is None:
-            client = connect(self.request.engine)
-            remove_probes(client)  # probes orphaned by a killed ddiag
+            with trace.span("engine connect"):
+                client = prelaunch.client_for(self.request.engine) or connect(self.request.engine)
+            with trace.span("reaper"):
+                remove_probes(client)  # probes orphaned by a killed ddiag
             self._client = client
         return self._client
 
@@ -205,15 +203,20 @@ class Diagnosis:
         shows progress, later)."""
         image = self.settings.probe_image
         if self.settings.probe_mode != "shared":
+            prelaunch.discard()  # asked for before the settings were known: a wrong guess
             return None
-        if image not in self._local_images:
+        session = prelaunch.adopt(self.request.engine, image, self._memory)
+        if session is not None:  # asked for before the imports: the image is local
+            self._local_images.add(image)
+        elif image not in self._local_images:
             try:
                 client.api.inspect_image(image)
             except ENGINE_ERRORS:
                 return None
             self._local_images.add(image)
-        session = ProbeSession(client, image, self.settings.timeout, memory=self._memory)
-        session.prestart()
+        if session is None:
+            session = ProbeSession(client, image, self.settings.timeout, memory=self._memory)
+            session.prestart()
         session.prestart_anchors(self.request.target.guess()(client.api))
         return session
 
@@ -221,11 +224,13 @@ class Diagnosis:
         """The engine's topology and the target in it. The target's preparation (the compose
         file: a `docker compose config` subprocess) runs meanwhile."""
         with ThreadPoolExecutor(max_workers=1) as reading:
-            engine_read = reading.submit(read_topology, client, self.request.engine)
+            engine_read = reading.submit(_traced_read, client, self.request.engine)
             if self._make_target is None:
-                self._make_target = self.request.target.prepare()
+                with trace.span("target prepared (compose: docker compose config)"):
+                    self._make_target = self.request.target.prepare()
             topology = engine_read.result()
-        return topology, self._make_target(topology)
+        with trace.span("target made"):
+            return topology, self._make_target(topology)
 
     def _with_compose_settings(self, target: Target) -> tuple[Settings, list[Check]]:
         """The settings and checks once the compose file's own settings (x-ddiag) are known:
@@ -248,6 +253,11 @@ class Diagnosis:
             egress=self._egress,
             egress_dns=self._egress_dns,
         )
+
+
+def _traced_read(client: docker.DockerClient, engine: EngineChoice) -> Topology:
+    with trace.span("engine read"):
+        return read_topology(client, engine)
 
 
 def _suiting(session: ProbeSession | None, options: RunOptions) -> ProbeSession | None:

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 import docker
 
+from diag import trace
 from diag.checks import registry
 from diag.checks.registry import Check
 from diag.engine import hostfw
@@ -230,7 +231,8 @@ def diagnose(
     session.timeout = options.timeout
     session.prestart_anchors(_peered(ctx))
     try:
-        cut_short = observe(ctx, checks, session, progress, started + options.deadline)
+        with trace.span("observing"):
+            cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     except BaseException:
         session.close()
         raise
@@ -238,9 +240,17 @@ def diagnose(
     closing = threading.Thread(target=session.close, name="ddiag-close")
     closing.start()
     try:
-        return _report(
-            client, ctx, checks, options, session, cut_short, firewall_gaps, (started_at, started)
-        )
+        with trace.span("checks evaluated, report made"):
+            return _report(
+                client,
+                ctx,
+                checks,
+                options,
+                session,
+                cut_short,
+                firewall_gaps,
+                (started_at, started),
+            )
     finally:
         closing.join()
 

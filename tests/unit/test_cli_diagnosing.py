@@ -162,6 +162,23 @@ def test_the_report_goes_to_the_output_file(given, tmp_path: Path) -> None:
     assert "cannot write the report to" in result.output
 
 
+def test_the_trace_goes_to_its_file_after_the_report(given, tmp_path: Path) -> None:
+    given()
+    path = tmp_path / "trace.json"
+    result = runner.invoke(app, ["network", "n", "--format", "json", "--trace", str(path)])
+    assert result.exit_code == 0, result.output
+    names = {span["name"] for span in json.loads(path.read_text())["spans"]}
+    assert "report rendered" in names
+    result = runner.invoke(
+        app, ["network", "n", "--format", "json"], env={"DDIAG_TRACE": str(path)}
+    )
+    assert result.exit_code == 0 and path.exists()
+    unwritable = tmp_path / "no" / "trace.json"
+    result = runner.invoke(app, ["network", "n", "--format", "json", "--trace", str(unwritable)])
+    assert result.exit_code == 0  # the report is out: a trace that cannot be written is said
+    assert "the trace could not be written" in result.output
+
+
 def test_an_incomplete_run_exits_2_unless_findings_make_it_1(given) -> None:
     given(deadline_reached=True)
     result = runner.invoke(app, ["network", "n", "--format", "json"])

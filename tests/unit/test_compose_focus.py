@@ -177,3 +177,46 @@ def test_the_command_line_makes_the_compose_spec(monkeypatch) -> None:
     assert specs == [
         ComposeSpec(project="shop", profiles=("a", "b"), env_files=("e",), services=("web", "api"))
     ]
+
+
+def _compose_clis(monkeypatch, plugin: bool, standalone: bool, valid: bool) -> list[list[str]]:
+    """subprocess.run and shutil.which as a machine with those compose CLIs would answer."""
+    ran: list[list[str]] = []
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        if command[:2] == ["docker", "compose"] and not plugin:
+            return subprocess.CompletedProcess(command, 1, "", "'compose' is not a docker command")
+        if command[-1] == "version" or valid:
+            return subprocess.CompletedProcess(command, 0, '{"name": "p"}', "")
+        return subprocess.CompletedProcess(command, 15, "", "services.web: bad")
+
+    paths = {"docker": "/usr/bin/docker"} | ({"docker-compose": "/b/dc"} if standalone else {})
+    monkeypatch.setattr(compose_cli.shutil, "which", paths.get)
+    monkeypatch.setattr(compose_cli.subprocess, "run", run)
+    return ran
+
+
+CONFIG = ["-f", "a.yaml", "config", "--format", "json"]
+
+
+def test_docker_compose_config_runs_at_once_without_asking_its_version(monkeypatch) -> None:
+    ran = _compose_clis(monkeypatch, plugin=True, standalone=True, valid=True)
+    assert compose_cli.load_config(["a.yaml"], None, None) == {"name": "p"}
+    assert ran == [["docker", "compose", *CONFIG]]
+
+
+def test_an_invalid_file_is_said_once_by_the_plugin(monkeypatch) -> None:
+    ran = _compose_clis(monkeypatch, plugin=True, standalone=True, valid=False)
+    with pytest.raises(DiagError, match=r"services\.web: bad"):
+        compose_cli.load_config(["a.yaml"], None, None)
+    assert ran == [["docker", "compose", *CONFIG], ["docker", "compose", "version"]]
+
+
+def test_without_the_plugin_the_standalone_compose_reads_the_file(monkeypatch) -> None:
+    ran = _compose_clis(monkeypatch, plugin=False, standalone=True, valid=True)
+    assert compose_cli.load_config(["a.yaml"], None, None) == {"name": "p"}
+    assert ran[-1] == ["docker-compose", *CONFIG]
+    _compose_clis(monkeypatch, plugin=False, standalone=False, valid=True)
+    with pytest.raises(DiagError, match="compose CLI was not found"):
+        compose_cli.load_config(["a.yaml"], None, None)

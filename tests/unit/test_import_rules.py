@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # part (a module path prefix) → the ddiag modules it may import (prefixes).
-ALWAYS = ("diag.errors",)
+ALWAYS = ("diag.errors", "diag.trace")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "diag.agent": ("diag.agent",),
     "diag.model": ("diag.model",),
@@ -53,7 +53,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "diag.checks": ("diag.checks", "diag.model"),
 }
-TOP = {"diag.__init__", "diag.__main__", "diag.errors"}
+TOP = {"diag.__init__", "diag.__main__", "diag.errors", "diag.trace"}
 
 
 def _module_name(path: Path) -> str:

@@ -143,10 +143,22 @@ def test_duplicate_ip_plans_a_sweep_per_ipv4_subnet(
     assert back is not None
     v6 = (*back.subnets, Subnet("fd00:213:200::/64", "fd00:213:200::1"))
     ctx = make_ctx(with_network(topology141, BACK, subnets=v6), BACK, "bridge", "host")
-    assert plan("net.duplicate-ip", ctx) == [
-        (peer(ctx), arp_sweep("10.213.200.0/24")),
-        (peer(ctx, "bridge"), arp_sweep("172.17.0.0/16")),
+    planned = plan("net.duplicate-ip", ctx)
+    assert [(placement, task.target) for placement, task in planned] == [
+        (peer(ctx), "10.213.200.0/24"),
+        (peer(ctx, "bridge"), "172.17.0.0/16"),
     ]
+    # what should answer at once, so that the sweep need not wait out its window: the
+    # gateway and the endpoints (api, web), IPv4 only
+    assert planned[0][1] == arp_sweep("10.213.200.0/24", ("10.213.200.1", API_IP, WEB_IP))
+    assert planned[1][1].addresses == ("172.17.0.1", LEGACY_IP)
+
+
+def test_duplicate_ip_expects_no_answer_on_a_lan(topology141: Topology, make_ctx: MakeCtx) -> None:
+    """On macvlan and ipvlan the LAN's own machines answer too, unknown to the engine: the
+    sweep is given nothing to expect, and listens for its whole window."""
+    ctx = make_ctx(with_network(topology141, BACK, driver="macvlan"), BACK)
+    assert [task for _, task in plan("net.duplicate-ip", ctx)] == [arp_sweep("10.213.200.0/24")]
 
 
 def test_duplicate_ip_healthy_network_says_nothing(

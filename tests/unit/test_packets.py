@@ -11,8 +11,12 @@ otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +230,87 @@ def test_arp_sweep_without_an_interface_in_the_subnet(tmp_path: Path) -> None:
         "status": "error",
         "detail": "no interface with an address in 10.213.200.0/24",
     }
+
+
+def test_sweep_rounds_listen_for_the_grace_when_answers_are_expected() -> None:
+    assert packets.sweep_rounds(1.0, expected=False) == [0.5, 1.0]
+    grace = packets.ARP_GRACE_S
+    assert packets.sweep_rounds(1.0, expected=True) == [grace / 2, grace, 1.0]
+    assert packets.sweep_rounds(grace, expected=True) == [grace / 2, grace]  # --timeout short
+
+
+class _Segment:
+    """A fake L2 segment behind a datagram socketpair: the sweep's end is a socket whose
+    bind does nothing; the other end answers ARP requests, each address after its delay
+    (None: never), from a MAC of its own."""
+
+    def __init__(self, delays: dict[str, float | None]) -> None:
+        ours, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock = _Unbound(fileno=ours.detach())
+        self.delays = delays
+        self.asked: list[str] = []
+        threading.Thread(target=self._answer, daemon=True).start()
+
+    def _answer(self) -> None:
+        while True:
+            try:
+                frame = self.theirs.recv(128)
+            except OSError:
+                return
+            target = socket.inet_ntoa(frame[38:42])
+            self.asked.append(target)
+            delay = self.delays.get(target)
+            if delay is not None:
+                threading.Timer(delay, self._reply, (frame, target)).start()
+
+    def _reply(self, request: bytes, address: str) -> None:
+        mac = _mac("02:00:00:00:00:" + address.rsplit(".", 1)[1].zfill(2)[-2:])
+        arp = bytes(
+            Ether(dst=PROBE_MAC, src=mac)
+            / ARP(op=2, hwsrc=mac, psrc=address, hwdst=PROBE_MAC, pdst=PROBE_IP)
+        )  # type: ignore[no-untyped-call]
+        with contextlib.suppress(OSError):
+            self.theirs.send(arp)
+
+
+class _Unbound(socket.socket):
+    def bind(self, address: object) -> None:
+        """The segment needs no interface."""
+
+
+def _sweep(
+    monkeypatch: pytest.MonkeyPatch, delays: dict[str, float | None], expected: list[str]
+) -> tuple[dict, float, list[str]]:
+    segment = _Segment(delays)
+    monkeypatch.setattr(packets, "_interface_in", lambda view, cidr: ("fake0", PROBE_IP))
+    monkeypatch.setattr(packets, "_hardware_address", lambda sock, name: _mac(PROBE_MAC))
+
+    class OnSegment(View):
+        def socket(self, family: int, kind: int, proto: int = 0) -> socket.socket:
+            return segment.sock
+
+    task = {"target": "10.213.200.0/28", "addresses": expected}
+    start = time.monotonic()
+    result = asyncio.run(packets.arp_sweep(task, 2.0, OnSegment()))
+    return result, time.monotonic() - start, segment.asked
+
+
+def test_a_sweep_stops_after_the_grace_once_every_expected_address_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway and an endpoint answer at once; nobody else: the sweep ends after its
+    grace, not its window, and a claimer answering 250 ms late is still heard."""
+    delays = {"10.213.200.1": 0.0, API_IP: 0.0, "10.213.200.9": 0.25}
+    result, took, asked = _sweep(monkeypatch, delays, ["10.213.200.1", API_IP])
+    assert set(result["answers"]) == {"10.213.200.1", API_IP, "10.213.200.9"}
+    assert took < packets.ARP_WINDOW_S - 0.2
+    assert asked.count("10.213.200.5") == 2  # an unused address is asked twice
+
+
+def test_a_sweep_missing_an_expected_answer_listens_for_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result, took, asked = _sweep(monkeypatch, {"10.213.200.1": 0.0}, ["10.213.200.1", API_IP])
+    assert set(result["answers"]) == {"10.213.200.1"}
+    assert took >= packets.ARP_WINDOW_S
+    assert asked.count(API_IP) == 3  # asked again in each round
