@@ -56,6 +56,19 @@ def containers_with_sockets(
             yield container, memberships, sockets
 
 
+def serving(ctx: CheckContext, port: int, exclude: str) -> list[Container]:
+    """The target's running containers (but `exclude`, an id) that expose, publish or
+    listen on `port`: who a client probably meant when it found nothing there."""
+    found = []
+    for container in ctx.target.containers or ctx.topology.containers:
+        if container.id == exclude or not container.running:
+            continue
+        sockets = listening(ctx, container) or []
+        if port in container.exposed_tcp_ports() or any(s.port == port for s in sockets):
+            found.append(container)
+    return found
+
+
 def listening_texts(sockets: Iterable[Socket]) -> list[str]:
     return sorted({socket_text(sock) for sock in sockets})
 

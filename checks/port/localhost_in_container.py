@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 from diag.checks._arbiter import Explainer, edge_results
 from diag.checks._edges import EdgeState, edge_evidence, plan
-from diag.checks.port._sockets import listening, listening_texts
+from diag.checks.port._sockets import listening, listening_texts, serving
 from diag.model.context import CheckContext
 from diag.model.findings import Result, subjects
 from diag.model.wording import names_verb
@@ -31,18 +31,6 @@ TITLE = "Client points at localhost for another container's service"
 __all__ = ["EXPLAINS", "ID", "SEVERITY", "TITLE", "evaluate", "explains", "plan"]
 
 
-def _serving(ctx: CheckContext, port: int, exclude: str) -> list[str]:
-    """Services (or containers) of the target that expose, publish or listen on `port`."""
-    found = []
-    for container in ctx.target.containers or ctx.topology.containers:
-        if container.id == exclude or not container.running:
-            continue
-        sockets = listening(ctx, container) or []
-        if port in container.exposed_tcp_ports() or any(s.port == port for s in sockets):
-            found.append(container.service or container.name)
-    return sorted(set(found))
-
-
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     edge = state.edge
     if not edge.is_localhost or not edge.port:
@@ -50,7 +38,7 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     sockets = listening(ctx, state.netns)
     if sockets is None or any(s.port == edge.port for s in sockets):
         return None
-    candidates = _serving(ctx, edge.port, state.netns.id)
+    candidates = sorted({c.service or c.name for c in serving(ctx, edge.port, state.netns.id)})
     name = candidates[0] if len(candidates) == 1 else "<service name>"
     origin = edge.origins[0].removeprefix("environment ").split(" + ")[0]
     return Result(
