@@ -202,10 +202,11 @@ class SecondEngine:
         for point in sorted((p for p in points if p.startswith(prefix)), reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
-    def teardown(self) -> None:
-        """Remove every container, stop the daemon, end what it left running, unmount and
-        remove its directory. Safe to call whatever state the engine is in."""
-        if self.process is not None and self.process.poll() is None and self.answers():
+    def _stop_everything(self, engine_up: bool) -> None:
+        """Remove every container and network (when `engine_up`: the engine answers), stop
+        the daemon, end what it left running and unmount what it mounted: what every test
+        engine's teardown does before removing its own places."""
+        if engine_up:
             client = self.client()
             try:
                 for summary in client.api.containers(all=True):
@@ -225,6 +226,12 @@ class SecondEngine:
                     os.kill(pid, signal.SIGTERM if time.monotonic() < deadline - 10 else 9)
             time.sleep(0.5)
         self._unmount()
+
+    def teardown(self) -> None:
+        """Remove every container, stop the daemon, end what it left running, unmount and
+        remove its directory. Safe to call whatever state the engine is in."""
+        started = self.process is not None and self.process.poll() is None
+        self._stop_everything(started and self.answers())
         shutil.rmtree(self.base, ignore_errors=True)
         subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
 

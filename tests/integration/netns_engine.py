@@ -18,16 +18,13 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from tests.integration import engine2
@@ -133,26 +130,7 @@ class NetnsEngine(engine2.SecondEngine):
     def teardown(self) -> None:
         """Containers and networks, the daemon, its processes, the namespace, the directory:
         whatever state they are in (an interrupted run's leftovers included)."""
-        if self.answers():
-            client = self.client()
-            try:
-                for summary in client.api.containers(all=True):
-                    with contextlib.suppress(docker.errors.DockerException):
-                        client.api.remove_container(summary["Id"], force=True, v=True)
-                for summary in client.api.networks():
-                    if summary["Name"] not in engine2.BUILTIN_NETWORKS:
-                        with contextlib.suppress(docker.errors.DockerException):
-                            client.api.remove_network(summary["Id"])
-            finally:
-                client.close()
-        self._stop_daemon()
-        deadline = time.monotonic() + engine2.STOP_TIMEOUT_S
-        while (left := self._own_processes()) and time.monotonic() < deadline:
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM if time.monotonic() < deadline - 10 else 9)
-            time.sleep(0.5)
-        self._unmount()
+        self._stop_everything(self.answers())
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
         shutil.rmtree(NETNS_ETC, ignore_errors=True)
