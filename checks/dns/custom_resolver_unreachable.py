@@ -58,16 +58,7 @@ def on_this_machine(topology: Topology, server: str) -> bool:
         address = ipaddress.ip_address(server)
     except ValueError:
         return False
-    if address.is_loopback:
-        return True
-    for network in topology.networks:
-        for subnet in network.subnets:
-            try:
-                if address in ipaddress.ip_network(subnet.subnet, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
+    return address.is_loopback or any(topology.subnets_holding(server))
 
 
 def _query(server: str) -> Task[ResolveAnswer]:

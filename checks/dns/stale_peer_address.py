@@ -26,7 +26,6 @@ elsewhere, a pool that re-resolves on reconnect or a shorter connection lifetime
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -69,22 +68,12 @@ def plan(ctx: CheckContext) -> list[Planned]:
 
 def _network_of(ctx: CheckContext, source: Container, address: str) -> Network | None:
     """The source's bridge network whose subnet holds `address` (not its gateway)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    for endpoint in source.endpoints:
-        network = ctx.topology.network_named(endpoint.network_id)
-        if network is None or network.driver != "bridge":
-            continue
-        for subnet in network.subnets:
-            try:
-                inside = ip in ipaddress.ip_network(subnet.subnet, strict=False)
-            except ValueError:
-                continue
-            if inside and address != subnet.gateway:
-                return network
-    return None
+    own = {endpoint.network_id for endpoint in source.endpoints}
+    held = ctx.topology.subnets_holding(address)
+    return next(
+        (n for n, s in held if n.id in own and n.driver == "bridge" and address != s.gateway),
+        None,
+    )
 
 
 def _stale(ctx: CheckContext, source: Container) -> list[_Stale]:

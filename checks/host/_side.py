@@ -11,7 +11,6 @@ service's doing, not a container's.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from diag.checks._edges import EdgeState, edge_evidence
@@ -42,14 +41,8 @@ def host_sockets(ctx: CheckContext) -> list[Socket] | None:
 def holder(ctx: CheckContext, address: str) -> tuple[Network, Subnet] | None:
     """The local bridge network, and its subnet, that hold `address` (a gateway's); None
     for another address of the host (its uplink's), which no engine network holds."""
-    ip = ipaddress.ip_address(address)
-    for network in ctx.topology.networks:
-        if network.driver != "bridge":
-            continue
-        for subnet in network.subnets:
-            if ip in ipaddress.ip_network(subnet.subnet, strict=False):
-                return network, subnet
-    return None
+    held = ctx.topology.subnets_holding(address)
+    return next(((n, s) for n, s in held if n.driver == "bridge"), None)
 
 
 def refusal(state: EdgeState, ctx: CheckContext) -> HostRefusal | None:

@@ -6,7 +6,8 @@ be unit-tested with a topology made from recorded inspect JSON.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar
@@ -327,6 +328,23 @@ class Topology:
     networks: tuple[Network, ...]
     containers: tuple[Container, ...]
     swarm: Swarm | None = None  # None: the engine is not part of a swarm
+
+    def subnets_holding(self, address: str) -> Iterator[tuple[Network, Subnet]]:
+        """Every (network, subnet) whose subnet holds `address`, in the networks' order;
+        nothing for a text that is no address. Subnets the engine reports malformed are
+        skipped rather than trusted."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return
+        for network in self.networks:
+            for subnet in network.subnets:
+                try:
+                    inside = ip in ipaddress.ip_network(subnet.subnet, strict=False)
+                except ValueError:
+                    continue
+                if inside:
+                    yield network, subnet
 
     def network_named(self, name_or_id: str) -> Network | None:
         """Find a network as the docker CLI does: exact name, exact id, then unique id prefix."""
