@@ -155,7 +155,7 @@ def gateways(topology: Topology) -> frozenset[str]:
 def host_addresses(topology: Topology) -> frozenset[str]:
     """Every address that is the engine's host: the gateways, and the host's other
     addresses where they are known (`EngineInfo.host_addresses`)."""
-    return gateways(topology) | topology.engine.host_addresses
+    return topology.derived("host-addresses", lambda t: gateways(t) | t.engine.host_addresses)
 
 
 def _host_names(topology: Topology, containers: Iterable[Container]) -> set[str]:

@@ -22,7 +22,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from diag.report.model import SEVERITY_ORDER, ReportDoc, edge_origins, edge_status
+from diag.report.model import (
+    SEVERITY_ORDER,
+    ReportDoc,
+    edge_origins,
+    edge_status,
+    host_note,
+)
 from diag.report.options import RenderOptions
 from diag.report.text import clean, one_line
 
@@ -300,7 +306,7 @@ def _dependencies(doc: ReportDoc) -> list[str]:
         origins = text(edge_origins(edge))
         lines.append(
             f"| {code(edge['source'], table=True)} | {code(edge['target'], table=True)}"
-            f"{' (the Docker host)' if edge.get('to_host') else ''} "
+            f"{host_note(edge)} "
             f"| {text(edge['port'] or '')} | {origins} | {_edge_status(edge)} |"
         )
     return [*lines, ""]

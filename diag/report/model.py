@@ -96,12 +96,16 @@ def unjudged_edges(doc: Mapping[str, Any]) -> list[tuple[dict[str, Any], str]]:
     return found
 
 
+def host_note(edge: Mapping[str, Any]) -> str:
+    """What every format adds after an edge to the engine's host: its target
+    (`10.213.246.17`, a gateway) rarely says so itself."""
+    return " (the Docker host)" if edge.get("to_host") else ""
+
+
 def edge_name(edge: Mapping[str, Any]) -> str:
-    """`web → db:3306`, as every format names an edge item; an edge to the engine's host
-    says so, since its target (`10.213.246.17`, a gateway) rarely does."""
+    """`web → db:3306`, as every format names an edge item."""
     port = f":{edge['port']}" if edge.get("port") else ""
-    host = " (the Docker host)" if edge.get("to_host") else ""
-    return f"{edge['source']} → {edge['target']}{port}{host}"
+    return f"{edge['source']} → {edge['target']}{port}{host_note(edge)}"
 
 
 def edge_origins(edge: Mapping[str, Any]) -> str:
