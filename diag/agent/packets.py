@@ -146,6 +146,19 @@ async def _receive_until(sock: socket.socket, deadline: float, keep: Any, done: 
             return
 
 
+async def _send_each(sock: socket.socket, frames: list[bytes]) -> None:
+    """Send the frames one after another without turning the event loop between them: the
+    grace counts from the last request of a round, and a round awaited frame by frame took
+    0.05-0.08 s on a busy agent (four sweeps of a /24 among 800 other tasks) against 2 ms.
+    Only a frame the socket cannot take now (a full queue) is awaited."""
+    loop = asyncio.get_running_loop()
+    for frame in frames:
+        try:
+            sock.send(frame)
+        except BlockingIOError:
+            await loop.sock_sendall(sock, frame)
+
+
 def sweep_rounds(window: float, expected: bool) -> list[float]:
     """When each round of requests stops listening, in seconds after the first round: two
     rounds (the second asks again only who has not answered: a lost frame) over the window;
@@ -195,8 +208,9 @@ async def arp_sweep(task: Result, timeout: float, view: View) -> Result:
             past_grace = bool(number) and until > ARP_GRACE_S
             if past_grace and heard_all():
                 break
-            for ip in [t for t in targets if t not in answers]:
-                await loop.sock_sendall(sock, arp_request(own_mac, own_ip, ip))
+            await _send_each(
+                sock, [arp_request(own_mac, own_ip, t) for t in targets if t not in answers]
+            )
             if not number:  # the grace counts from the last request of the first round
                 start = loop.time()
             await _receive_until(sock, start + until, keep, heard_all if past_grace else None)

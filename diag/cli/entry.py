@@ -66,3 +66,20 @@ def main() -> None:
             prelaunch.discard()
     except KeyboardInterrupt:  # Ctrl-C before the command's own handling (diag.cli.interrupts)
         sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as exc:
+        leave(exc.code)
+
+
+def leave(code: object) -> None:
+    """Exit now, as `sys.exit(code)` would, without the interpreter's teardown: by the time
+    the command returns, its report is written and its probes are removed, and freeing every
+    module and object of a diagnosis took 0.05 s of a healthy run (issue 19). Nothing of
+    ddiag registers an atexit handler; stdout and stderr are flushed here."""
+    if isinstance(code, int) or code is None:
+        status = code or 0
+    else:  # sys.exit("message"): printed, and the status is 1
+        print(code, file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

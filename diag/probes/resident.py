@@ -12,6 +12,7 @@ fresh peer does.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -68,15 +69,24 @@ class Resident:
         if hasattr(raw, "settimeout"):
             raw.settimeout(None)  # the client's read timeout would cut a quiet agent off
 
-    def start(self) -> None:
+    def start(self, payload: Callable[[], bytes] | None = None) -> None:
+        """Start the container; what `payload()` gives is written to its stdin first thing
+        (the agent, for the bootstrap of diag/probes/bundle.py to read). It is called once
+        the engine has started the container, so making it overlaps the start."""
         self.started_at = trace.now()
         self.api.start(self.id)
+        if payload is not None:  # if it died before reading, serve() says why (state, stderr)
+            with contextlib.suppress(OSError):
+                self._write(payload())
         self.pid = int((self.api.inspect_container(self.id).get("State") or {}).get("Pid") or 0)
 
-    def send(self, request: dict[str, Any]) -> None:
+    def _write(self, data: bytes) -> None:
         raw = getattr(self._socket, "_sock", self._socket)
         with self._write_lock:
-            raw.sendall((json.dumps(request) + "\n").encode())
+            raw.sendall(data)
+
+    def send(self, request: dict[str, Any]) -> None:
+        self._write((json.dumps(request) + "\n").encode())
 
     def serve(self, on_answer: Answer, on_end: Ended) -> None:
         """Read answers until the agent's output ends, then say why it ended (run in a thread)."""

@@ -536,3 +536,56 @@ def test_reach_connects_to_an_address_written_as_such() -> None:
         result = asyncio.run(run_task(task, 2.0))
     assert result["hosts_ips"] == [] and result["resolve"] is None
     assert result["connects"]["127.0.0.1"]["status"] == "open"
+
+
+def _loopback_pairs() -> list[socket.socket]:
+    """An IPv4 and an IPv6 loopback connection of this netns (both ends kept open)."""
+    kept = []
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        server = socket.socket(family)
+        server.bind((host, 0))
+        server.listen()
+        client = socket.create_connection(server.getsockname()[:2])
+        kept += [server, client, server.accept()[0]]
+    return kept
+
+
+def _pair_ports(kept: list[socket.socket]) -> dict[str, int]:
+    return {"tcp": kept[1].getsockname()[1], "tcp6": kept[4].getsockname()[1]}
+
+
+def test_one_legacy_dump_names_both_families_ipv4_first():
+    """The kernel walks its TCP table once for both families (TCPDIAG_GETSOCK), and each
+    socket is named by its own family, not by the request's."""
+    kept = _loopback_pairs()
+    try:
+        ports = _pair_ports(kept)
+        found = sockdiag._compat_dump(
+            socket.socket, sum(1 << s for s in sockdiag.CONNECTED), sockdiag.connection
+        )
+    finally:
+        for sock in kept:
+            sock.close()
+    mine = {(s["family"], s["address"]) for s in found if s["port"] in ports.values()}
+    assert mine == {("tcp", "127.0.0.1"), ("tcp6", "::1")}
+    families = [s["family"] for s in found]
+    assert families == sorted(families, key=lambda family: family != "tcp")
+
+
+def test_without_the_legacy_dump_each_family_is_asked_for_alone(monkeypatch):
+    def refused(*args: object) -> list[dict[str, object]]:
+        raise OSError(22, "Invalid argument")
+
+    kept = _loopback_pairs()
+    try:
+        ports = _pair_ports(kept)
+        both = sockdiag.connected_sockets(socket.socket)
+        monkeypatch.setattr(sockdiag, "_compat_dump", refused)
+        alone = sockdiag.connected_sockets(socket.socket)
+    finally:
+        for sock in kept:
+            sock.close()
+    key = _socket_key
+    mine = [s for s in alone if s["port"] in ports.values()]
+    assert {s["family"] for s in mine} == {"tcp", "tcp6"}
+    assert sorted(alone, key=key) == sorted(both, key=key)
