@@ -34,7 +34,7 @@ from typing import Any
 
 from . import BATCH_ENV, BATCH_MARK, EXIT_OLD_PYTHON
 from .tasks import Result, run_task
-from .view import HOST_PID, OWN, View, ViewError, open_host_view, open_view
+from .view import HOST_PID, OWN, View, ViewError, open_home_view, open_host_view, open_view
 
 MIN_PYTHON = (3, 10)
 # Tasks (sockets) at once: ddiag starts its probes with 4096 open files. A first round at
@@ -99,11 +99,14 @@ class Agent:
     def __init__(self, mark: str = "") -> None:
         self.mark = mark  # before every line: BATCH_MARK in batch mode
         self.views: dict[tuple[int, str], View | ViewError] = {}
+        self.home = open_home_view()  # before any task enters another namespace
         self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     def view(self, pid: int, container: str) -> View:
         if not pid:
             return OWN
+        if pid == os.getpid():  # the shared probe on the networks it anchors
+            return self.home
         key = (pid, container)
         if key not in self.views:
             try:

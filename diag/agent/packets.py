@@ -14,8 +14,10 @@ cost one timeout together, not one each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
+import functools
 import ipaddress
 import os
 import random
@@ -49,6 +51,10 @@ ARP_WINDOW_S = 1.0
 # grace is for a claimer that answers late (a userland responder, a loaded VM: 100-300 ms
 # must still be heard: fixture net-late-claimer).
 ARP_GRACE_S = 0.4
+# A packet socket also gets a copy of every frame it sends: a round's requests alone (a /24,
+# ~0.2 MB of socket buffers) filled its receive buffer while the loop was busy, the replies
+# that came next were dropped, and the sweep waited out a third round for them (issue 19).
+SOL_PACKET, PACKET_IGNORE_OUTGOING = 263, 23
 PMTU_ROUNDS = 3
 PACE, PACE_PAUSE_S = 32, 0.002  # echoes sent between two chances for the reader to drain
 Result = dict[str, Any]
@@ -197,6 +203,8 @@ async def arp_sweep(task: Result, timeout: float, view: View) -> Result:
     with view.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
         sock.bind((name, ETH_P_ARP))
         sock.setblocking(False)
+        with contextlib.suppress(OSError):  # a kernel before 4.20 has no such option
+            sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         own_mac = _hardware_address(sock, name)
         start, window = loop.time(), min(timeout, ARP_WINDOW_S)
         rounds = sweep_rounds(window, bool(expected))
@@ -234,9 +242,16 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+@functools.lru_cache(maxsize=64)
+def _payload(size: int) -> bytes:
+    """Bytes 0, 1, ... 255, 0, 1, ...: made once per size (a DF ping sends each size to
+    every address, in up to three rounds)."""
+    return (bytes(range(256)) * (size // 256 + 1))[:size]
+
+
 def echo_request(ident: int, sequence: int, ip_size: int) -> bytes:
     """An ICMP echo request whose IP packet is `ip_size` bytes long."""
-    payload = bytes(i & 0xFF for i in range(max(ip_size - IP_HEADER - ICMP_HEADER, 0)))
+    payload = _payload(max(ip_size - IP_HEADER - ICMP_HEADER, 0))
     header = struct.pack("!BBHHH", ICMP_ECHO, 0, 0, ident, sequence)
     checksum = _checksum(header + payload)
     return struct.pack("!BBHHH", ICMP_ECHO, 0, checksum, ident, sequence) + payload

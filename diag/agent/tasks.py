@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import os
 import socket
@@ -112,14 +113,18 @@ def sysctl(task: Result, timeout: float, view: View = OWN) -> Result:
         return {"status": "error", "detail": exc.strerror or str(exc)}
 
 
+@functools.lru_cache(maxsize=256)
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """Parsed once: every reach of a run carries the same few allowed subnets."""
+    return ipaddress.ip_network(cidr, strict=False)
+
+
 def _allowed(ip: str, networks: list[str]) -> bool:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return address.is_loopback or any(
-        address in ipaddress.ip_network(net, strict=False) for net in networks
-    )
+    return address.is_loopback or any(address in _network(net) for net in networks)
 
 
 def _literal(name: str) -> list[str]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
+
+from diag.engine.unix_http import UnixConnection
 
 WORKERS = 2  # the engine answers in parallel; more threads only fight for the GIL
 TIMEOUT_S = 60.0
@@ -25,18 +26,6 @@ TIMEOUT_S = 60.0
 
 class EngineReadError(Exception):
     """The engine answered a read with an error status (not 404) or not at all."""
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str) -> None:
-        super().__init__("localhost", timeout=TIMEOUT_S)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
-        self.sock = sock
 
 
 def unix_socket_path(client: docker.DockerClient) -> str | None:
@@ -47,7 +36,7 @@ def unix_socket_path(client: docker.DockerClient) -> str | None:
 
 
 def _read_all(socket_path: str, paths: Sequence[str]) -> list[Any]:
-    connection = _UnixConnection(socket_path)
+    connection = UnixConnection(socket_path, TIMEOUT_S)
     found: list[Any] = []
     try:
         for path in paths:

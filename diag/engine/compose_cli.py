@@ -35,13 +35,62 @@ def compose_command() -> list[str]:
     )
 
 
+# `docker compose config` runs started before the CLI was imported, by their command line
+_early: dict[tuple[str, ...], subprocess.Popen[str]] = {}
+
+
+def start_early(command: list[str]) -> None:
+    """Run `command` (from `config_command`) now, in the background: diag.run.prelaunch
+    guesses it from the arguments before the CLI is imported, so that the compose CLI's
+    0.1-0.2 s run alongside the imports and the probes' start (issue 19). `load_config`
+    takes its output if it asks for the same command line, and runs its own otherwise."""
+    if shutil.which(command[0]):
+        _early[tuple(command)] = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+
+def stop_early() -> None:
+    """End the runs started early that nobody took (a bad option, another command line)."""
+    while _early:
+        _early.popitem()[1].kill()
+
+
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    early = _early.pop(tuple(command), None)
     try:
+        if early is not None:
+            out, err = early.communicate(timeout=COMPOSE_TIMEOUT_S)
+            return subprocess.CompletedProcess(command, early.returncode, out, err)
         return subprocess.run(
             command, capture_output=True, text=True, check=False, timeout=COMPOSE_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
+        if early is not None:
+            early.kill()
         raise DiagError(f"`{' '.join(command)}` did not finish in {COMPOSE_TIMEOUT_S} s") from None
+
+
+def config_arguments(
+    files: Sequence[str],
+    project: str | None,
+    project_directory: str | None,
+    profiles: Sequence[str],
+    env_files: Sequence[str],
+) -> list[str]:
+    """The arguments of `docker compose ... config --format json` for ddiag's own options."""
+    arguments: list[str] = []
+    for path in files:
+        arguments += ["-f", path]
+    if project:
+        arguments += ["-p", project]
+    if project_directory:
+        arguments += ["--project-directory", project_directory]
+    for profile in profiles:
+        arguments += ["--profile", profile]
+    for env_file in env_files:
+        arguments += ["--env-file", env_file]
+    return [*arguments, "config", "--format", "json"]
 
 
 def load_config(
@@ -60,18 +109,7 @@ def load_config(
     every run a second start of the docker CLI and its plugin (0.08 s, while the probes
     start). Only when it fails is the compose CLI looked for (`compose_command()`), and the
     standalone `docker-compose` run instead if the plugin is what is missing."""
-    arguments: list[str] = []
-    for path in files:
-        arguments += ["-f", path]
-    if project:
-        arguments += ["-p", project]
-    if project_directory:
-        arguments += ["--project-directory", project_directory]
-    for profile in profiles:
-        arguments += ["--profile", profile]
-    for env_file in env_files:
-        arguments += ["--env-file", env_file]
-    arguments += ["config", "--format", "json"]
+    arguments = config_arguments(files, project, project_directory, profiles, env_files)
     command = [*PLUGIN, *arguments]
     done = _run(command) if shutil.which("docker") else None
     if done is None or done.returncode != 0:

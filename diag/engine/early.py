@@ -15,15 +15,26 @@ finding of its own, `swarm.not-attachable`, left to the run proper).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-import docker
+from typing import Any, Protocol
 
 from diag.engine.discover import network_from_inspect
-from diag.engine.errors import ENGINE_ERRORS
 from diag.model.topology import COMPOSE_PROJECT, Network
 
-Guess = Callable[[docker.APIClient], list[Network]]
+
+class EngineReads(Protocol):
+    """The reads a guess makes: docker-py's APIClient has them, and so has
+    diag.probes.launchpad.UnixReads, which asks before docker-py is imported. Whatever
+    either raises costs only the guess (no anchor starts early; the run proper asks
+    again and says what is wrong), so the guesses catch every exception."""
+
+    def inspect_network(self, net_id: str) -> dict[str, Any]: ...
+
+    def networks(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+
+    def inspect_container(self, container: str) -> dict[str, Any]: ...
+
+
+Guess = Callable[[EngineReads], list[Network]]
 
 
 def _peers(networks: Iterable[dict[str, Any]]) -> list[Network]:
@@ -37,12 +48,12 @@ def _peers(networks: Iterable[dict[str, Any]]) -> list[Network]:
 def named_networks(names: Sequence[str]) -> Guess:
     """`ddiag network NAME...`: the networks named (an unknown name is the run's to report)."""
 
-    def guess(api: docker.APIClient) -> list[Network]:
+    def guess(api: EngineReads) -> list[Network]:
         found = []
         for name in names:
             try:
                 found.append(api.inspect_network(name))
-            except ENGINE_ERRORS:
+            except Exception:  # see EngineReads
                 continue
         return _peers(found)
 
@@ -53,12 +64,12 @@ def project_networks(project: str | None) -> Guess:
     """`ddiag compose -p P`: the networks compose created for project P (labelled so). Without
     a project name on the command line there is nothing cheap to go by: no guess."""
 
-    def guess(api: docker.APIClient) -> list[Network]:
+    def guess(api: EngineReads) -> list[Network]:
         if not project:
             return []
         try:
             return _peers(api.networks(filters={"label": f"{COMPOSE_PROJECT}={project}"}))
-        except ENGINE_ERRORS:
+        except Exception:  # see EngineReads
             return []
 
     return guess
@@ -67,12 +78,12 @@ def project_networks(project: str | None) -> Guess:
 def container_networks(name: str) -> Guess:
     """`ddiag container X`: the networks X is attached to."""
 
-    def guess(api: docker.APIClient) -> list[Network]:
+    def guess(api: EngineReads) -> list[Network]:
         try:
             attached = (api.inspect_container(name).get("NetworkSettings") or {}).get("Networks")
             ids = {str(n.get("NetworkID")) for n in (attached or {}).values()}
             return [n for n in _peers(api.networks()) if n.id in ids]
-        except ENGINE_ERRORS:
+        except Exception:  # see EngineReads
             return []
 
     return guess

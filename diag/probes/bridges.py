@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 
 from diag.model.tasks import Task
 from diag.model.topology import Network
@@ -44,6 +45,13 @@ def joins(network: Network) -> bool:
         and bool(network.subnets)
         and DNS_LABEL.fullmatch(network.name) is not None
     )
+
+
+def sharing(networks: Sequence[Network]) -> list[Network]:
+    """The networks one bridges anchor joins: those that may, when there are two or more
+    of them (one network alone gets an anchor of its own)."""
+    joining = [network for network in networks if joins(network)]
+    return joining if len(joining) >= 2 else []
 
 
 def _inside(address: str, network: Network) -> bool:

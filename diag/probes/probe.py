@@ -7,8 +7,11 @@ ddiag was killed outright.
 
 Least privilege: all capabilities dropped (the shared probe adds back exactly two, see
 SECURITY.md), no-new-privileges, read-only root filesystem with a small /tmp,
-memory/pids/CPU limits, no host mounts. The agent arrives in environment variables and is
-unpacked into the probe's tmpfs (see diag.probes.bundle).
+memory/pids/CPU limits, no host mounts. The agent arrives on the probe's stdin and is
+unpacked into its tmpfs (see diag.probes.bundle).
+
+docker-py is imported by the functions that call the engine, not by this module: the probes'
+labels and limits are read before docker-py is imported (diag.probes.launchpad, issue 19).
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
-
-import docker
-import docker.errors
+from typing import TYPE_CHECKING, Any
 
 from diag.engine.discover import PROBE_LABEL
-from diag.engine.errors import describe, lost_race
 from diag.errors import DiagError
+
+if TYPE_CHECKING:
+    import docker
 
 DEFAULT_PROBE_IMAGE = "python:3.12-alpine"
 RUN_LABEL = "ddiag.run"
@@ -85,6 +87,8 @@ def _remove_swarm_probes(
 ) -> list[str]:
     """Probe services on a swarm's nodes and their agent configs (diag.probes.swarm): the
     services first, since a config cannot be removed while a service uses it."""
+    import docker.errors
+
     removed: list[str] = []
     for listing, remove in ((api.services, api.remove_service), (api.configs, api.remove_config)):
         try:
@@ -116,6 +120,10 @@ def remove_probes(
     removal the engine refuses for another reason is left to the next reaper, so that a
     stuck leftover never stops a run; `refused(name, why)` hears about it (`ddiag cleanup`
     says so)."""
+    import docker.errors
+
+    from diag.engine.errors import describe, lost_race
+
     api = client.api
     now = time.time()
     hostname = socket.gethostname()
@@ -141,6 +149,8 @@ def ensure_image(
     client: docker.DockerClient, image: str, progress: Callable[[str], None], pull: bool = True
 ) -> None:
     """Use the image if it is local; otherwise pull it (if allowed), reporting progress."""
+    import docker.errors
+
     api = client.api
     try:
         api.inspect_image(image)

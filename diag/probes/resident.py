@@ -26,7 +26,6 @@ from diag import trace
 from diag.agent import EXIT_OLD_PYTHON
 from diag.engine.errors import ENGINE_ERRORS
 
-ANCHOR_COMMAND = ["python3", "-c", "import signal; signal.pause()"]
 STDERR_TAIL = 5
 OUT_OF_MEMORY = "the probe ran out of memory"
 
@@ -69,12 +68,21 @@ class Resident:
         if hasattr(raw, "settimeout"):
             raw.settimeout(None)  # the client's read timeout would cut a quiet agent off
 
+    def attached(self, raw: Any) -> None:
+        """Use a socket attached already (diag.probes.launchpad) instead of `attach()`."""
+        self._socket = raw
+
     def start(self, payload: Callable[[], bytes] | None = None) -> None:
         """Start the container; what `payload()` gives is written to its stdin first thing
         (the agent, for the bootstrap of diag/probes/bundle.py to read). It is called once
         the engine has started the container, so making it overlaps the start."""
         self.started_at = trace.now()
         self.api.start(self.id)
+        self.running(payload)
+
+    def running(self, payload: Callable[[], bytes] | None = None) -> None:
+        """The container runs (started here, or by diag.probes.launchpad): send `payload()`
+        and learn its pid."""
         if payload is not None:  # if it died before reading, serve() says why (state, stderr)
             with contextlib.suppress(OSError):
                 self._write(payload())

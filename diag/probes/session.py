@@ -23,9 +23,7 @@ can always tell when it has everything.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -37,35 +35,28 @@ import docker.errors
 from diag import trace
 from diag.agent.view import HOST_PID
 from diag.engine.errors import ENGINE_ERRORS
+from diag.engine.unix_http import EngineCallError
 from diag.errors import DiagError
 from diag.model.observations import Answer, parse
 from diag.model.tasks import FIRST_STEPS, HOST, Placement, Planned, Task, peer_placement
 from diag.model.topology import Network
 from diag.probes import bridges
-from diag.probes.bundle import BOOTSTRAP, agent_payload
-from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
-from diag.probes.resident import ANCHOR_COMMAND, OUT_OF_MEMORY, Resident
+from diag.probes.bundle import agent_payload
+from diag.probes.launchpad import Launchpad, new_run_id
+from diag.probes.probe import RUN_LABEL, probe_labels
+from diag.probes.resident import OUT_OF_MEMORY, Resident
+from diag.probes.spec import DEFAULT_MEMORY, SHARED_KEY, create_body, has_agent, probe_name
 from diag.probes.swarm import SwarmProber
 
 ProbeMode = Literal["shared", "isolated"]
-DEFAULT_MEMORY = str(PROBE_LIMITS["mem_limit"])
 NETNS_DENIED = "cannot enter its network namespace"
 MAX_PARALLEL_STARTS = 8
-SHARED_CAPS = ["SYS_ADMIN", "SYS_PTRACE"]  # setns(2) into a netns; open /proc/PID/ns/net
 
 
 # How an engine says no to a host pid namespace or added capabilities (rootless engines,
 # userns-remap, authorization plugins); other start failures (a memory limit too small
 # to start in) would fail isolated probes just the same, so they are not a reason to switch.
 REFUSAL_HINTS = ("not permitted", "permission", "namespace", "capabilit", "privilege", "userns")
-
-
-def probe_memory(value: str | None) -> str:
-    """DDIAG_PROBE_MEMORY (None: not set): the probes' memory limit, as docker takes it."""
-    memory = (value or "").strip().lower() or DEFAULT_MEMORY
-    if not re.fullmatch(r"[0-9]+[bkmg]?", memory):
-        raise DiagError(f"DDIAG_PROBE_MEMORY takes a size such as 64m or 1g, not {memory!r}.")
-    return memory
 
 
 def _refused(message: str) -> bool:
@@ -126,6 +117,7 @@ class ProbeSession:
         pids: Mapping[str, int] | None = None,
         mode: ProbeMode = "shared",
         memory: str = DEFAULT_MEMORY,
+        run_id: str = "",
     ) -> None:
         self.api = client.api
         self.image = image
@@ -133,7 +125,7 @@ class ProbeSession:
         self.pids: Mapping[str, int] = pids or {}  # container id -> State.Pid, for routes
         self.mode: ProbeMode = mode
         self.memory = memory
-        self.run_id = uuid.uuid4().hex[:12]
+        self.run_id = run_id or new_run_id()
         self.started = 0
         self.memory_peak: int | None = None
         self._lock = threading.Lock()
@@ -170,9 +162,8 @@ class ProbeSession:
         if self.mode != "shared":
             return
         with self._lock:
-            joining = [n for n in networks if bridges.joins(n) and n.id not in self._bridges]
-            if len(joining) >= 2 and not self._bridges and bridges.KEY not in self._residents:
-                self._bridges = {n.id: n for n in joining}
+            if not self._bridges and bridges.KEY not in self._residents:
+                self._bridges = {n.id: n for n in bridges.sharing(networks)}
         if self._bridges:
             self._resident(bridges.KEY, peer_placement(next(iter(self._bridges.values()))))
         for network in networks:
@@ -223,50 +214,38 @@ class ProbeSession:
                 self._residents[key] = self._pool.submit(self._start, key, placement)
             return self._residents[key]
 
-    def _host_config(self, key: str, placement: Placement) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "read_only": True,
-            "tmpfs": {"/tmp": "size=8m,mode=1777"},
-            "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"],
-            **PROBE_LIMITS,
-            "mem_limit": self.memory,
-            "ulimits": [docker.types.Ulimit(name="nofile", soft=OPEN_FILES, hard=OPEN_FILES)],
-        }
-        if key == "shared":
-            return config | {
-                "network_mode": "none",
-                "pid_mode": "host",
-                "cap_add": SHARED_CAPS + PACKET_CAPS,
-            }
-        if not key.startswith("anchor:"):  # an anchor only sleeps: it keeps no capability
-            config["cap_add"] = PACKET_CAPS
+    @staticmethod
+    def _network_mode(key: str, placement: Placement) -> str:
+        if key == SHARED_KEY:
+            return "none"
         if placement.kind == "host":
-            config["network_mode"] = "host"
-        elif placement.kind == "network":
-            config["network_mode"] = placement.ref
-        else:
-            config["network_mode"] = f"container:{placement.ref}"
-        return config
+            return "host"
+        if placement.kind == "network":
+            return placement.ref
+        return f"container:{placement.ref}"
 
     def _start(self, key: str, placement: Placement) -> Resident:
         with trace.span("probe start", probe=key.split(":")[0]):
             return self._started(key, placement)
 
-    def _started(self, key: str, placement: Placement) -> Resident:
-        where = "the shared probe" if key == "shared" else placement.describe()
+    def _where(self, key: str, placement: Placement) -> str:
         if key == bridges.KEY:
-            where = "on networks " + ", ".join(n.name for n in self._bridges.values())
-        agent = not key.startswith("anchor:")
+            return "on networks " + ", ".join(n.name for n in self._bridges.values())
+        return "the shared probe" if key == SHARED_KEY else placement.describe()
+
+    def _started(self, key: str, placement: Placement) -> Resident:
+        where = self._where(key, placement)
+        agent = has_agent(key)
         try:
-            created = self.api.create_container(
-                self.image,
-                command=["python3", "-c", BOOTSTRAP] if agent else ANCHOR_COMMAND,
-                name=f"ddiag-probe-{self.run_id}-{key.replace(':', '-')[:40]}",
-                environment={"PYTHONDONTWRITEBYTECODE": "1"},
-                labels=probe_labels(self.run_id),
-                stdin_open=agent,
-                host_config=self.api.create_host_config(**self._host_config(key, placement)),
+            created = self.api.create_container_from_config(
+                create_body(
+                    key,
+                    self.image,
+                    self._network_mode(key, placement),
+                    self.memory,
+                    probe_labels(self.run_id),
+                ),
+                probe_name(self.run_id, key),
             )
         except docker.errors.APIError as exc:
             raise ProbeUnavailable(f"probe not created {where}: {exc.explanation}") from None
@@ -287,6 +266,7 @@ class ProbeSession:
             if agent:
                 resident.attach()
             resident.start(agent_payload if agent else None)
+            return self._serving(key, resident)
         except docker.errors.APIError as exc:
             explanation = str(exc.explanation or exc)
             if "executable file not found" in explanation or "no such file" in explanation:
@@ -296,14 +276,76 @@ class ProbeSession:
             raise ProbeUnavailable(f"probe not started {where}: {explanation}") from None
         except ENGINE_ERRORS as exc:
             raise ProbeUnavailable(f"probe not started {where}: the engine: {exc}") from None
+
+    def _serving(self, key: str, resident: Resident) -> Resident:
+        """A probe that runs: counted, and its agent's answers read on a thread of their own."""
         self._count_start()
-        if agent:
+        if has_agent(key):
             threading.Thread(
                 target=resident.serve,
                 args=(self._on_answer, lambda why, bad: self._on_end(key, why, bad)),
                 daemon=True,
             ).start()
         return resident
+
+    def take_over(self, launched: Launchpad) -> None:
+        """The probes diag.probes.launchpad asked for before the imports become this
+        session's (made with its run id): each is attached and given the agent as soon as
+        it runs; one the engine refused is asked for again here, so that its error and any
+        fallback (isolated mode) are the session's as usual."""
+        with self._lock:
+            self._created.update(launched.created())
+            self._bridges = {n.id: n for n in launched.bridged}
+            for key, (placement, launch) in launched.launches.items():
+                self._residents[key] = self._pool.submit(
+                    self._taken, key, placement, launch, launched
+                )
+            if launched.bridged:  # the shared probe was launched on those networks
+                self._residents[bridges.KEY] = self._pool.submit(
+                    self._bridging,
+                    launched.launches[SHARED_KEY][1],
+                    self._residents[SHARED_KEY],
+                    peer_placement(launched.bridged[0]),
+                )
+
+    def _bridging(
+        self, launch: Future[str], shared: Future[Resident], placement: Placement
+    ) -> Resident:
+        """The bridges anchor: the shared probe itself, when the engine started it on those
+        networks (diag.probes.launchpad); else an anchor of its own, as usual. Routes to it
+        enter its namespace like an anchor's (its pid, its container id)."""
+        if launch.exception() is None:
+            return shared.result()
+        return self._start(bridges.KEY, placement)
+
+    def _taken(
+        self, key: str, placement: Placement, launch: Future[str], launched: Launchpad
+    ) -> Resident:
+        try:
+            probe_id = launch.result()
+        except (EngineCallError, OSError):
+            with self._lock:
+                self._created.update(launched.created())  # removed by close(), with the rest
+            stale = launched.sockets.pop(key, None)
+            if stale is not None:
+                stale.close()
+            return self._start(key, placement)
+        with self._lock:
+            self._created.add(probe_id)
+        resident = Resident(self.api, probe_id, self._where(key, placement))
+        resident.started_at = launched.started_at.get(key, trace.now())
+        attached = launched.sockets.get(key)
+        try:
+            if attached is not None:  # and the agent sent
+                resident.attached(attached)
+                resident.running()
+            else:
+                if has_agent(key):
+                    resident.attach()
+                resident.running(agent_payload if has_agent(key) else None)
+        except ENGINE_ERRORS as exc:
+            raise ProbeUnavailable(f"probe not attached {resident.where}: {exc}") from None
+        return self._serving(key, resident)
 
     def unusable(self, why: str) -> str:
         return (
@@ -512,5 +554,5 @@ class ProbeSession:
 
     def _remove(self, probe_id: str) -> None:
         # gone already, or the engine is: then the next run's reaper takes it
-        with contextlib.suppress(*ENGINE_ERRORS):
+        with contextlib.suppress(*ENGINE_ERRORS), trace.span("probe removed", probe=probe_id[:12]):
             self.api.remove_container(probe_id, v=True, force=True)

@@ -44,7 +44,8 @@ from diag.model.egress import parse_egress, parse_egress_dns
 from diag.model.findings import failing
 from diag.model.topology import Topology
 from diag.probes.probe import ensure_image, remove_probes
-from diag.probes.session import ProbeMode, ProbeSession, probe_memory
+from diag.probes.session import ProbeMode, ProbeSession
+from diag.probes.spec import probe_memory
 from diag.report.model import Report, ReportDoc
 from diag.run import prelaunch
 from diag.run.config import Settings, Sources, command_line_layer, select_checks
@@ -190,7 +191,7 @@ class Diagnosis:
         """The engine, connected (and cleared of orphaned probes) by the first run."""
         if self._client is None:
             with trace.span("engine connect"):
-                client = prelaunch.client_for(self.request.engine) or connect(self.request.engine)
+                client = connect(self.request.engine)
             with trace.span("reaper"):
                 remove_probes(client)  # probes orphaned by a killed ddiag
             self._client = client
@@ -205,7 +206,7 @@ class Diagnosis:
         if self.settings.probe_mode != "shared":
             prelaunch.discard()  # asked for before the settings were known: a wrong guess
             return None
-        session = prelaunch.adopt(self.request.engine, image, self._memory)
+        session = prelaunch.adopt(client, self.request.engine, image, self._memory)
         if session is not None:  # asked for before the imports: the image is local
             self._local_images.add(image)
         elif image not in self._local_images:

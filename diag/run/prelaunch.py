@@ -4,21 +4,21 @@
 A container start is the largest fixed cost of a healthy run (0.3-0.5 s of the engine's
 work), and importing the CLI, parsing its options and resolving the settings took as
 long again before `Diagnosis._start_early()` could ask for the probes. So `ddiag network`,
-`compose` and `container` ask for them first, with only the engine client and the probe
-session imported, from what the command line and the environment say, and the engine
-starts them while the rest of ddiag is imported: the shared probe, and the anchors of the
-networks the arguments name (`_networks`, the guess of diag.engine.early).
+`compose` and `container` ask for them first, from what the command line and the
+environment say, and the engine starts them while the rest of ddiag is imported: the
+shared probe, and the anchors of the networks the arguments name (`_networks`, the guess of
+diag.engine.early). They are asked for over the engine's unix socket without docker-py
+(diag.probes.launchpad), which alone took 0.1 s to import.
 
 The settings are not known yet, so this is a guess, treated like the early start's:
-the diagnosis adopts the session only if it still `suits()` the settings it resolves
-(image, mode, memory), and closes it otherwise. Nothing is launched where the guess is
+the diagnosis adopts the probes only if the settings it resolves ask for the same image,
+mode and memory, and removes them otherwise. Nothing is launched where the guess is
 likely wrong or would show nothing: another probe mode, a settings file (ddiag.toml or
 --config, which may name another image), an image that is not local (pulling shows
-progress, later), --help; nor on an engine reached other than by its local socket (one
-that does not answer would be waited for twice: here, and by the diagnosis).
+progress, later), --help; nor on an engine reached other than by its local socket.
 
-The probe is removed however the command ends: adopted, the diagnosis removes it with
-its others; not adopted (a bad option, Ctrl-C while importing), `discard()` closes it,
+The probes are removed however the command ends: adopted, the diagnosis removes them with
+its others; not adopted (a bad option, Ctrl-C while importing), `discard()` removes them,
 from the `finally` of the console script (diag.cli.entry). SIGTERM is made an exit from the
 moment a probe is asked for, so that the `finally` runs then too.
 """
@@ -31,17 +31,22 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import docker
+from typing import TYPE_CHECKING
 
 from diag import trace
-from diag.engine.client import connect
+from diag.engine import compose_cli
 from diag.engine.early import Guess, container_networks, named_networks, project_networks
 from diag.engine.endpoint import EngineChoice, resolve_endpoint
-from diag.engine.errors import ENGINE_ERRORS
+from diag.engine.unix_http import EngineCallError, socket_path_of
 from diag.errors import DiagError
+from diag.probes.launchpad import Launchpad, UnixReads
 from diag.probes.probe import DEFAULT_PROBE_IMAGE
-from diag.probes.session import ProbeSession, probe_memory
+from diag.probes.spec import probe_memory
+
+if TYPE_CHECKING:
+    import docker
+
+    from diag.probes.session import ProbeSession
 
 DIAGNOSING = ("network", "compose", "container")
 SETTINGS_FILE = "ddiag.toml"  # diag.run.config reads it from the current directory
@@ -50,11 +55,10 @@ EXIT_TERMINATED = 143
 
 @dataclass(frozen=True)
 class Launched:
-    """The engine connection and the session asked for before the command line was parsed."""
+    """The engine the probes were asked of, and the probes."""
 
     engine: EngineChoice
-    client: docker.DockerClient
-    session: ProbeSession
+    pad: Launchpad
 
 
 _launched: Launched | None = None
@@ -72,6 +76,49 @@ def option(argv: Sequence[str], name: str) -> str | None:
         elif arg.startswith(name + "="):
             found = arg[len(name) + 1 :]
     return found
+
+
+def values(argv: Sequence[str], *names: str) -> list[str]:
+    """Every value of the option spelled any of `names`, in order: `--name V`, `--name=V`,
+    and for a one-letter name `-n V` and `-nV`."""
+    found: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            break
+        for name in names:
+            if arg == name:
+                found += [value] if (value := next(args, None)) is not None else []
+            elif arg.startswith(name + "=") and name.startswith("--"):
+                found.append(arg[len(name) + 1 :])
+            elif len(name) == 2 and arg.startswith(name) and not arg.startswith("--"):
+                found.append(arg[2:])
+            else:
+                continue
+            break
+    return found
+
+
+def _compose_config_early(argv: Sequence[str]) -> None:
+    """`ddiag compose`: start `docker compose config` with the arguments as they stand (a
+    guess like the probes': diag.engine.compose_cli uses it only if its own command line is
+    the same)."""
+    if argv[:1] != ["compose"] or "--help" in argv:
+        return
+    projects = values(argv[1:], "-p", "--project-name")
+    directories = values(argv[1:], "--project-directory")
+    compose_cli.start_early(
+        [
+            *compose_cli.PLUGIN,
+            *compose_cli.config_arguments(
+                values(argv[1:], "-f", "--file"),
+                projects[-1] if projects else None,
+                directories[-1] if directories else None,
+                values(argv[1:], "--profile"),
+                values(argv[1:], "--env-file"),
+            ),
+        ]
+    )
 
 
 def _guess(argv: Sequence[str], environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -118,41 +165,45 @@ def launch(
     image, memory = guess
     with trace.span("probe asked for before the imports"):
         try:
-            host = resolve_endpoint(environ, engine).host  # None: the local socket
-            if host and not host.startswith("unix://"):
-                return  # a remote engine that does not answer would be waited for twice
-            client = connect(engine)
-            client.api.inspect_image(image)
-        except (DiagError, *ENGINE_ERRORS):  # said, if it matters, by the diagnosis
+            socket_path = socket_path_of(resolve_endpoint(environ, engine).host)
+            if socket_path is None:
+                return  # a remote engine: docker-py's, and one that hangs would be waited twice
+            pad = Launchpad(socket_path, image, memory)
+            if not pad.image_is_local():
+                return
+        except (DiagError, EngineCallError):  # said, if it matters, by the diagnosis
             return
         signal.signal(signal.SIGTERM, _terminated)
-        session = ProbeSession(client, image, timeout=0.0, memory=memory)
-        _launched = Launched(engine, client, session)
-        session.prestart()
-        session.prestart_anchors(_networks(argv, environ)(client.api))
+        _launched = Launched(engine, pad)
+        pad.launch(_networks(argv, environ)(UnixReads(socket_path)))
+        _compose_config_early(argv)
 
 
-def client_for(engine: EngineChoice) -> docker.DockerClient | None:
-    """The connection made before the imports, when it is to the engine the command chose."""
-    return _launched.client if _launched is not None and _launched.engine == engine else None
-
-
-def adopt(engine: EngineChoice, image: str, memory: str) -> ProbeSession | None:
-    """The session launched before the imports, if it suits a shared-mode run's settings;
-    one that does not is closed. Either way it is no longer this module's to remove."""
+def adopt(
+    client: docker.DockerClient, engine: EngineChoice, image: str, memory: str
+) -> ProbeSession | None:
+    """A session of the probes launched before the imports, if they suit a shared-mode
+    run's settings; ones that do not are removed. Either way they are no longer this
+    module's to remove."""
     global _launched
     launched, _launched = _launched, None
     if launched is None:
         return None
-    if launched.engine == engine and launched.session.suits(image, "shared", memory):
-        return launched.session
-    launched.session.close()
-    return None
+    pad = launched.pad
+    if (launched.engine, pad.image, pad.memory) != (engine, image, memory):
+        pad.remove()
+        return None
+    from diag.probes.session import ProbeSession
+
+    session = ProbeSession(client, image, timeout=0.0, memory=memory, run_id=pad.run_id)
+    session.take_over(pad)
+    return session
 
 
 def discard() -> None:
-    """Remove the probe launched before the imports if nobody adopted it."""
+    """Remove the probes launched before the imports if nobody adopted them."""
     global _launched
     launched, _launched = _launched, None
     if launched is not None:
-        launched.session.close()
+        launched.pad.remove()
+    compose_cli.stop_early()

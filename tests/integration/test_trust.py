@@ -17,7 +17,7 @@ import docker
 import docker.errors
 import pytest
 
-from diag.probes.resident import ANCHOR_COMMAND
+from diag.probes.spec import ANCHOR_COMMAND
 from tests.integration.stacks import (
     PROBE_IMAGE,
     ddiag,

@@ -22,7 +22,7 @@ from diag.model.context import Target
 from diag.model.findings import Severity
 from diag.model.targets import compose_target, network_target
 from diag.model.topology import Topology
-from diag.probes.session import DEFAULT_MEMORY
+from diag.probes.spec import DEFAULT_MEMORY
 from diag.report.model import Report
 from diag.run import diagnosis, target_spec
 from diag.run.diagnosis import Diagnosis, Outcome, Request, probe_memory

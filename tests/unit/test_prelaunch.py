@@ -62,31 +62,45 @@ def test_no_guess_under_a_settings_file(elsewhere: Path) -> None:
     assert prelaunch._guess(["network", "n"], {}) is None
 
 
-class FakeSession:
+class FakePad:
+    """A diag.probes.launchpad.Launchpad that asked for nothing."""
+
     def __init__(self) -> None:
-        self.closed = 0
+        self.image, self.memory, self.run_id = IMAGE, "64m", "0123456789ab"
+        self.removed = 0
 
-    def suits(self, image: str, mode: str, memory: str) -> bool:
-        return (image, mode, memory) == (IMAGE, "shared", "64m")
-
-    def close(self) -> None:
-        self.closed += 1
+    def remove(self) -> None:
+        self.removed += 1
 
 
-def _launched(monkeypatch: pytest.MonkeyPatch, engine: EngineChoice) -> Any:
-    session = FakeSession()
-    launched = prelaunch.Launched(engine, object(), session)  # type: ignore[arg-type]
-    monkeypatch.setattr(prelaunch, "_launched", launched)
-    return session
+class FakeSession:
+    def __init__(self, client: object, image: str, **options: Any) -> None:
+        self.client, self.image, self.options = client, image, options
+        self.taken: list[object] = []
+
+    def take_over(self, pad: object) -> None:
+        self.taken.append(pad)
 
 
-def test_a_suiting_session_is_adopted_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    session = _launched(monkeypatch, EngineChoice())
-    assert prelaunch.client_for(EngineChoice(host="tcp://elsewhere:2375")) is None
-    assert prelaunch.adopt(EngineChoice(), IMAGE, "64m") is session
-    assert prelaunch.adopt(EngineChoice(), IMAGE, "64m") is None
-    prelaunch.discard()  # adopted: the diagnosis removes it, not the console script
-    assert session.closed == 0
+def _launched(monkeypatch: pytest.MonkeyPatch, engine: EngineChoice) -> FakePad:
+    pad = FakePad()
+    monkeypatch.setattr(prelaunch, "_launched", prelaunch.Launched(engine, pad))  # type: ignore[arg-type]
+    monkeypatch.setattr("diag.probes.session.ProbeSession", FakeSession)
+    return pad
+
+
+def test_suiting_probes_are_adopted_once_by_a_session_of_their_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pad = _launched(monkeypatch, EngineChoice())
+    client = object()
+    session: Any = prelaunch.adopt(client, EngineChoice(), IMAGE, "64m")  # type: ignore[arg-type]
+    assert isinstance(session, FakeSession)
+    assert (session.client, session.image, session.taken) == (client, IMAGE, [pad])
+    assert session.options["run_id"] == pad.run_id  # so that close() finds them by label
+    assert prelaunch.adopt(client, EngineChoice(), IMAGE, "64m") is None  # type: ignore[arg-type]
+    prelaunch.discard()  # adopted: the diagnosis removes them, not the console script
+    assert pad.removed == 0
 
 
 @pytest.mark.parametrize(
@@ -97,19 +111,19 @@ def test_a_suiting_session_is_adopted_once(monkeypatch: pytest.MonkeyPatch) -> N
         (EngineChoice(), IMAGE, "1g"),
     ],
 )
-def test_a_session_that_does_not_suit_is_removed(
+def test_probes_that_do_not_suit_are_removed(
     monkeypatch: pytest.MonkeyPatch, engine: EngineChoice, image: str, memory: str
 ) -> None:
-    session = _launched(monkeypatch, EngineChoice())
-    assert prelaunch.adopt(engine, image, memory) is None
-    assert session.closed == 1
+    pad = _launched(monkeypatch, EngineChoice())
+    assert prelaunch.adopt(object(), engine, image, memory) is None  # type: ignore[arg-type]
+    assert pad.removed == 1
 
 
-def test_a_session_nobody_adopted_is_removed_at_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    session = _launched(monkeypatch, EngineChoice())
+def test_probes_nobody_adopted_are_removed_at_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    pad = _launched(monkeypatch, EngineChoice())
     prelaunch.discard()
     prelaunch.discard()
-    assert session.closed == 1
+    assert pad.removed == 1
 
 
 def test_nothing_is_launched_without_a_guess(
@@ -118,7 +132,7 @@ def test_nothing_is_launched_without_a_guess(
     def no_engine(*args: object) -> None:
         raise AssertionError("the engine must not be asked")
 
-    monkeypatch.setattr(prelaunch, "connect", no_engine)
+    monkeypatch.setattr(prelaunch, "Launchpad", no_engine)
     prelaunch.launch(["checks"], EngineChoice(), {})
     prelaunch.launch(["network", "n", "--probe-mode", "isolated"], EngineChoice(), {})
     # an engine that is not on the local socket: one that does not answer would be waited
@@ -126,3 +140,24 @@ def test_nothing_is_launched_without_a_guess(
     prelaunch.launch(["network", "n"], EngineChoice(host="tcp://10.213.255.1:2375"), {})
     prelaunch.launch(["network", "n"], EngineChoice(), {"DOCKER_HOST": "ssh://u@h"})
     assert prelaunch._launched is None
+
+
+def test_values_reads_every_spelling_in_order_and_stops_at_the_separator() -> None:
+    argv = ["-f", "a.yml", "--file=b.yml", "-fc.yml", "--profile", "x", "--", "-f", "d.yml"]
+    assert prelaunch.values(argv, "-f", "--file") == ["a.yml", "b.yml", "c.yml"]
+    assert prelaunch.values(argv, "--profile") == ["x"]
+    assert prelaunch.values(["--profile", "x"], "-p", "--project-name") == []  # not -p
+    assert prelaunch.values(["-p"], "-p") == []  # no value
+
+
+def test_compose_config_is_started_early_with_the_command_line_the_diagnosis_will_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[list[str]] = []
+    monkeypatch.setattr(prelaunch.compose_cli, "start_early", started.append)
+    argv = ["compose", "-p", "shop", "-f", "a.yml", "--env-file=.env.ci", "--profile", "x", "web"]
+    prelaunch._compose_config_early(argv)
+    prelaunch._compose_config_early(["network", "n"])
+    prelaunch._compose_config_early(["compose", "--help"])
+    expected = prelaunch.compose_cli.config_arguments(["a.yml"], "shop", None, ["x"], [".env.ci"])
+    assert started == [[*prelaunch.compose_cli.PLUGIN, *expected]]
