@@ -58,6 +58,7 @@ class Launchpad:
         self.started_at: dict[str, float] = {}  # key -> trace.now() when start was asked
         self.bridged: list[Network] = []  # the networks the bridges anchor joins
         self.sockets: dict[str, socket.socket] = {}  # key -> an agent's attached stdio
+        self.ids: dict[str, str] = {}  # key -> the id of the probe created for it
         self._created: list[str] = []
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL, thread_name_prefix="launch")
@@ -109,6 +110,7 @@ class Launchpad:
                     raise EngineCallError(f"POST {where}: no container id in the answer")
                 with self._lock:
                     self._created.append(probe_id)
+                    self.ids[key] = probe_id
                 if has_agent(key):  # before the start, as the session attaches
                     self.sockets[key] = attach(self.socket_path, probe_id)
                 for network_id in joined:

@@ -324,11 +324,13 @@ class ProbeSession:
         try:
             probe_id = launch.result()
         except (EngineCallError, OSError):
-            with self._lock:
-                self._created.update(launched.created())  # removed by close(), with the rest
             stale = launched.sockets.pop(key, None)
             if stale is not None:
                 stale.close()
+            if key in launched.ids:  # created, not started: its name is taken until removed
+                self._remove(launched.ids[key])
+            with self._lock:
+                self._created.update(launched.created())  # any other: removed by close()
             return self._start(key, placement)
         with self._lock:
             self._created.add(probe_id)
