@@ -10,15 +10,13 @@ docker-py as before (diag.engine.client).
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
 
-from diag.engine.unix_http import UnixConnection
+from diag.engine.unix_http import EngineCallError, UnixConnection, call
 
 WORKERS = 2  # the engine answers in parallel; more threads only fight for the GIL
 TIMEOUT_S = 60.0
@@ -37,24 +35,12 @@ def unix_socket_path(client: docker.DockerClient) -> str | None:
 
 def _read_all(socket_path: str, paths: Sequence[str]) -> list[Any]:
     connection = UnixConnection(socket_path, TIMEOUT_S)
-    found: list[Any] = []
     try:
-        for path in paths:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            body = response.read()
-            if response.status == 404:  # e.g. a container removed since it was listed
-                found.append(None)
-            elif response.status != 200:
-                message = body.decode("utf-8", "replace").strip()
-                raise EngineReadError(f"{response.status} from GET {path}: {message}")
-            else:
-                found.append(json.loads(body))
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise EngineReadError(f"GET from {socket_path}: {exc}") from None
+        return [call(connection, "GET", path) for path in paths]  # None where 404
+    except EngineCallError as exc:
+        raise EngineReadError(f"from {socket_path}: {exc}") from None
     finally:
         connection.close()
-    return found
 
 
 def get_many(socket_path: str, paths: Sequence[str]) -> list[Any]:

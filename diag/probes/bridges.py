@@ -27,9 +27,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from diag.model.tasks import Task
 from diag.model.topology import Network
+
+if TYPE_CHECKING:  # not imported at run time: diag.probes.launchpad runs before the imports
+    from diag.model.tasks import Task
 
 KEY = "anchor:bridges"
 DNS_LABEL = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")

@@ -30,7 +30,6 @@ from typing import Any
 
 from diag import trace
 from diag.engine.unix_http import EngineCallError, UnixConnection, attach, call, path
-from diag.model.tasks import HOST, Placement, peer_placement
 from diag.model.topology import Network
 from diag.probes import bridges
 from diag.probes.bundle import agent_payload
@@ -54,7 +53,8 @@ class Launchpad:
         self.image = image
         self.memory = memory
         self.run_id = new_run_id()
-        self.launches: dict[str, tuple[Placement, Future[str]]] = {}
+        # key -> (the network an anchor stands for; None: the shared probe, its launch)
+        self.launches: dict[str, tuple[Network | None, Future[str]]] = {}
         self.started_at: dict[str, float] = {}  # key -> trace.now() when start was asked
         self.bridged: list[Network] = []  # the networks the bridges anchor joins
         self.sockets: dict[str, socket.socket] = {}  # key -> an agent's attached stdio
@@ -83,17 +83,17 @@ class Launchpad:
         self.bridged = bridges.sharing(networks)
         if self.bridged:
             first, *others = self.bridged
-            self._launch(SHARED_KEY, HOST, first.id, [n.id for n in others])
+            self._launch(SHARED_KEY, None, first.id, [n.id for n in others])
         else:
-            self._launch(SHARED_KEY, HOST, "none", [])
+            self._launch(SHARED_KEY, None, "none", [])
         # made while the engine creates and starts it (0.04 s of CPU)
         threading.Thread(target=agent_payload, name="ddiag-payload", daemon=True).start()
         for network in networks:
             if network not in self.bridged:
-                self._launch(ANCHOR_PREFIX + network.id, peer_placement(network), network.id, [])
+                self._launch(ANCHOR_PREFIX + network.id, network, network.id, [])
 
-    def _launch(self, key: str, placement: Placement, mode: str, joined: list[str]) -> None:
-        self.launches[key] = (placement, self._pool.submit(self._started, key, mode, joined))
+    def _launch(self, key: str, network: Network | None, mode: str, joined: list[str]) -> None:
+        self.launches[key] = (network, self._pool.submit(self._started, key, mode, joined))
 
     def _started(self, key: str, network_mode: str, joined: list[str]) -> str:
         """Create, join, start: the probe's id, or EngineCallError saying what was refused."""

@@ -296,7 +296,8 @@ class ProbeSession:
         with self._lock:
             self._created.update(launched.created())
             self._bridges = {n.id: n for n in launched.bridged}
-            for key, (placement, launch) in launched.launches.items():
+            for key, (network, launch) in launched.launches.items():
+                placement = HOST if network is None else peer_placement(network)
                 self._residents[key] = self._pool.submit(
                     self._taken, key, placement, launch, launched
                 )

@@ -11,7 +11,6 @@ import pytest
 
 from diag.agent.__main__ import Agent
 from diag.agent.view import open_home_view
-from diag.model.tasks import HOST, peer_placement
 from diag.probes import bridges
 from diag.probes.launchpad import Launchpad, UnixReads
 from diag.probes.spec import SHARED_KEY
@@ -36,8 +35,8 @@ def test_the_shared_probe_joins_the_bridges_and_is_their_anchor(
     pad, asked = _asked(monkeypatch, [BACK, FRONT, odd])
     assert pad.bridged == [BACK, FRONT]
     assert asked == [
-        (SHARED_KEY, HOST, BACK.id, [FRONT.id]),
-        (f"anchor:{odd.id}", peer_placement(odd), odd.id, []),
+        (SHARED_KEY, None, BACK.id, [FRONT.id]),
+        (f"anchor:{odd.id}", odd, odd.id, []),
     ]
 
 
@@ -47,8 +46,8 @@ def test_with_one_bridge_the_shared_probe_joins_no_network(
     pad, asked = _asked(monkeypatch, [BACK])
     assert pad.bridged == []
     assert asked == [
-        (SHARED_KEY, HOST, "none", []),
-        (f"anchor:{BACK.id}", peer_placement(BACK), BACK.id, []),
+        (SHARED_KEY, None, "none", []),
+        (f"anchor:{BACK.id}", BACK, BACK.id, []),
     ]
     assert bridges.KEY not in [key for key, *_ in asked]
 
