@@ -128,6 +128,8 @@ class Measurement:
     planted: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     healthy: bool = False  # a stack where nothing times out (issue 19)
+    # the kernel logged "neighbor table overflow" meanwhile (None: dmesg not readable)
+    neighbour_overflow: bool | None = None
     trace_phases: dict[str, list[list[float]]] = field(default_factory=dict)  # ddiag --trace
 
 
@@ -516,11 +518,29 @@ class Runner:
         )
 
     def measure(self, deployed: Deployed, method: str, rep: int) -> Measurement:
+        before = neighbour_overflows()
         if method in analysis.DDIAG_METHODS:
-            return self.ddiag_run(deployed, method, rep)
-        if method == "baseline":
-            return self.baseline(deployed, rep)
-        return self.floor(deployed, rep, method)
+            m = self.ddiag_run(deployed, method, rep)
+        elif method == "baseline":
+            m = self.baseline(deployed, rep)
+        else:
+            m = self.floor(deployed, rep, method)
+        after = neighbour_overflows()
+        if before is not None and after is not None:
+            m.neighbour_overflow = after > before
+        return m
+
+
+def neighbour_overflows() -> int | None:
+    """How many "neighbor table overflow" lines the kernel has logged (None: dmesg cannot be
+    read). The neighbour table is one for every namespace, 1024 entries by default
+    (gc_thresh3); past it the kernel drops packets, and a connect times out as if
+    filtered: a run during an overflow measures the machine, not ddiag."""
+    try:
+        done = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.count("table overflow") if done.returncode == 0 else None
 
 
 # ---- machine, results, table ------------------------------------------------------------
@@ -557,6 +577,7 @@ def machine() -> dict[str, Any]:
         "api_version": api or None,
         "compose": compose or None,
         "python": platform.python_version(),
+        "neigh_gc_thresh3": _first_line("/proc/sys/net/ipv4/neigh/default/gc_thresh3", ""),
         "ddiag_commit": git or None,
     }
 

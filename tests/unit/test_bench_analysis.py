@@ -61,3 +61,16 @@ def test_healthy_runs_are_judged_against_one_probe_start() -> None:
     assert verdicts["healthy: ddiag network <= 4 x one probe start at N = 50"] == "missed"
     assert verdicts["healthy: ddiag compose <= 6 x one probe start at N = 200"] == "n/a"
     assert analysis.median_run(runs, 50, "ddiag_compose")["wall_s"] == 1.6
+
+
+def test_a_size_whose_runs_overflowed_the_neighbour_table_is_not_judged() -> None:
+    """Dropped packets time out like filtered ones: such figures are the machine's."""
+    runs = [_run("probe_start", 0.4, r) for r in range(3)]
+    runs += [_run("ddiag_compose", w, r) for r, w in enumerate((1.5, 1.6, 2.0))]
+    runs += [{**_run("ddiag_network", 1.5, 0), "neighbour_overflow": True}]
+    found = analysis.healthy(runs)
+    verdicts = {row["target"]: row["verdict"] for row in found["targets"]}
+    assert verdicts["healthy: ddiag compose <= 4 x one probe start at N = 50"] == (
+        "not valid: neighbour table overflow (met)"
+    )
+    assert found["neighbour_overflow"] == [50]
