@@ -546,6 +546,12 @@ def neighbour_overflows() -> int | None:
 # ---- machine, results, table ------------------------------------------------------------
 
 
+def _read(path: str) -> str | None:
+    with suppress(OSError), open(path) as handle:
+        return handle.read().strip()
+    return None
+
+
 def _first_line(path: str, prefix: str) -> str | None:
     with suppress(OSError), open(path) as handle:
         for line in handle:
@@ -577,7 +583,7 @@ def machine() -> dict[str, Any]:
         "api_version": api or None,
         "compose": compose or None,
         "python": platform.python_version(),
-        "neigh_gc_thresh3": _first_line("/proc/sys/net/ipv4/neigh/default/gc_thresh3", ""),
+        "neigh_gc_thresh3": _read("/proc/sys/net/ipv4/neigh/default/gc_thresh3"),
         "ddiag_commit": git or None,
     }
 
