@@ -14,12 +14,13 @@ stays read-only either way.
 
 Two archives are sent, and the bootstrap keeps one. Compiling dnspython from source cost
 the agent 0.1 s of its one CPU at its first DNS task (issue 19: the agent is CPU-bound on
-a healthy run), so the second archive adds, beside every source, the bytecode this
-interpreter already holds in its `__pycache__` (pip writes it at install time). Bytecode
+a healthy run), so the first archive holds, instead of each source, the bytecode this
+interpreter already keeps in its `__pycache__` (pip writes it at install time). Bytecode
 only loads in a Python of the same bytecode version (its magic number), so the bootstrap
-compares magic numbers and keeps the archive with bytecode only on a match; a probe image
-of another Python keeps the sources and compiles them, as before. Nothing is compiled
-here: a module with no fresh bytecode in `__pycache__` travels as source alone.
+compares magic numbers and keeps that archive only on a match; a probe image of another
+Python keeps the second, the sources, and compiles them as it imports, as before. Nothing
+is compiled here: a module with no fresh bytecode in `__pycache__` travels as source.
+Both are made once per state of the sources and kept in ddiag's cache directory.
 """
 
 from __future__ import annotations
