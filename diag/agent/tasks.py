@@ -204,6 +204,30 @@ async def _exchange_tcp(view: View, server: str, query: Any, timeout: float) -> 
     return dns.message.from_wire(data[2:])
 
 
+@functools.lru_cache(maxsize=64)
+def _addresses(view: View) -> frozenset[str]:
+    """The viewed namespace's addresses (a probe's or an anchor's: they do not change)."""
+    found = netif.interfaces(view.read_proc, view.socket)["interfaces"]
+    return frozenset(
+        str(ipaddress.ip_interface(address).ip)
+        for entry in found  # type: ignore[attr-defined]
+        for address in entry["addresses"]
+    )
+
+
+def _member(view: View, subnets: list[str]) -> bool:
+    """Whether the viewed namespace has an address in one of `subnets`. A lookup asked as
+    NAME.NETWORK (the bridges anchor's, diag.probes.bridges) from a place that is not on
+    NETWORK is a name the embedded DNS does not know, and it forwards it to the host's
+    resolvers, off the machine: an error in ddiag's routing must cost the answer, not
+    that query (it happened once while the shared probe became the bridges anchor)."""
+    return any(
+        ipaddress.ip_address(address) in _network(subnet)
+        for address in _addresses(view)
+        for subnet in subnets
+    )
+
+
 async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
     """One query straight to one server, no search list, no retries: what the server says.
 
@@ -214,6 +238,11 @@ async def resolve(task: Result, timeout: float, view: View = OWN) -> Result:
     import dns.rcode
     import dns.rdatatype
 
+    if task.get("member_of") and not _member(view, [str(s) for s in task["member_of"]]):
+        return {
+            "status": "error",
+            "detail": "not asked: this place has no address in the network the name names",
+        }
     server = (
         task.get("server")
         or (parse_resolv_conf(view.read("/etc/resolv.conf"))["nameservers"] or [""])[0]

@@ -104,6 +104,7 @@ class Route:
     pid: int = 0
     container: str = ""
     asked_name: str = ""  # a lookup's name as the bridges anchor asks it (diag.probes.bridges)
+    member_of: tuple[str, ...] = ()  # ... and the subnets the asker must have an address in
 
 
 class ProbeSession:
@@ -203,7 +204,10 @@ class ProbeSession:
         anchor = self._resident(self._anchor_key(pair), placement).result()
         network = self._bridged(pair)
         if network is not None and task.kind == "resolve":
-            return Route("shared", anchor.pid, anchor.id, bridges.asked_name(task, network))
+            subnets = tuple(subnet.subnet for subnet in network.subnets)
+            return Route(
+                "shared", anchor.pid, anchor.id, bridges.asked_name(task, network), subnets
+            )
         return Route("shared", anchor.pid, anchor.id)
 
     # --- residents -------------------------------------------------------------------
@@ -460,7 +464,7 @@ class ProbeSession:
                 wire = {"k": self._next_key, "pid": route.pid, "container": route.container}
                 wire |= pair[1].to_wire()
                 if route.asked_name:
-                    wire["target"] = route.asked_name
+                    wire |= {"target": route.asked_name, "member_of": list(route.member_of)}
                 tasks.append(wire)
             ended = self._ended.get(key)
         if ended is not None:  # it died before this batch (e.g. out of memory as it started)

@@ -589,3 +589,11 @@ def test_without_the_legacy_dump_each_family_is_asked_for_alone(monkeypatch):
     mine = [s for s in alone if s["port"] in ports.values()]
     assert {s["family"] for s in mine} == {"tcp", "tcp6"}
     assert sorted(alone, key=key) == sorted(both, key=key)
+
+
+def test_a_lookup_for_a_network_is_not_asked_from_a_place_outside_it() -> None:
+    """NAME.NETWORK asked from a namespace with no address in NETWORK would be forwarded by
+    the embedded DNS to the host's resolvers: no query is made, no socket opened."""
+    task = {"kind": "resolve", "target": "api.shop_back", "member_of": ["10.213.254.0/24"]}
+    answer = asyncio.run(run_task(task, 1.0))
+    assert answer["status"] == "error" and "not asked" in answer["detail"]
