@@ -134,10 +134,14 @@ class Launchpad:
         with self._lock:
             return list(self._created)
 
+    def settle(self) -> None:
+        """Wait for the requests on their way (a create the engine is still answering)."""
+        self._pool.shutdown(wait=True)
+
     def remove(self) -> None:
         """Remove every probe asked for, once the requests on their way have ended; and any
         other of this run's the engine has (a create whose answer was lost)."""
-        self._pool.shutdown(wait=True)
+        self.settle()
         for sock in self.sockets.values():
             sock.close()
         connection = self._connection()

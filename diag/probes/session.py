@@ -139,6 +139,7 @@ class ProbeSession:
         self._next_key = 0
         self._bridges: dict[str, Network] = {}  # network id -> network, on the bridges anchor
         self._shared_bridges = False  # the shared probe was launched on them (take_over)
+        self._launched: Launchpad | None = None  # the probes taken over, if any
         self._pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_STARTS)
         self.fallback_reason = ""  # why the shared probe was refused, if it was
         self._swarm = SwarmProber(
@@ -305,6 +306,7 @@ class ProbeSession:
         it runs; one the engine refused is asked for again here, so that its error and any
         fallback (isolated mode) are the session's as usual."""
         with self._lock:
+            self._launched = launched
             self._created.update(launched.created())
             self._bridges = {n.id: n for n in launched.bridged}
             for key, (network, launch) in launched.launches.items():
@@ -553,6 +555,13 @@ class ProbeSession:
     def _close(self) -> None:
         self._swarm.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._launched is not None:
+            # its requests run on its own threads, whether or not a take-over (cancelled
+            # above, if it had not begun) waits for them: a probe it creates after the
+            # listing below would be left behind (seen in CI, Ctrl-C during the start)
+            self._launched.settle()
+            with self._lock:
+                self._created.update(self._launched.created())
         with self._lock:
             known = set(self._created)
         # The probes recorded are removed at once; the engine is asked meanwhile for any

@@ -215,10 +215,16 @@ class Diagnosis:
             except ENGINE_ERRORS:
                 return None
             self._local_images.add(image)
+        adopted = session is not None
         if session is None:
             session = ProbeSession(client, image, self.settings.timeout, memory=self._memory)
-            session.prestart()
-        session.prestart_anchors(self.request.target.guess()(client.api))
+        try:  # ours from here: Ctrl-C before run() holds it must not leave its probes
+            if not adopted:
+                session.prestart()
+            session.prestart_anchors(self.request.target.guess()(client.api))
+        except BaseException:
+            session.close()
+            raise
         return session
 
     def _read(self, client: docker.DockerClient) -> tuple[Topology, Target]:

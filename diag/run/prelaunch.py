@@ -193,10 +193,14 @@ def adopt(
     if (launched.engine, pad.image, pad.memory) != (engine, image, memory):
         pad.remove()
         return None
-    from diag.probes.session import ProbeSession
+    try:  # no longer this module's to discard: Ctrl-C until the session holds them
+        from diag.probes.session import ProbeSession
 
-    session = ProbeSession(client, image, timeout=0.0, memory=memory, run_id=pad.run_id)
-    session.take_over(pad)
+        session = ProbeSession(client, image, timeout=0.0, memory=memory, run_id=pad.run_id)
+        session.take_over(pad)
+    except BaseException:
+        pad.remove()
+        raise
     return session
 
 

@@ -217,24 +217,25 @@ def diagnose(
         egress=options.egress,
         egress_dns=options.egress_dns,
     )
-    ctx.host_firewall, firewall_gaps = _host_firewall(client, checks)
-    if session is None:
-        session = ProbeSession(
-            client,
-            options.probe_image,
-            options.timeout,
-            None,
-            options.probe_mode,
-            options.probe_memory,
-        )
-    session.pids = {container.id: container.pid for container in topology.containers}
-    session.timeout = options.timeout
-    session.prestart_anchors(_peered(ctx))
-    try:
+    try:  # `session` is ours from the start: Ctrl-C while the host firewall is read, too
+        ctx.host_firewall, firewall_gaps = _host_firewall(client, checks)
+        if session is None:
+            session = ProbeSession(
+                client,
+                options.probe_image,
+                options.timeout,
+                None,
+                options.probe_mode,
+                options.probe_memory,
+            )
+        session.pids = {container.id: container.pid for container in topology.containers}
+        session.timeout = options.timeout
+        session.prestart_anchors(_peered(ctx))
         with trace.span("observing"):
             cut_short = observe(ctx, checks, session, progress, started + options.deadline)
     except BaseException:
-        session.close()
+        if session is not None:
+            session.close()
         raise
     # Removing the probes is half a second of the engine's work: the report is made meanwhile.
     closing = threading.Thread(target=session.close, name="ddiag-close")

@@ -165,17 +165,22 @@ def probes_of(engine: docker.DockerClient, pid: int) -> list:
     return engine.api.containers(all=True, filters={"label": f"ddiag.owner={owner}"})
 
 
-def slow_run_with_probes(
-    engine: docker.DockerClient, network: str, *options: str
-) -> subprocess.Popen:
-    """Start ddiag against a port that times out, and return once its probes exist."""
-    proc = subprocess.Popen(
+def slow_run(network: str, *options: str) -> subprocess.Popen:
+    """Start ddiag against a port that times out (its connects wait 20 s)."""
+    return subprocess.Popen(
         [sys.executable, "-m", "diag", "network", network, "--timeout", "20", *options],
         env={**os.environ, "DDIAG_PROBE_IMAGE": PROBE_IMAGE, "DDIAG_PULL": "never"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def slow_run_with_probes(
+    engine: docker.DockerClient, network: str, *options: str
+) -> subprocess.Popen:
+    """Start ddiag against a port that times out, and return once its probes exist."""
+    proc = slow_run(network, *options)
     deadline = time.monotonic() + 30
     while not probes(engine) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.integration.stacks import ddiag, probes, running, slow_run_with_probes
+from tests.integration.stacks import ddiag, probes, running, slow_run, slow_run_with_probes
 
 TOP_LEVEL_KEYS = {
     "schema_version",
@@ -122,6 +122,21 @@ def test_signal_mid_run_removes_probes(engine, sig, code) -> None:
         assert proc.returncode == code, err
         assert "Traceback" not in err
         assert probes(engine) == []
+
+
+@pytest.mark.parametrize("delay_s", [0.15, 0.3, 0.4, 0.5, 0.7])
+def test_sigterm_at_any_moment_of_the_start_leaves_no_probe(engine, delay_s: float) -> None:
+    """The probes are asked for before the imports, taken over by the diagnosis, handed to
+    the runner: SIGTERM in any of those steps must remove them (in CI one came while the
+    host's firewall was read, after the hand-over and before the runner's own guard, and
+    both probes stayed)."""
+    with running("filtered-port") as stack:
+        proc = slow_run(f"{stack.project}_default")
+        time.sleep(delay_s)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err
+        assert _settled_probes(engine) == []
 
 
 def _settled_probes(engine, quiet_s: float = 1.5, limit_s: float = 20.0) -> list:
