@@ -39,7 +39,6 @@ import dns
 from diag.agent import AGENT_PACKAGE
 
 AGENT_DIR = Path(__file__).parent.parent / "agent"
-CHUNK = 100_000  # characters of one environment string: Linux caps it at 128 KiB
 SOURCES_PATH = "/tmp/ddiag-agent.zip"
 COMPILED_PATH = "/tmp/ddiag-agent-compiled.zip"
 # stdin: "MAGIC COMPILED_SIZE SOURCES_SIZE\n", the archive with bytecode, the sources'.

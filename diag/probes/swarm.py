@@ -42,7 +42,7 @@ from docker.utils import parse_bytes
 from diag.agent import AGENT_PACKAGE, BATCH_ENV, BATCH_MARK
 from diag.engine.errors import ENGINE_ERRORS
 from diag.model.tasks import Placement, Planned, Task
-from diag.probes.bundle import CHUNK, agent_zip
+from diag.probes.bundle import agent_zip
 from diag.probes.probe import OPEN_FILES, PACKET_CAPS, PROBE_LIMITS, RUN_LABEL, probe_labels
 
 AGENT_PATH = "/ddiag-agent.zip"  # where the config is mounted; zipimport reads it as is
@@ -56,7 +56,7 @@ START_TIMEOUT_S = 90.0  # from create to running: a node may have to pull the pr
 STOP_WAIT_S = 15.0  # close() waits this long for the probe tasks to be gone from the nodes
 STOP_GRACE_NS = 1_000_000_000  # the agent stops at SIGTERM; this only bounds a stuck one
 # Characters of one DDIAG_BATCH: Linux caps one environment string at 128 KiB.
-BATCH_LIMIT = CHUNK
+BATCH_LIMIT = 100_000
 REQUEST_OVERHEAD = len(json.dumps({"timeout": 1e9, "tasks": []}))
 # Task states after which nothing more comes (docker's api/types/swarm TaskState).
 ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
