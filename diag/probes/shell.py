@@ -117,8 +117,17 @@ def docker_run_command(
     return command
 
 
+REMOVAL_WAIT_S = 10  # a removal in progress takes well under a second on a sound engine
+
+
 def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
-    """Remove whatever carries this run id (the shell's container, if `--rm` did not)."""
+    """Remove whatever carries this run id (the shell's container, if `--rm` did not).
+
+    When ddiag is stopped (SIGTERM, Ctrl-C) the docker CLI is killed with it, the shell's
+    stdin closes, `sh` exits and the engine's own `--rm` starts removing the container: our
+    removal then gets 409 ("removal ... already in progress"). Returning at once would let
+    ddiag exit with the container still listed ("Removal In Progress"), so a removal in
+    progress is waited for (bounded: a stuck one is left to the next run's reaper)."""
     removed: list[str] = []
     try:
         found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
@@ -128,9 +137,19 @@ def remove_run(client: docker.DockerClient, run_id: str) -> list[str]:
         try:
             client.api.remove_container(summary["Id"], v=True, force=True)
             removed.append(summary["Id"])
-        except docker.errors.APIError:  # gone already (--rm), being removed, or refused:
-            continue  # the next run's reaper (or `ddiag cleanup`) tries again
+        except docker.errors.APIError as exc:  # gone already (--rm), being removed, or refused:
+            if exc.status_code == 409:  # the next run's reaper (or `ddiag cleanup`) tries again
+                _await_removal(client, summary["Id"])
     return removed
+
+
+def _await_removal(client: docker.DockerClient, container_id: str) -> None:
+    """Until the engine's removal of this container ends (`wait?condition=removed`), or
+    REMOVAL_WAIT_S pass; gone already (404) or an engine that went away ends it too."""
+    try:
+        client.api.wait(container_id, timeout=REMOVAL_WAIT_S, condition="removed")
+    except ENGINE_ERRORS:
+        return
 
 
 @dataclass(frozen=True)

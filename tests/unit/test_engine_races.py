@@ -115,8 +115,19 @@ def test_a_run_closes_its_probes_whatever_else_removes_them() -> None:
 
 
 def test_a_shell_probe_removed_by_docker_run_rm_meanwhile() -> None:
-    api = Engine(RACES, "busy", "left")
+    class Awaited(Engine):
+        """Records the removals ddiag waits for (the CI once saw ddiag exit while the
+        engine's `--rm` was still removing the shell's container)."""
+
+        awaited: list[tuple[str, Any]] = []
+
+        def wait(self, container_id: str, **options: Any) -> None:
+            self.awaited.append((container_id, options))
+            raise RACES["gone"]  # removed before the wait began: 404, no crash
+
+    api = Awaited(RACES, "busy", "gone", "left")
     assert remove_run(Client(api), "r1") == ["left"]  # type: ignore[arg-type]
+    assert api.awaited == [("busy", {"timeout": 10, "condition": "removed"})]
 
     class Gone(Engine):
         def containers(self, **_: Any) -> list[dict[str, Any]]:
