@@ -51,6 +51,11 @@ FAILED_CONNECTS: frozenset[ConnectStatus] = frozenset(
 DROPPED: frozenset[ConnectStatus] = frozenset({"timeout", "unreachable"})
 
 
+def dropped_at(state: EdgeState) -> list[str]:
+    """The addresses the edge's connects got no answer from (timeout, host unreachable)."""
+    return [ip for ip, result in state.failed_connects().items() if result.status in DROPPED]
+
+
 @dataclass(frozen=True, eq=False)
 class Symptom:
     """One failed (or suspect) observation, seen from `network` at `address`:

@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diag.checks._arbiter import DROPPED, Explainer, PortFinding, Symptom, merged, peer_symptoms
+from diag.checks._arbiter import (
+    DROPPED,
+    Explainer,
+    PortFinding,
+    Symptom,
+    dropped_at,
+    merged,
+    peer_symptoms,
+)
 from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
 from diag.checks._edges import plan_with_ports as plan
 from diag.checks.port._sockets import listening_texts
@@ -40,7 +48,7 @@ def _fix(name: str) -> str:
 
 
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
-    dropped = [ip for ip, r in state.failed_connects().items() if r.status in DROPPED]
+    dropped = dropped_at(state)
     if not dropped:
         return None
     edge = state.edge

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import capture, netif, packets, sockdiag
+from . import capture, neighbours, netif, packets, sockdiag
 from .hostsfile import parse_hosts
 from .procnet import connected_sockets, listening_sockets
 from .resolvconf import parse_resolv_conf
@@ -111,6 +111,24 @@ def sysctl(task: Result, timeout: float, view: View = OWN) -> Result:
         return {"status": "ok", "value": view.sysctl(str(task["target"]))}
     except OSError as exc:
         return {"status": "error", "detail": exc.strerror or str(exc)}
+
+
+def neighbour_tables(task: Result, timeout: float, view: View = OWN) -> Result:
+    """The machine's neighbour-table counters, as the viewed namespace shows them: only the
+    kernel's initial namespace has the files (an engine whose host is a namespace of its
+    own has none: an error, and the check says nothing)."""
+    tables = []
+    for name in neighbours.TABLES:
+        try:
+            stats = neighbours.table_stats(view.read_proc(f"net/stat/{name}"))
+        except FileNotFoundError:
+            continue  # no IPv6 in this kernel
+        except (OSError, ValueError) as exc:
+            return {"status": "error", "detail": f"{name}: {exc}"}
+        tables.append({"name": name, **stats})
+    if not tables:
+        return {"status": "error", "detail": "no /proc/net/stat/arp_cache here"}
+    return {"status": "ok", "tables": tables}
 
 
 @functools.lru_cache(maxsize=256)
@@ -286,6 +304,7 @@ KINDS: dict[str, Handler] = {
     "hosts": hosts,
     "interfaces": interfaces,
     "listening": listening,
+    "neighbour_tables": neighbour_tables,
     "pmtu": packets.pmtu,
     "reach": reach,
     "resolv_conf": resolv_conf,

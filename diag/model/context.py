@@ -70,6 +70,10 @@ class CheckContext:
     # Opt-in only (diag.model.egress): outside (host, port)s and names the user asked to check.
     egress: tuple[tuple[str, int], ...] = ()
     egress_dns: tuple[str, ...] = ()
+    # Set by the runner once every planned observation has ended (answered, or failed):
+    # plans may then ask for the reads that must come last (the neighbour tables' closing
+    # counters); the runner plans once more and waits for those too (diag.run.runner.observe).
+    closing: bool = False
 
     def once(self, name: str, compute: Callable[[], T]) -> T:
         """`compute()` once per run: for views of the topology and the target alone, which

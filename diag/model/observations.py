@@ -168,6 +168,27 @@ class SysctlAnswer:
 
 
 @dataclass(frozen=True)
+class NeighbourTable:
+    """One of the kernel's neighbour tables (`arp_cache`: IPv4, `ndisc_cache`: IPv6):
+    `entries` now, in every namespace of the machine, and `table_fulls`, the allocations it
+    refused since boot because the table was full (summed over CPUs)."""
+
+    name: str
+    entries: int
+    table_fulls: int
+
+
+@dataclass(frozen=True)
+class NeighbourTablesAnswer:
+    status: ReadStatus
+    tables: tuple[NeighbourTable, ...] = ()
+    detail: str = ""
+
+    def table(self, name: str) -> NeighbourTable | None:
+        return next((table for table in self.tables if table.name == name), None)
+
+
+@dataclass(frozen=True)
 class ArpSweepAnswer:
     """Who answered ARP for which address: `answers` maps an IP to every MAC that did."""
 
@@ -238,6 +259,7 @@ Answer = (
     | ReachAnswer
     | InterfacesAnswer
     | SysctlAnswer
+    | NeighbourTablesAnswer
     | ArpSweepAnswer
     | PmtuAnswer
     | CaptureAnswer
@@ -418,6 +440,17 @@ def _sysctl(fields: _Fields) -> SysctlAnswer:
     return SysctlAnswer(fields.status(READ_STATUSES), fields.text("value"), fields.text("detail"))
 
 
+def _neighbour_tables(fields: _Fields) -> NeighbourTablesAnswer:
+    return NeighbourTablesAnswer(
+        fields.status(READ_STATUSES),
+        tuple(
+            NeighbourTable(item.text("name"), item.integer("entries"), item.integer("table_fulls"))
+            for item in fields.objects("tables")
+        ),
+        fields.text("detail"),
+    )
+
+
 def _arp_sweep(fields: _Fields) -> ArpSweepAnswer:
     answers = _Fields(fields.mapping("answers"), "its answers")
     return ArpSweepAnswer(
@@ -498,6 +531,7 @@ KINDS: dict[str, tuple[Callable[..., Answer], Callable[[_Fields], Answer]]] = {
     "reach": (ReachAnswer, _reach),
     "interfaces": (InterfacesAnswer, _interfaces),
     "sysctl": (SysctlAnswer, _sysctl),
+    "neighbour_tables": (NeighbourTablesAnswer, _neighbour_tables),
     "arp_sweep": (ArpSweepAnswer, _arp_sweep),
     "pmtu": (PmtuAnswer, _pmtu),
     "capture": (CaptureAnswer, _capture),

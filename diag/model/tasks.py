@@ -23,6 +23,7 @@ from diag.model.observations import (
     HostsAnswer,
     InterfacesAnswer,
     ListeningAnswer,
+    NeighbourTablesAnswer,
     PmtuAnswer,
     ReachAnswer,
     ResolvConfAnswer,
@@ -87,6 +88,7 @@ class Task(Generic[A]):
         "reach",
         "interfaces",
         "sysctl",
+        "neighbour_tables",
         "arp_sweep",
         "pmtu",
         "capture",
@@ -133,6 +135,8 @@ class Task(Generic[A]):
             return f"DF ping {len(self.addresses)} addresses at {sizes} bytes"
         if self.kind == "sysctl":
             return f"read sysctl {self.target}"
+        if self.kind == "neighbour_tables":
+            return f"read the kernel's neighbour table counters ({self.target})"
         if self.kind == "capture":
             return f"capture around {self.target}:{self.port}"
         return f"read {self.kind.replace('_', ' ')}"
@@ -154,6 +158,14 @@ def reach(name: str, port: int | None, use_dns: bool, allow: tuple[str, ...]) ->
 def sysctl(name: str) -> Task[SysctlAnswer]:
     """A /proc/sys value as the viewed network namespace sees it, e.g. net/ipv4/ip_forward."""
     return Task("sysctl", target=name)
+
+
+def neighbour_tables(moment: Literal["opening", "closing"]) -> Task[NeighbourTablesAnswer]:
+    """The kernel's neighbour (ARP, NDP) table counters, /proc/net/stat/{arp,ndisc}_cache.
+    `moment` tells the run's two reads apart: the opening one goes first in its batch, the
+    closing one is planned once every other observation has ended (`CheckContext.closing`),
+    so that the overflows counted between them happened during the run."""
+    return Task("neighbour_tables", target=moment)
 
 
 def arp_sweep(cidr: str, expected: tuple[str, ...] = ()) -> Task[ArpSweepAnswer]:
@@ -195,6 +207,7 @@ FIRST_STEPS: dict[str, int] = {
     kind: rank
     for rank, kind in enumerate(
         (
+            "neighbour_tables",  # the opening read: before the run's first packet
             "arp_sweep",
             "pmtu",
             "listening",

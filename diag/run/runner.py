@@ -94,7 +94,10 @@ def observe(
             in_flight.update(missing)
             session.dispatch(missing, events.put)
         if not in_flight:
-            return []
+            if ctx.closing:
+                return []
+            ctx.closing = True  # one more planning round, for the reads that come last
+            continue
         try:
             first = events.get(timeout=max(0.0, deadline - time.monotonic()))
             _apply(first, ctx.observations, in_flight)

@@ -59,6 +59,25 @@ def test_json_follows_schema(healthy) -> None:
     assert report["summary"] == {"error": 0, "warning": 0, "info": 0}
 
 
+def test_the_neighbour_tables_are_read_first_and_last(healthy, tmp_path) -> None:
+    """host.neighbour-table-full counts the kernel's refusals between two reads: the
+    opening one before any other task is answered, the closing one sent after the last
+    answer (from the run's own trace)."""
+    trace = tmp_path / "trace.json"
+    result = ddiag(
+        "network", f"{healthy.project}_default", "--format", "json", "--trace", str(trace)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "host.neighbour-table-full" in json.loads(result.stdout)["checks_run"]
+    tasks = [s for s in json.loads(trace.read_text())["spans"] if s["name"] == "task"]
+    reads = [s for s in tasks if s["kind"] == "neighbour_tables"]
+    others = [s for s in tasks if s["kind"] not in ("neighbour_tables", "sysctl")]
+    assert len(reads) == 2 and others, tasks
+    opening, closing = sorted(reads, key=lambda span: span["start_s"])
+    assert opening["start_s"] <= min(span["start_s"] for span in others)
+    assert closing["start_s"] >= max(span["end_s"] for span in others)
+
+
 def test_output_file_fail_on_and_select(tmp_path) -> None:
     with running("loopback-only") as stack:
         net = f"{stack.project}_default"

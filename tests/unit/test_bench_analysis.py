@@ -3,7 +3,7 @@ engine (the harness itself runs in tests/integration/test_bench_smoke.py)."""
 
 from __future__ import annotations
 
-from bench import analysis
+from bench import analysis, report
 from bench.stack import generate
 
 
@@ -74,3 +74,14 @@ def test_a_size_whose_runs_overflowed_the_neighbour_table_is_not_judged() -> Non
         "not valid: neighbour table overflow (met)"
     )
     assert found["neighbour_overflow"] == [50]
+
+
+def test_the_report_says_why_a_target_has_no_figure() -> None:
+    runs = [_run("probe_start", 0.4, r) for r in range(3)]
+    runs += [_run(m, 1.5, r) for m in ("ddiag_compose", "ddiag_network") for r in range(3)]
+    without_200 = {"healthy": analysis.healthy(runs)}
+    assert "At N = 200 a healthy run needs more neighbour (ARP) entries" in report._unmeasured(
+        without_200
+    )
+    every_size_run = {"healthy": {"targets": [{"verdict": "met"}, {"verdict": "missed"}]}}
+    assert report._unmeasured(every_size_run) == ""

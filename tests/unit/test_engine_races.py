@@ -119,7 +119,9 @@ def test_a_shell_probe_removed_by_docker_run_rm_meanwhile() -> None:
         """Records the removals ddiag waits for (the CI once saw ddiag exit while the
         engine's `--rm` was still removing the shell's container)."""
 
-        awaited: list[tuple[str, Any]] = []
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            self.awaited: list[tuple[str, Any]] = []
 
         def wait(self, container_id: str, **options: Any) -> None:
             self.awaited.append((container_id, options))

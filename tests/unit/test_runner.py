@@ -19,7 +19,7 @@ from diag.checks.registry import all_checks
 from diag.errors import DiagError
 from diag.model.context import CheckContext
 from diag.model.observations import parse
-from diag.model.tasks import Observations, Planned
+from diag.model.tasks import FIRST_STEPS, Observations, Planned
 from diag.probes.session import Answered, Fatal, Sink, Unobservable
 from diag.run.runner import observe
 
@@ -28,18 +28,24 @@ from .recorded import recorded_observations
 SLOW_S = 0.6
 # Task kinds added after the api141 recording was made: answered as an agent answers a task
 # it could not do, so that they do not make their whole placement unobservable.
-NEWER_KINDS = {"arp_sweep", "pmtu", "sysctl"}
+NEWER_KINDS = {"arp_sweep", "pmtu", "sysctl", "neighbour_tables"}
 
 
 class RecordedSession:
     """Answers every task from recorded observations: `slow` kinds after SLOW_S, tasks that
-    were never recorded as unobservable (NEWER_KINDS with an error), and `silent` kinds
-    never at all."""
+    were never recorded as unobservable (those of `newer` kinds with an error), and `silent`
+    kinds never at all."""
 
-    def __init__(self, slow: set[str] = frozenset(), silent: set[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        slow: set[str] = frozenset(),
+        silent: set[str] = frozenset(),
+        newer: set[str] = NEWER_KINDS,
+    ) -> None:
         self.recorded = recorded_observations().results
         self.slow = slow
         self.silent = silent
+        self.newer = newer
         self.started = time.monotonic()
         self.dispatches: list[tuple[float, list[Planned]]] = []
 
@@ -49,7 +55,7 @@ class RecordedSession:
             if task.kind in self.silent:
                 continue
             result = self.recorded.get((placement, task))
-            if result is None and task.kind in NEWER_KINDS:
+            if result is None and task.kind in self.newer:
                 result = parse(task, {"status": "error", "detail": "not in the recording"})
             event = (
                 Answered(placement, task, result)
@@ -103,6 +109,26 @@ def test_the_stream_observes_what_rounds_observed(
     assert streamed.observations.results.keys() - newer <= recorded.observations.results.keys()
     for check in all_checks():
         assert list(check.evaluate(streamed)) == list(check.evaluate(recorded)), check.id
+
+
+def test_reads_that_come_last_are_asked_once_everything_else_has_ended(
+    topology141, make_ctx: Callable[..., CheckContext]
+) -> None:
+    """The neighbour tables' closing read counts the overflows of the whole run: it must
+    leave after the slowest observation has ended, in a round of its own."""
+    ctx = make_ctx(topology141, observations=Observations())
+    every_kind = set(FIRST_STEPS)  # an unrecorded task is an error, not a lost placement
+    session = RecordedSession(slow={"connect"}, newer=every_kind)
+    assert _observe(ctx, session) == []
+    at, last = session.dispatches[-1]
+    assert [task.describe() for _, task in last] == [
+        "read the kernel's neighbour table counters (closing)",
+        "read sysctl net/ipv4/neigh/default/gc_thresh3",
+        "read sysctl net/ipv6/neigh/default/gc_thresh3",
+    ]
+    assert at >= SLOW_S, "asked before the slow connects had answered"
+    earlier = [task.kind for _, planned in session.dispatches[:-1] for _, task in planned]
+    assert "connect" in earlier and earlier.count("neighbour_tables") == 1  # the opening read
 
 
 def test_a_deadline_ends_the_run_and_says_what_it_cut_short(
