@@ -17,7 +17,10 @@ first thing in the run, and again once every other observation has ended. When t
 rose in between, allocations were refused while ddiag's connects ran, so the connects that
 got no answer (timeouts, host unreachable) are not proof of a network fault: this check
 claims them (after the checks that name a rule or an option that drops them) and
-reports them here, to be checked again once the table has room. A count that rose before
+reports them here, to be checked again once the table has room (an error). When it rose
+but no connect of the run went unanswered, the run's results stand and the finding is a
+warning: the table was full at some moment (with ddiag's traffic or another's), and new
+connections of any container could be dropped then. A count that rose before
 the run (the counter is a total since boot, with no time) is not judged. An engine whose
 host is not the kernel's initial network namespace (rootless, a namespace of its own) has
 no such files: nothing is said.
@@ -42,7 +45,7 @@ from dataclasses import dataclass
 from diag.checks._arbiter import DROPPED, Explainer, Symptom, dropped_at, owned
 from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
 from diag.model.context import CheckContext
-from diag.model.findings import Result
+from diag.model.findings import Result, Severity
 from diag.model.observations import NeighbourTablesAnswer
 from diag.model.tasks import Planned, neighbour_tables, sysctl
 
@@ -210,4 +213,6 @@ def evaluate(ctx: CheckContext) -> Iterator[Result]:
             **({"no_answer": listed} if failed else {}),
         },
         fix=_fix(found),
+        # No connect of the run went unanswered: its results stand, the host is at its limit.
+        severity=None if failed else Severity.WARNING,
     )
