@@ -85,3 +85,29 @@ def test_the_report_says_why_a_target_has_no_figure() -> None:
     )
     every_size_run = {"healthy": {"targets": [{"verdict": "met"}, {"verdict": "missed"}]}}
     assert report._unmeasured(every_size_run) == ""
+
+
+def test_the_findings_table_counts_only_the_stack_with_planted_timeouts() -> None:
+    """A healthy stack of the same N once shared its rows: "0/0 references" were reported
+    for ddiag, and the first (healthy) run's empty findings for `ddiag network`."""
+
+    def measured(method: str, healthy: bool, planted: dict, found: dict) -> dict:
+        return {
+            "n": 50,
+            "method": method,
+            "ok": True,
+            "healthy": healthy,
+            "planted": planted,
+            "findings_by_check": found,
+            "findings_same_as_first": True,
+        }
+
+    timeouts = {"planted_endpoints": 6, "found": 6}
+    measurements = [
+        measured("ddiag_network", True, {"planted_endpoints": 0, "found": 0}, {}),
+        measured("ddiag_network", False, timeouts, {"port.filtered": 6}),
+        measured("probe_start", True, {}, {}),
+    ]
+    table = report._findings({"measurements": measurements})
+    assert "| 50 | ddiag network | 6/6 endpoints | 0 | port.filtered 6 | yes |" in table
+    assert "one probe start" not in table
