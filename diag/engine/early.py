@@ -61,8 +61,8 @@ def named_networks(names: Sequence[str]) -> Guess:
 
 
 def project_networks(project: str | None) -> Guess:
-    """`ddiag compose -p P`: the networks compose created for project P (labelled so). Without
-    a project name on the command line there is nothing cheap to go by: no guess."""
+    """`ddiag compose`: the networks compose created for project P (labelled so), P from
+    `-p` or as compose would name it (diag.engine.project_name); None: no guess."""
 
     def guess(api: EngineReads) -> list[Network]:
         if not project:

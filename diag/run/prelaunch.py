@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from diag import trace
-from diag.engine import compose_cli
+from diag.engine import compose_cli, project_name
 from diag.engine.early import Guess, container_networks, named_networks, project_networks
 from diag.engine.endpoint import EngineChoice, resolve_endpoint
 from diag.engine.unix_http import EngineCallError, socket_path_of
@@ -146,8 +146,21 @@ def _networks(argv: Sequence[str], environ: Mapping[str, str]) -> Guess:
         return named_networks(words)
     if argv[0] == "container":
         return container_networks(words[0]) if words else lambda api: []
-    project = option(argv, "--project-name") or option(argv, "-p")
-    return project_networks(project or environ.get("COMPOSE_PROJECT_NAME"))
+    projects = values(argv[1:], "-p", "--project-name")
+    if projects:
+        return project_networks(projects[-1])
+    directories = values(argv[1:], "--project-directory")
+    try:
+        guessed = project_name.guess(
+            values(argv[1:], "-f", "--file"),
+            directories[-1] if directories else None,
+            values(argv[1:], "--env-file"),
+            environ.get("COMPOSE_PROJECT_NAME"),
+            Path.cwd(),
+        )
+    except OSError:  # no working directory (removed under us)
+        guessed = None
+    return project_networks(guessed)
 
 
 def _terminated(signum: int, frame: object) -> None:

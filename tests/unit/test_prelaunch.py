@@ -161,3 +161,44 @@ def test_compose_config_is_started_early_with_the_command_line_the_diagnosis_wil
     prelaunch._compose_config_early(["compose", "--help"])
     expected = prelaunch.compose_cli.config_arguments(["a.yml"], "shop", None, ["x"], [".env.ci"])
     assert started == [[*prelaunch.compose_cli.PLUGIN, *expected]]
+
+
+class Filters:
+    """The network listings a guess asks for (no engine)."""
+
+    def __init__(self) -> None:
+        self.asked: list[Any] = []
+
+    def networks(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        self.asked.append(filters)
+        return []
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "project"),
+    [
+        (["compose"], {}, "myshop"),  # typed in the project's directory: compose's own name
+        (["compose", "web"], {"COMPOSE_PROJECT_NAME": "Staging"}, "staging"),
+        (["compose", "-p", "given", "web"], {}, "given"),
+        (["compose", "--project-name=given"], {}, "given"),
+    ],
+)
+def test_the_compose_project_is_guessed_as_compose_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], environ: dict, project: str
+) -> None:
+    """Without `-p` the probes asked for before the imports could not join the project's
+    bridges: 0.3 s more on a healthy 50-service stack."""
+    where = tmp_path / "My Shop"
+    where.mkdir()
+    (where / "compose.yaml").write_text("services:\n  web:\n    image: x\n")
+    monkeypatch.chdir(where)
+    reads = Filters()
+    prelaunch._networks(argv, environ)(reads)  # type: ignore[arg-type]
+    assert reads.asked == [{"label": f"com.docker.compose.project={project}"}]
+
+
+def test_no_compose_file_no_project_guess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    reads = Filters()
+    assert prelaunch._networks(["compose"], {})(reads) == []  # type: ignore[arg-type]
+    assert reads.asked == []
