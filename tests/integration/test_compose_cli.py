@@ -37,6 +37,27 @@ def test_compose_file_and_env_variables_mean_what_compose_says(loopback) -> None
     assert (target["kind"], target["names"]) == ("compose", [loopback.project])
 
 
+def test_without_p_the_probes_are_asked_for_the_project_compose_names(loopback, tmp_path) -> None:
+    """No `-p`: the project's name comes from the files, as compose finds it (here from
+    `--env-file`); the probes are asked for before the imports all the same, their starts
+    before the CLI's engine connection (from the run's trace)."""
+    env_file = tmp_path / "stack.env"
+    env_file.write_text(f"COMPOSE_PROJECT_NAME={loopback.project}\n")
+    trace = tmp_path / "trace.json"
+    file = str(loopback.directory / "compose.yaml")
+    result = ddiag(
+        "compose", "-f", file, "--env-file", str(env_file), "--format", "json",
+        "--trace", str(trace), cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["target"]["names"] == [loopback.project]
+    spans = json.loads(trace.read_text())["spans"]
+    connected = min(s["start_s"] for s in spans if s["name"] == "engine connect")
+    starts = [s for s in spans if s["name"] == "probe start"]
+    assert {s["probe"] for s in starts} == {"shared", "anchor"}, starts
+    assert all(s["start_s"] < connected for s in starts), spans
+
+
 def test_container_command_uses_the_same_edges(loopback) -> None:
     result = ddiag("container", f"{loopback.project}-web-1", "--format", "json")
     assert result.returncode == 1, result.stderr
