@@ -25,7 +25,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from diag.checks._edges import EdgeState, clients_text, port_subjects, states
+from diag.checks._edges import (
+    EdgeState,
+    clients_text,
+    edge_evidence,
+    edge_subjects,
+    port_subjects,
+    states,
+)
 from diag.checks._members import Member
 from diag.checks.port._sockets import Reach, connect_failures, own_ips, reach
 from diag.model.context import CheckContext
@@ -54,6 +61,18 @@ DROPPED: frozenset[ConnectStatus] = frozenset({"timeout", "unreachable"})
 def dropped_at(state: EdgeState) -> list[str]:
     """The addresses the edge's connects got no answer from (timeout, host unreachable)."""
     return [ip for ip, result in state.failed_connects().items() if result.status in DROPPED]
+
+
+def dropped_result(state: EdgeState, address: str, outcome: str, fix: str) -> Result:
+    """The finding of an edge whose connect to `address` got no answer, `outcome` saying
+    what that means (the checks that claim dropped connects differ in that and the fix)."""
+    edge = state.edge
+    return Result(
+        subjects=edge_subjects(state),
+        summary=f"{edge.source_label}'s connects to {edge.name}:{edge.port} ({address}) {outcome}",
+        evidence=edge_evidence(state, probe=state.connect_text()),
+        fix=fix,
+    )
 
 
 @dataclass(frozen=True, eq=False)

@@ -42,8 +42,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from diag.checks._arbiter import DROPPED, Explainer, Symptom, dropped_at, owned
-from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
+from diag.checks._arbiter import DROPPED, Explainer, Symptom, dropped_at, dropped_result, owned
+from diag.checks._edges import EdgeState
 from diag.model.context import CheckContext
 from diag.model.findings import Result, Severity
 from diag.model.observations import NeighbourTablesAnswer
@@ -128,18 +128,12 @@ def _limit(ctx: CheckContext, table: str) -> int | None:
 def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     """An edge whose connects got no answer while the table overflowed: the table's, until
     a run with room says otherwise (reported in this check's one finding)."""
-    dropped = dropped_at(state) if overflows(ctx) else []
+    found = overflows(ctx)
+    dropped = dropped_at(state) if found else []
     if not dropped:
         return None
-    edge = state.edge
-    return Result(
-        subjects=edge_subjects(state),
-        summary=(
-            f"{edge.source_label}'s connects to {edge.name}:{edge.port} ({dropped[0]}) got no "
-            "answer while the kernel's neighbour table was full"
-        ),
-        evidence=edge_evidence(state, probe=state.connect_text()),
-        fix=_fix(overflows(ctx)),
+    return dropped_result(
+        state, dropped[0], "got no answer while the kernel's neighbour table was full", _fix(found)
     )
 
 

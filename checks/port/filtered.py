@@ -23,10 +23,11 @@ from diag.checks._arbiter import (
     PortFinding,
     Symptom,
     dropped_at,
+    dropped_result,
     merged,
     peer_symptoms,
 )
-from diag.checks._edges import EdgeState, edge_evidence, edge_subjects
+from diag.checks._edges import EdgeState
 from diag.checks._edges import plan_with_ports as plan
 from diag.checks.port._sockets import listening_texts
 from diag.model.context import CheckContext
@@ -51,16 +52,12 @@ def explains(state: EdgeState, ctx: CheckContext) -> Result | None:
     dropped = dropped_at(state)
     if not dropped:
         return None
-    edge = state.edge
     owner = state.owner_of(dropped[0])
-    return Result(
-        subjects=edge_subjects(state),
-        summary=(
-            f"{edge.source_label}'s connects to {edge.name}:{edge.port} ({dropped[0]}) get no "
-            "answer: packets are dropped"
-        ),
-        evidence=edge_evidence(state, probe=state.connect_text()),
-        fix=_fix(owner.name if owner is not None else edge.name),
+    return dropped_result(
+        state,
+        dropped[0],
+        "get no answer: packets are dropped",
+        _fix(owner.name if owner is not None else state.edge.name),
     )
 
 
