@@ -99,23 +99,43 @@ def values(argv: Sequence[str], *names: str) -> list[str]:
     return found
 
 
+@dataclass(frozen=True)
+class ComposeOptions:
+    """`ddiag compose`'s options that `docker compose` reads, as the arguments give them
+    (the last -p and --project-directory win, as they do for the parser): the early
+    `docker compose config` and the project-name guess read the same ones."""
+
+    files: list[str]
+    project: str | None
+    directory: str | None
+    profiles: list[str]
+    env_files: list[str]
+
+    @classmethod
+    def of(cls, argv: Sequence[str]) -> ComposeOptions:
+        projects = values(argv[1:], "-p", "--project-name")
+        directories = values(argv[1:], "--project-directory")
+        return cls(
+            values(argv[1:], "-f", "--file"),
+            projects[-1] if projects else None,
+            directories[-1] if directories else None,
+            values(argv[1:], "--profile"),
+            values(argv[1:], "--env-file"),
+        )
+
+
 def _compose_config_early(argv: Sequence[str]) -> None:
     """`ddiag compose`: start `docker compose config` with the arguments as they stand (a
     guess like the probes': diag.engine.compose_cli uses it only if its own command line is
     the same)."""
     if argv[:1] != ["compose"] or "--help" in argv:
         return
-    projects = values(argv[1:], "-p", "--project-name")
-    directories = values(argv[1:], "--project-directory")
+    given = ComposeOptions.of(argv)
     compose_cli.start_early(
         [
             *compose_cli.PLUGIN,
             *compose_cli.config_arguments(
-                values(argv[1:], "-f", "--file"),
-                projects[-1] if projects else None,
-                directories[-1] if directories else None,
-                values(argv[1:], "--profile"),
-                values(argv[1:], "--env-file"),
+                given.files, given.project, given.directory, given.profiles, given.env_files
             ),
         ]
     )
@@ -146,15 +166,14 @@ def _networks(argv: Sequence[str], environ: Mapping[str, str]) -> Guess:
         return named_networks(words)
     if argv[0] == "container":
         return container_networks(words[0]) if words else lambda api: []
-    projects = values(argv[1:], "-p", "--project-name")
-    if projects:
-        return project_networks(projects[-1])
-    directories = values(argv[1:], "--project-directory")
+    given = ComposeOptions.of(argv)
+    if given.project is not None:
+        return project_networks(given.project)
     try:
         guessed = project_name.guess(
-            values(argv[1:], "-f", "--file"),
-            directories[-1] if directories else None,
-            values(argv[1:], "--env-file"),
+            given.files,
+            given.directory,
+            given.env_files,
             environ.get("COMPOSE_PROJECT_NAME"),
             Path.cwd(),
         )
