@@ -183,11 +183,11 @@ def _overflow(results: dict[str, Any], an: dict[str, Any]) -> str:
         return ""
     thresh = results.get("machine", {}).get("neigh_gc_thresh3") or "unknown"
     return (
-        f'\nAt N = {", ".join(map(str, sizes))} the kernel logged "neighbor table overflow" '
-        f"during the runs (net.ipv4.neigh.default.gc_thresh3 = {thresh} here, one table for "
-        "every namespace): it dropped packets and connects timed out as if filtered; ddiag "
-        "waited out those timeouts and reported them (`host.neighbour-table-full` claims "
-        "them since it exists). Those figures measure "
+        f"\nAt N = {', '.join(map(str, sizes))} the kernel refused neighbour entries (its "
+        f"table full) during the runs (net.ipv4.neigh.default.gc_thresh3 = {thresh} here, "
+        "one table for every namespace): it dropped packets and connects timed out as if "
+        "filtered; ddiag waited out those timeouts and reported them "
+        "(`host.neighbour-table-full` claims them since it exists). Those figures measure "
         "the machine, not ddiag; raising gc_thresh3 (`bench/run.sh` says how) is what a "
         "valid run at that size needs, and the benchmark may not change this machine's "
         "sysctls.\n"

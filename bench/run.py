@@ -55,6 +55,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `bench` importable
 
 from bench import analysis
 from bench.stack import MAX_SLOT, PROJECT_PREFIX, READY_MARK, Stack, generate
+from diag.agent import neighbours
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -128,7 +129,7 @@ class Measurement:
     planted: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     healthy: bool = False  # a stack where nothing times out (issue 19)
-    # the kernel logged "neighbor table overflow" meanwhile (None: dmesg not readable)
+    # the kernel refused neighbour entries meanwhile (None: its counters not readable)
     neighbour_overflow: bool | None = None
     trace_phases: dict[str, list[list[float]]] = field(default_factory=dict)  # ddiag --trace
 
@@ -532,15 +533,22 @@ class Runner:
 
 
 def neighbour_overflows() -> int | None:
-    """How many "neighbor table overflow" lines the kernel has logged (None: dmesg cannot be
-    read). The neighbour table is one for every namespace, 1024 entries by default
+    """How many neighbour entries the kernel has refused since boot because its table was
+    full (`table_fulls` of /proc/net/stat/arp_cache and ndisc_cache, read as the agent reads
+    them for host.neighbour-table-full; None where they cannot be read: not the initial
+    namespace). The table is one for every namespace, 1024 entries by default
     (gc_thresh3); past it the kernel drops packets, and a connect times out as if
     filtered: a run during an overflow measures the machine, not ddiag."""
-    try:
-        done = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.count("table overflow") if done.returncode == 0 else None
+    refused = 0
+    for name in neighbours.TABLES:
+        try:
+            with open(f"/proc/net/stat/{name}", encoding="ascii") as handle:
+                refused += neighbours.table_stats(handle.read())["table_fulls"]
+        except FileNotFoundError:
+            continue  # no IPv6 in this kernel
+        except (OSError, ValueError):
+            return None
+    return refused
 
 
 # ---- machine, results, table ------------------------------------------------------------
